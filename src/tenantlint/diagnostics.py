@@ -1,0 +1,91 @@
+"""The one record every rule produces and every front-end prints."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Applicability(str, enum.Enum):
+    """ruff's names: safe fixes run with --fix, unsafe ones need --unsafe-fixes."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding starts and ends; lines 1-based, columns 0-based.
+
+    `ast` counts columns in UTF-8 bytes, tokenize and users in characters:
+    `byte_columns` marks the former until the engine converts them.
+    """
+
+    path: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    byte_columns: bool = False
+
+    @classmethod
+    def of(cls, path: str, node: Any) -> "Location":
+        end_line = getattr(node, "end_lineno", None) or node.lineno
+        end_col = getattr(node, "end_col_offset", None)
+        if end_col is None:
+            end_col = node.col_offset
+        return cls(path, node.lineno, node.col_offset, end_line, end_col, True)
+
+
+def char_column(line: str, byte_col: int) -> int:
+    if line.isascii():
+        return byte_col
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+@dataclass
+class Fix:
+    """A repair attached to a diagnostic; applied by the fixing engine."""
+
+    applicability: Applicability
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    message: str
+    location: Location
+    severity: Severity = Severity.WARNING
+    fix: Fix | None = None
+
+    @property
+    def path(self) -> str:
+        return self.location.path
+
+    @property
+    def line(self) -> int:
+        return self.location.line
+
+    @property
+    def col(self) -> int:
+        return self.location.col
+
+    @property
+    def end_line(self) -> int:
+        return self.location.end_line
+
+    @property
+    def end_col(self) -> int:
+        return self.location.end_col
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.col, self.code, self.message)

@@ -1,0 +1,60 @@
+"""A rule's documentation page, made from the rule class itself so the two cannot drift."""
+
+from __future__ import annotations
+
+import re
+
+from tenantlint.config import OPTION_HELP
+from tenantlint.rules import Rule, all_rules
+
+_EXPECTATION = re.compile(r"\s*#\s*TL\d{3}(?::\d+)?(?:\s+TL\d{3}(?::\d+)?)*\s*$")
+
+
+def strip_expectations(example: str) -> str:
+    """Examples mark expected findings with `# TL301`; readers need not see the marks."""
+    return "".join(_EXPECTATION.sub("", line.rstrip("\n")) + "\n" for line in example.splitlines())
+
+
+def fix_label(rule: type[Rule]) -> str:
+    return rule.fix_safety or "none"
+
+
+def rule_markdown(rule: type[Rule]) -> str:
+    parts = [
+        f"# {rule.code} {rule.name}",
+        "",
+        f"{rule.summary[0].upper()}{rule.summary[1:]}.",
+        "",
+        f"Default: {'on' if rule.default_enabled else 'off (opt in with `--extend-select ' + rule.code + '`)'}. "
+        f"Severity: {rule.severity.value}. Autofix: {fix_label(rule)}.",
+        "",
+        "## What it finds",
+        "",
+        rule.what,
+        "",
+        "## Why it matters",
+        "",
+        rule.why,
+        "",
+    ]
+    if rule.avoids:
+        parts += ["## What it deliberately does not flag", "", rule.avoids, ""]
+    for title, examples in (("Example", rule.invalid), ("Passes", rule.valid)):
+        for example in examples:
+            parts += [f"## {title} (`{rule.example_filename}`)", "", "```python", strip_expectations(example).rstrip("\n"), "```", ""]
+    parts += ["## Fix", "", rule.fix_description, ""]
+    if rule.fix_safety:
+        parts += ["## Fix safety", "", f"The fix is {rule.fix_safety}." + (
+            " It runs only with `--unsafe-fixes`." if rule.fix_safety == "unsafe" else " It runs with `--fix`."), ""]
+    if rule.options:
+        parts += ["## Options (`[tool.tenantlint]`)", ""]
+        parts += [f"- `{option}`: {OPTION_HELP[option]}" for option in rule.options]
+        parts += [""]
+    return "\n".join(parts)
+
+
+def rules_table_markdown() -> str:
+    rows = ["| code | name | default | fix | summary |", "|---|---|---|---|---|"]
+    for rule in all_rules():
+        rows.append(f"| {rule.code} | {rule.name} | {'on' if rule.default_enabled else 'off'} | {fix_label(rule)} | {rule.summary} |")
+    return "\n".join(rows) + "\n"

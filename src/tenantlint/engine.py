@@ -1,0 +1,217 @@
+"""One parse per file, one traversal, every rule fed the nodes it asked for."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from tenantlint.config import Config
+from tenantlint.diagnostics import Diagnostic, Location, Severity, char_column
+from tenantlint.project import ImportTable, ModuleInfo, Project, real
+from tenantlint.rules import Rule, all_rules
+from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
+from tenantlint.settings_facts import SettingsReader, looks_like_settings
+from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source
+
+PARSE_ERROR_CODE = "TL000"
+_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(r"^#\s*tenantlint:\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE | re.MULTILINE)
+_CODE_LIST = re.compile(r"[,\s]+")
+
+
+@dataclass
+class InternalError:
+    """A rule that crashed on a file: reported, exit 2, the other rules and files still run."""
+
+    path: str
+    rule: str
+    reason: str
+    traceback: str
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+    source: SourceText | None = None
+
+
+class FileContext:
+    """What a rule may ask about the file being checked."""
+
+    def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
+                 config: Config, settings: SettingsReader):
+        self.path = path
+        self.settings = settings
+        self.source = source
+        self.tree = tree
+        self.module = module
+        self.project = project
+        self.config = config
+        self.options = config.options
+        self.parents: list[ast.AST] = []
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.source.text.splitlines()
+
+    @property
+    def imports(self) -> ImportTable:
+        return self.module.imports
+
+    def location(self, node: ast.AST) -> Location:
+        return Location.of(self.path, node)
+
+
+class Engine:
+    def __init__(self, config: Config, project: Project | None = None, files: list[str] | None = None):
+        self.config = config
+        self.project = project or Project(files or [], [config.root])
+        candidates = [f for f in (files or []) if looks_like_settings(os.path.relpath(f, config.root), config.settings_modules)]
+        candidates += [os.path.join(config.root, p) for p in config.settings_modules if os.path.isfile(os.path.join(config.root, p))]
+        self.settings = SettingsReader(self.project, candidates)
+        self.enabled = enabled_codes(config)
+        self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
+        self._dispatch: dict[type, list[Rule]] = {}
+        for rule in self.rules:
+            for node_type in rule.node_types:
+                self._dispatch.setdefault(node_type, []).append(rule)
+
+    # -- entry points ----------------------------------------------------
+    def check_path(self, path: str) -> FileResult:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            result = FileResult(path)
+            result.diagnostics.append(_error_diagnostic(path, f"cannot read file: {error.strerror or error}", 1, 0))
+            return result
+        return self.check_bytes(path, data)
+
+    def check_bytes(self, path: str, data: bytes) -> FileResult:
+        result = FileResult(path)
+        try:
+            source = decode_source(data)
+        except SourceError as error:
+            result.diagnostics.append(_error_diagnostic(path, error.message, error.line, error.col))
+            return self._finish(result, "")
+        result.source = source
+        return self.check_text(path, source, result)
+
+    def check_text(self, path: str, source: SourceText, result: FileResult | None = None) -> FileResult:
+        result = result or FileResult(path, source=source)
+        text = source.text
+        file_noqa = _file_noqa_codes(text)
+        if file_noqa == set():
+            return result
+        rules = [r for r in self.rules if not per_file_ignored(self.config, path, r.code)]
+        try:
+            tree = parse_source(text, path)
+        except SourceError as error:
+            result.diagnostics.append(_error_diagnostic(path, error.message, error.line, error.col))
+            return self._finish(result, text, file_noqa)
+        module = self.project.remember(path, text, tree)
+        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings)
+        active = {id(r) for r in rules}
+        self._traverse(tree, ctx, active, result)
+        settings_rules = [r for r in rules if r.settings_rule]
+        if settings_rules:
+            self._check_settings(ctx, settings_rules, result)
+        return self._finish(result, text, file_noqa)
+
+    # -- internals -------------------------------------------------------
+    def _traverse(self, tree: ast.Module, ctx: FileContext, active: set[int], result: FileResult) -> None:
+        dispatch = {t: [r for r in rs if id(r) in active] for t, rs in self._dispatch.items()}
+        dispatch = {t: rs for t, rs in dispatch.items() if rs}
+        if not dispatch:
+            return
+        parents = ctx.parents
+        stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                parents.pop()
+                continue
+            for rule in dispatch.get(type(node), ()):
+                self._run_rule(rule, result, ctx.path, lambda: rule.visit(node, ctx))
+            parents.append(node)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(list(ast.iter_child_nodes(node))))
+
+    def _check_settings(self, ctx: FileContext, rules: list[Rule], result: FileResult) -> None:
+        here = real(ctx.path)
+        for view in self.settings.views_for(ctx.path):
+            for rule in rules:
+                def run(rule=rule, view=view):
+                    return [d for d in rule.check_settings(view, ctx) if real(d.path) == here]
+                self._run_rule(rule, result, ctx.path, run)
+        for diagnostic in result.diagnostics:
+            if real(diagnostic.path) == here and diagnostic.path != ctx.path:
+                diagnostic.location = Location(ctx.path, *_span(diagnostic.location), diagnostic.location.byte_columns)
+
+    def _run_rule(self, rule: Rule, result: FileResult, path: str, call) -> None:
+        try:
+            result.diagnostics.extend(call())
+        except Exception as error:  # isolation: one rule's bug must not stop the others
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            result.errors.append(InternalError(path, rule.code, reason, traceback.format_exc()))
+
+    def _finish(self, result: FileResult, text: str, file_noqa: set[str] | None = None) -> FileResult:
+        lines = text.splitlines()
+        kept: dict[tuple, Diagnostic] = {}
+        for diagnostic in result.diagnostics:
+            if diagnostic.code != PARSE_ERROR_CODE and (
+                _suppressed(diagnostic, lines) or (file_noqa and any(code_matches(diagnostic.code, c) for c in file_noqa))
+            ):
+                continue
+            if diagnostic.location.byte_columns:
+                diagnostic.location = _character_columns(diagnostic.location, lines)
+            kept.setdefault(diagnostic.sort_key(), diagnostic)
+        result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
+        return result
+
+
+def _character_columns(location: Location, lines: list[str]) -> Location:
+    def convert(line: int, col: int) -> int:
+        return char_column(lines[line - 1], col) if 0 < line <= len(lines) else col
+
+    return Location(location.path, location.line, convert(location.line, location.col),
+                    location.end_line, convert(location.end_line, location.end_col))
+
+
+def _span(location: Location) -> tuple[int, int, int, int]:
+    return location.line, location.col, location.end_line, location.end_col
+
+
+def _error_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:
+    return Diagnostic(PARSE_ERROR_CODE, message, Location(path, line, col, line, col), Severity.ERROR)
+
+
+def _file_noqa_codes(text: str) -> set[str] | None:
+    """None: no file-level noqa; empty set: the whole file is exempt; else exempt codes."""
+    if "tenantlint" not in text:
+        return None
+    codes: set[str] = set()
+    for match in _FILE_NOQA.finditer(text):
+        if not match.group("codes"):
+            return set()
+        codes.update(c.upper() for c in _CODE_LIST.split(match.group("codes")) if c)
+    return codes or None
+
+
+def _suppressed(diagnostic: Diagnostic, lines: list[str]) -> bool:
+    index = diagnostic.line - 1
+    if not 0 <= index < len(lines) or "noqa" not in lines[index].lower():
+        return False
+    for match in _NOQA.finditer(lines[index]):
+        codes = match.group("codes")
+        if not codes:
+            return True
+        if any(code_matches(diagnostic.code, c.upper()) for c in _CODE_LIST.split(codes) if c):
+            return True
+    return False

@@ -1,0 +1,243 @@
+"""Project facts: where modules live, what names are bound to, and which classes derive from which.
+
+Everything here is static: tenantlint never imports or runs the project's code.
+Modules are parsed lazily, only when a rule asks about a name they define.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from tenantlint.sourcefile import SourceError, decode_source, parse_source
+
+_MAX_DEPTH = 25
+
+
+def real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+class ImportTable:
+    """What each module-level name of one module is bound to, as a dotted name."""
+
+    def __init__(self, tree: ast.Module, module_name: str, is_package: bool):
+        self.module_name = module_name
+        self.bindings: dict[str, str] = {}
+        package = module_name if is_package else module_name.rpartition(".")[0]
+        for node in _module_level_statements(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        self.bindings[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        self.bindings[top] = top
+            elif isinstance(node, ast.ImportFrom):
+                base = resolve_relative(package, node.module, node.level)
+                if base is None:
+                    continue
+                for alias in node.names:
+                    if alias.name != "*":
+                        self.bindings[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+            elif isinstance(node, ast.ClassDef):
+                self.bindings.setdefault(node.name, f"{module_name}.{node.name}" if module_name else node.name)
+
+    def qualify(self, node: ast.AST) -> str | None:
+        """The dotted name an expression like `auth.JWTAuthentication` refers to, if it is static."""
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        head = self.bindings.get(node.id)
+        if head is None:
+            return None
+        return ".".join([head, *reversed(parts)])
+
+
+def resolve_relative(package: str, module: str | None, level: int) -> str | None:
+    if level == 0:
+        return module or ""
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None
+    base_parts = parts[: len(parts) - (level - 1)]
+    if module:
+        base_parts.append(module)
+    return ".".join(base_parts)
+
+
+def _module_level_statements(tree: ast.Module):
+    """Top-level statements, looking into if/try blocks (`try: import x except ImportError`)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        yield node
+        if isinstance(node, ast.If):
+            pending[:0] = node.body + node.orelse
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            pending[:0] = node.body + [s for h in node.handlers for s in h.body] + node.orelse + node.finalbody
+
+
+@dataclass
+class ModuleInfo:
+    path: str
+    name: str
+    is_package: bool
+    tree: ast.Module
+    text: str
+
+    @cached_property
+    def imports(self) -> ImportTable:
+        return ImportTable(self.tree, self.name, self.is_package)
+
+    @cached_property
+    def classes(self) -> dict[str, ast.ClassDef]:
+        return {node.name: node for node in self.tree.body if isinstance(node, ast.ClassDef)}
+
+
+@dataclass
+class ClassInfo:
+    qualname: str
+    node: ast.ClassDef
+    module: ModuleInfo
+    bases: list[str] = field(default_factory=list)
+
+
+class Project:
+    """Lazy, cached knowledge about the modules of the project being checked."""
+
+    def __init__(self, files: list[str] | tuple[str, ...] = (), extra_roots: list[str] | tuple[str, ...] = ()):
+        self.files = list(files)
+        self._roots: list[str] = []
+        for root in [*extra_roots, *(source_root(os.path.dirname(os.path.abspath(f))) for f in self.files)]:
+            if root not in self._roots:
+                self._roots.append(root)
+        self._modules: dict[str, ModuleInfo | None] = {}
+        self._texts: dict[str, str] = {}
+        self._class_cache: dict[str, ClassInfo | None] = {}
+        self._ancestor_cache: dict[str, frozenset[str]] = {}
+
+    # -- modules ---------------------------------------------------------
+    def add_root(self, root: str) -> None:
+        if root not in self._roots:
+            self._roots.append(root)
+
+    def remember(self, path: str, text: str, tree: ast.Module) -> ModuleInfo:
+        """Register a file the engine has already parsed, so it is never parsed twice."""
+        key = real(path)
+        if key not in self._modules or self._modules[key] is None:
+            name, is_package = module_name_for(path)
+            self._modules[key] = ModuleInfo(path, name, is_package, tree, text)
+        return self._modules[key]  # type: ignore[return-value]
+
+    def module_at(self, path: str) -> ModuleInfo | None:
+        key = real(path)
+        if key not in self._modules:
+            self._modules[key] = None
+            try:
+                with open(path, "rb") as handle:
+                    source = decode_source(handle.read())
+                tree = parse_source(source.text, path)
+            except (OSError, SourceError):
+                return None
+            name, is_package = module_name_for(path)
+            self._modules[key] = ModuleInfo(path, name, is_package, tree, source.text)
+        return self._modules[key]
+
+    def find_module_path(self, dotted: str) -> str | None:
+        relative = dotted.replace(".", os.sep)
+        for root in self._roots:
+            for candidate in (os.path.join(root, relative + ".py"), os.path.join(root, relative, "__init__.py")):
+                if os.path.isfile(candidate):
+                    return candidate
+        return None
+
+    def module(self, dotted: str) -> ModuleInfo | None:
+        path = self.find_module_path(dotted)
+        return self.module_at(path) if path else None
+
+    # -- classes ---------------------------------------------------------
+    def resolve_class(self, qualname: str, depth: int = 0) -> ClassInfo | None:
+        """The project class a dotted name refers to, following re-exports."""
+        if qualname in self._class_cache:
+            return self._class_cache[qualname]
+        self._class_cache[qualname] = None
+        module_name, _, class_name = qualname.rpartition(".")
+        module = self.module(module_name) if module_name else None
+        info = None
+        if module is not None and depth < _MAX_DEPTH:
+            node = module.classes.get(class_name)
+            if node is not None:
+                bases = [module.imports.qualify(base) or "" for base in node.bases]
+                info = ClassInfo(qualname, node, module, [b for b in bases if b])
+            else:
+                target = module.imports.bindings.get(class_name)
+                if target and target != qualname:
+                    info = self.resolve_class(target, depth + 1)
+        self._class_cache[qualname] = info
+        return info
+
+    def class_in_module(self, module: ModuleInfo, node: ast.ClassDef) -> ClassInfo:
+        qualname = f"{module.name}.{node.name}" if module.name else node.name
+        bases = [module.imports.qualify(base) or "" for base in node.bases]
+        return ClassInfo(qualname, node, module, [b for b in bases if b])
+
+    def ancestors(self, qualname: str) -> frozenset[str]:
+        """Every dotted name a class derives from, itself included, as far as static reading goes."""
+        cached = self._ancestor_cache.get(qualname)
+        if cached is not None:
+            return cached
+        self._ancestor_cache[qualname] = frozenset({qualname})
+        result = {qualname}
+        info = self.resolve_class(qualname)
+        if info is not None:
+            result.add(info.qualname)
+            for base in info.bases:
+                result |= self.ancestors(base)
+        frozen = frozenset(result)
+        self._ancestor_cache[qualname] = frozen
+        return frozen
+
+    def class_ancestors(self, info: ClassInfo) -> frozenset[str]:
+        result = {info.qualname}
+        for base in info.bases:
+            result |= self.ancestors(base)
+        return frozenset(result)
+
+
+_ROOT_CACHE: dict[str, str] = {}
+
+
+def source_root(directory: str) -> str:
+    """The first folder upward that is not a package: where `import app.module` starts."""
+    directory = os.path.abspath(directory)
+    cached = _ROOT_CACHE.get(directory)
+    if cached is not None:
+        return cached
+    current = directory
+    while os.path.isfile(os.path.join(current, "__init__.py")):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    _ROOT_CACHE[directory] = current
+    return current
+
+
+def module_name_for(path: str) -> tuple[str, bool]:
+    """The dotted module name of a file, and whether it is a package's `__init__`."""
+    path = os.path.abspath(path)
+    directory, filename = os.path.split(path)
+    stem = filename[:-3] if filename.endswith(".py") else filename
+    root = source_root(directory)
+    relative = os.path.relpath(directory, root)
+    parts = [] if relative == "." else relative.split(os.sep)
+    is_package = stem == "__init__"
+    if not is_package:
+        parts.append(stem)
+    return ".".join(parts), is_package

@@ -1,0 +1,38 @@
+"""The default human format: each finding with its source line and a caret, via rich."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from tenantlint.diagnostics import Diagnostic, Severity
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+
+
+def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], stream: TextIO, color: bool | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=color, no_color=color is False)
+    for diagnostic in diagnostics:
+        style = _STYLE[diagnostic.severity]
+        console.print(
+            f"[bold]{escape(diagnostic.path)}[/]:{diagnostic.line}:{diagnostic.col + 1}: "
+            f"[{style}]{diagnostic.code}[/] {escape(diagnostic.message)}"
+        )
+        lines = sources.get(diagnostic.path, [])
+        if 0 < diagnostic.line <= len(lines):
+            text = lines[diagnostic.line - 1].expandtabs(1)
+            gutter = str(diagnostic.line)
+            pad = " " * len(gutter)
+            end = diagnostic.end_col if diagnostic.end_line == diagnostic.line else len(text)
+            width = max(end - diagnostic.col, 1)
+            console.print(f"[blue]{pad} |[/]")
+            console.print(f"[blue]{gutter} |[/] {escape(text)}")
+            console.print(f"[blue]{pad} |[/] {' ' * diagnostic.col}[{style}]{'^' * width}[/]")
+        console.print()
+    count = len(diagnostics)
+    if count:
+        console.print(f"Found {count} problem{'s' if count != 1 else ''}.")
+    else:
+        console.print("[green]All checks passed![/]")

@@ -1,0 +1,65 @@
+"""What a rule is: one class per module, whose metadata is its documentation."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
+
+from tenantlint.diagnostics import Diagnostic, Location, Severity
+
+if TYPE_CHECKING:
+    from tenantlint.config import Options
+    from tenantlint.engine import FileContext
+    from tenantlint.settings_facts import SettingsView
+
+
+class Rule:
+    """Base class. Subclasses fill the metadata and override `visit` or `check_settings`.
+
+    `invalid` and `valid` hold example modules; lines carrying `# TL301` (the
+    rule's code) mark expected findings. The examples are run as tests and
+    printed as documentation, so they cannot drift from the detector.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    what: ClassVar[str]
+    why: ClassVar[str]
+    avoids: ClassVar[str] = ""
+    fix_description: ClassVar[str] = "No automatic fix yet."
+    fix_safety: ClassVar[str | None] = None
+    options: ClassVar[tuple[str, ...]] = ()
+    severity: ClassVar[Severity] = Severity.WARNING
+    default_enabled: ClassVar[bool] = True
+    node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
+    settings_rule: ClassVar[bool] = False
+    example_filename: ClassVar[str] = "example.py"
+    invalid: ClassVar[tuple[str, ...]] = ()
+    valid: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: "Options"):
+        self.options = options
+
+    def visit(self, node: ast.AST, ctx: "FileContext") -> Iterable[Diagnostic]:
+        return ()
+
+    def check_settings(self, view: "SettingsView", ctx: "FileContext") -> Iterable[Diagnostic]:
+        return ()
+
+    def diagnostic(self, location: Location, message: str, severity: Severity | None = None) -> Diagnostic:
+        return Diagnostic(self.code, message, location, severity or self.severity)
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+
+
+def register(rule: type[Rule]) -> type[Rule]:
+    if rule.code in _REGISTRY and _REGISTRY[rule.code] is not rule:
+        raise ValueError(f"duplicate rule code {rule.code}")
+    _REGISTRY[rule.code] = rule
+    return rule
+
+
+def registered() -> Iterator[type[Rule]]:
+    yield from (rule for _, rule in sorted(_REGISTRY.items()))

@@ -1,0 +1,97 @@
+"""TL302 disabled-middleware: a middleware entry commented out inside MIDDLEWARE."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterator
+
+from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.known import derives_from, tenant_middleware_names
+from tenantlint.rules.base import Rule, register
+from tenantlint.settings_facts import Seq
+
+
+@register
+class DisabledMiddleware(Rule):
+    code = "TL302"
+    name = "disabled-middleware"
+    summary = "a middleware entry commented out inside MIDDLEWARE, or MIDDLEWARE misspelt"
+    what = (
+        "A comment line inside the `MIDDLEWARE` list or tuple whose text is a quoted dotted "
+        "path, i.e. a middleware someone switched off (comments are read with `tokenize`, "
+        "since `ast` drops them). Also a module-level setting whose name is a near miss of "
+        "`MIDDLEWARE` (`MMIDDLEWARE`, `MIDDLEWARES`), which Django silently ignores."
+    )
+    why = (
+        "Tenant, session and permission middleware are what bind a request to its tenant and "
+        "its user. Commented out 'temporarily for testing', they stay out: requests then run "
+        "on whatever schema and user context the previous request left on the connection or "
+        "thread, which is how one tenant's user ends up acting in another tenant. A misspelt "
+        "setting name disables the whole list without an error."
+    )
+    avoids = (
+        "Silent for a commented tenant middleware when an active subclass of it is present or "
+        "when `django_tenants` itself is not installed; for an entry that is commented out in "
+        "one place but active in the final list; for prose comments and trailing comments."
+    )
+    fix_description = "Uncomment the entry, keeping its trailing comment (the plan's Issue 4)."
+    severity = Severity.WARNING
+    settings_rule = True
+    example_filename = "settings.py"
+    invalid = (
+        """\
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # "django.contrib.auth.middleware.AuthenticationMiddleware",  # TL302
+]
+""",
+        """\
+MMIDDLEWARE = [  # TL302
+    "django.middleware.security.SecurityMiddleware",
+]
+""",
+    )
+    valid = (
+        """\
+MIDDLEWARE = [
+    # Security first: it sets the HSTS header.
+    "django.middleware.security.SecurityMiddleware",
+]
+""",
+    )
+
+    def check_settings(self, view, ctx) -> Iterator[Diagnostic]:
+        middleware = view.get("MIDDLEWARE")
+        if isinstance(middleware, Seq):
+            yield from self._commented_entries(view, middleware, ctx)
+        yield from self._misspellings(view)
+
+    def _commented_entries(self, view, middleware: Seq, ctx) -> Iterator[Diagnostic]:
+        active = [item.value for item in middleware.strings()]
+        tenant_names = tenant_middleware_names(self.options)
+        tenant_active = any(derives_from(ctx.project, name, tenant_names) for name in active)
+        tenants_installed = view.app_installed("django_tenants")
+        for dotted, location in ctx.settings.commented_entries(middleware):
+            if dotted in active:
+                continue
+            if derives_from(ctx.project, dotted, tenant_names) and (tenant_active or tenants_installed is False):
+                continue
+            yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs")
+
+    def _misspellings(self, view) -> Iterator[Diagnostic]:
+        names = {a.name for a in view.assignments}
+        for assignment in view.assignments:
+            name = assignment.name
+            if name == "MIDDLEWARE" or not name.isupper():
+                continue
+            if name == "MIDDLEWARE_CLASSES" and "MIDDLEWARE" not in names:
+                yield self.diagnostic(
+                    assignment.loc,
+                    "MIDDLEWARE_CLASSES is ignored since Django 2.0 and no MIDDLEWARE is set, so none of these middleware run",
+                )
+            elif name != "MIDDLEWARE_CLASSES" and difflib.SequenceMatcher(None, name, "MIDDLEWARE").ratio() >= 0.85:
+                yield self.diagnostic(
+                    assignment.loc,
+                    f"'{name}' is not a Django setting (did you mean 'MIDDLEWARE'?); Django ignores it, so none of these middleware run",
+                )
+

@@ -1,0 +1,438 @@
+"""Reading Django settings modules statically.
+
+A settings module is executed in our head, not in Python: literals, `+=`,
+`.append`, `.insert`, `.extend`, `.remove`, `list(...)`, `+` and
+`from .base import *` are understood; anything else becomes `Unknown`, so that
+no rule ever guesses a value it cannot see.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import fnmatch
+import io
+import os
+import re
+import tokenize
+from dataclasses import dataclass, field
+
+from tenantlint.diagnostics import Location
+from tenantlint.project import Project, module_name_for, real, resolve_relative
+
+_COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
+SETTINGS_PATH_PATTERNS = ("settings.py", "*settings*.py", "*/settings/*.py")
+_MAX_IMPORT_DEPTH = 20
+
+
+@dataclass
+class Unknown:
+    loc: Location | None = None
+
+
+@dataclass
+class Str:
+    value: str
+    loc: Location
+
+
+@dataclass
+class Seq:
+    """A list or tuple setting; `complete` is False when some part could not be read."""
+
+    items: list
+    loc: Location
+    complete: bool = True
+    literals: list[tuple[str, ast.AST]] = field(default_factory=list)
+
+    def strings(self) -> list[Str]:
+        return [item for item in self.items if isinstance(item, Str)]
+
+
+@dataclass
+class Mapping:
+    entries: dict
+    loc: Location
+    complete: bool = True
+
+
+Value = Unknown | Str | Seq | Mapping
+
+
+def looks_like_settings(path: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> bool:
+    normalized = path.replace(os.sep, "/")
+    name = os.path.basename(normalized)
+    for pattern in (*SETTINGS_PATH_PATTERNS, *extra_patterns):
+        target = name if "/" not in pattern else normalized
+        if fnmatch.fnmatch(target, pattern) or fnmatch.fnmatch(normalized, "*/" + pattern.lstrip("/")):
+            return True
+    return False
+
+
+@dataclass
+class Assignment:
+    name: str
+    loc: Location
+
+
+class SettingsView:
+    """The settings as one leaf settings module (e.g. production.py) leaves them."""
+
+    def __init__(self, leaf: str, values: dict[str, Value], modules: list[str], assignments: list[Assignment], star_unknown: bool):
+        self.leaf = leaf
+        self.values = values
+        self.modules = modules  # real paths of every module executed for this view
+        self.assignments = assignments
+        self.star_unknown = star_unknown
+
+    def get(self, name: str) -> Value | None:
+        value = self.values.get(name)
+        if value is None and self.star_unknown:
+            return Unknown()
+        return value
+
+    def lookup(self, name: str, *keys: str) -> Value | None:
+        value = self.get(name)
+        for key in keys:
+            if isinstance(value, Mapping):
+                found = value.entries.get(key)
+                value = found if found is not None else (None if value.complete else Unknown())
+            elif value is None:
+                return None
+            else:
+                return Unknown()
+        return value
+
+    def app_installed(self, app: str) -> bool | None:
+        """True/False when known; None when the app lists cannot be read fully."""
+        unknown = False
+        for name in ("INSTALLED_APPS", "SHARED_APPS", "TENANT_APPS"):
+            value = self.get(name)
+            if isinstance(value, Seq):
+                if any(item.value == app or item.value.startswith(app + ".apps.") for item in value.strings()):
+                    return True
+                unknown = unknown or not value.complete
+            elif value is not None:
+                unknown = True
+        return None if unknown else False
+
+    def is_tenant_project(self) -> bool | None:
+        if isinstance(self.get("TENANT_MODEL"), Str):
+            return True
+        return self.app_installed("django_tenants")
+
+
+class SettingsReader:
+    """Executes settings modules statically and caches the views per leaf."""
+
+    def __init__(self, project: Project, candidates: list[str]):
+        self.project = project
+        self.candidates = list(dict.fromkeys(real(c) for c in candidates))
+        self._views: dict[str, SettingsView] | None = None
+        self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
+
+    def views(self) -> list[SettingsView]:
+        if self._views is None:
+            evaluated = {path: self._evaluate(path) for path in self.candidates}
+            included: set[str] = set()
+            for path, view in evaluated.items():
+                included.update(m for m in view.modules if m != path)
+            self._views = {path: view for path, view in evaluated.items() if path not in included}
+        return list(self._views.values())
+
+    def views_for(self, path: str) -> list[SettingsView]:
+        key = real(path)
+        return [view for view in self.views() if key in view.modules]
+
+    def commented_entries(self, seq: Seq) -> list[tuple[str, Location]]:
+        """Comment lines inside the literals of a list setting whose text is a quoted dotted path."""
+        found = []
+        for path, literal in seq.literals:
+            for token in self.comments_within(path, literal):
+                match = _COMMENTED_ENTRY.match(token.string)
+                if match:
+                    line, col = token.start
+                    found.append((match.group("path"), Location(path, line, col, line, col + match.end())))
+        return found
+
+    def comments_within(self, path: str, node: ast.AST) -> list[tokenize.TokenInfo]:
+        """Comment tokens that stand alone on their line inside a literal's brackets."""
+        tokens = self._file_tokens(path)
+        start, end = (node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset)
+        found = []
+        for token in tokens:
+            if token.type != tokenize.COMMENT or not (start < token.start < end):
+                continue
+            if token.line[: token.start[1]].strip() == "":
+                found.append(token)
+        return found
+
+    def _file_tokens(self, path: str) -> list[tokenize.TokenInfo]:
+        key = real(path)
+        if key not in self._tokens:
+            module = self.project.module_at(path)
+            try:
+                self._tokens[key] = list(tokenize.generate_tokens(io.StringIO(module.text).readline)) if module else []
+            except (tokenize.TokenError, SyntaxError):
+                self._tokens[key] = []
+        return self._tokens[key]
+
+    def _evaluate(self, path: str) -> SettingsView:
+        runner = _Runner(self.project)
+        runner.run_module(path, 0)
+        return SettingsView(path, runner.env, runner.modules, runner.assignments, runner.star_unknown)
+
+
+class _Runner:
+    def __init__(self, project: Project):
+        self.project = project
+        self.env: dict[str, Value] = {}
+        self.modules: list[str] = []
+        self.assignments: list[Assignment] = []
+        self.star_unknown = False
+        self._stack: list[str] = []
+
+    def run_module(self, path: str, depth: int) -> bool:
+        key = real(path)
+        if key in self._stack or depth > _MAX_IMPORT_DEPTH:
+            return False
+        module = self.project.module_at(path)
+        if module is None:
+            return False
+        if key not in self.modules:
+            self.modules.append(key)
+        self._stack.append(key)
+        try:
+            self._run(module.tree.body, module.path)
+        finally:
+            self._stack.pop()
+        return True
+
+    # -- statements ------------------------------------------------------
+    def _run(self, body: list[ast.stmt], path: str) -> None:
+        for node in body:
+            if isinstance(node, ast.Assign):
+                value = self._expr(node.value, path)
+                for target in node.targets:
+                    self._assign(target, value, path)
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                self._assign(node.target, self._expr(node.value, path), path)
+            elif isinstance(node, ast.AugAssign):
+                self._augment(node, path)
+            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                self._call(node.value, path)
+            elif isinstance(node, ast.ImportFrom):
+                self._import_from(node, path)
+            elif isinstance(node, ast.If):
+                self._run(node.body, path)
+                self._run(node.orelse, path)
+            elif isinstance(node, (ast.Try, ast.With)) or type(node).__name__ == "TryStar":
+                self._run(node.body, path)
+                self._run(getattr(node, "orelse", []), path)
+                self._run(getattr(node, "finalbody", []), path)
+            elif isinstance(node, ast.Delete):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self.env.pop(target.id, None)
+
+    def _assign(self, target: ast.expr, value: Value, path: str) -> None:
+        if isinstance(target, ast.Name):
+            value = copy.copy(value)
+            if isinstance(value, (Seq, Mapping)):
+                value.loc = Location.of(path, target)
+            self.env[target.id] = value
+            self.assignments.append(Assignment(target.id, Location.of(path, target)))
+        elif isinstance(target, ast.Subscript):
+            container, key = self._subscript_target(target)
+            if isinstance(container, Mapping) and key is not None:
+                container.entries[key] = value
+            elif isinstance(container, Mapping):
+                container.complete = False
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._assign(element, Unknown(Location.of(path, element)), path)
+
+    def _subscript_target(self, target: ast.Subscript) -> tuple[Value | None, str | None]:
+        container = self._lookup_target(target.value)
+        key = target.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            return container, key.value
+        return container, None
+
+    def _lookup_target(self, node: ast.expr) -> Value | None:
+        if isinstance(node, ast.Name):
+            return self.env.get(node.id)
+        if isinstance(node, ast.Subscript):
+            container, key = self._subscript_target(node)
+            if isinstance(container, Mapping) and key is not None:
+                return container.entries.get(key)
+        return None
+
+    def _augment(self, node: ast.AugAssign, path: str) -> None:
+        added = self._expr(node.value, path)
+        current = self._lookup_target(node.target)
+        if isinstance(node.op, ast.Add) and isinstance(current, Seq):
+            _extend(current, added)
+        elif isinstance(node.op, ast.Add) and current is None and isinstance(added, Seq) and self.star_unknown:
+            partial = copy.copy(added)
+            partial.complete = False
+            self._assign(node.target, partial, path)
+        elif isinstance(node.op, ast.BitOr) and isinstance(current, Mapping) and isinstance(added, Mapping):
+            current.entries.update(added.entries)
+        elif isinstance(current, (Seq, Mapping)):
+            current.complete = False
+        if isinstance(node.target, ast.Name):
+            self.assignments.append(Assignment(node.target.id, Location.of(path, node.target)))
+
+    def _call(self, call: ast.Call, path: str) -> None:
+        func = call.func
+        if not isinstance(func, ast.Attribute):
+            return
+        target = self._lookup_target(func.value)
+        args = [self._expr(arg, path) for arg in call.args]
+        if isinstance(target, Seq):
+            if func.attr == "append" and len(args) == 1:
+                target.items.append(args[0])
+            elif func.attr == "extend" and len(args) == 1:
+                _extend(target, args[0])
+            elif func.attr == "insert" and len(args) == 2:
+                index = call.args[0]
+                position = _int_constant(index)
+                if position is None:
+                    target.complete = False
+                    target.items.append(args[1])
+                else:
+                    target.items.insert(position, args[1])
+            elif func.attr == "remove" and len(args) == 1 and isinstance(args[0], Str):
+                target.items = [i for i in target.items if not (isinstance(i, Str) and i.value == args[0].value)]
+            elif func.attr in {"append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse"}:
+                target.complete = False
+        elif isinstance(target, Mapping):
+            if func.attr == "update" and len(args) == 1 and isinstance(args[0], Mapping):
+                target.entries.update(args[0].entries)
+            elif func.attr in {"update", "pop", "setdefault", "clear"}:
+                target.complete = False
+
+    def _import_from(self, node: ast.ImportFrom, path: str) -> None:
+        module_name, is_package = module_name_for(path)
+        package = module_name if is_package else module_name.rpartition(".")[0]
+        if node.level:
+            base_dir = os.path.dirname(os.path.abspath(path))
+            for _ in range(node.level - 1):
+                base_dir = os.path.dirname(base_dir)
+            target = _module_file(base_dir, node.module) if node.module else None
+        else:
+            target = self.project.find_module_path(node.module or "")
+            if target is None and node.module:
+                dotted = resolve_relative(package, node.module, 0)
+                target = self.project.find_module_path(dotted or "")
+        is_star = any(alias.name == "*" for alias in node.names)
+        if is_star:
+            if target is None or not self.run_module(target, len(self._stack)):
+                if not _is_third_party_star(node.module):
+                    self.star_unknown = True
+            return
+        if target is None:
+            for alias in node.names:
+                self.env.pop(alias.asname or alias.name, None)
+            return
+        sub = _Runner(self.project)
+        sub._stack = list(self._stack)
+        sub.run_module(target, len(self._stack))
+        for module in sub.modules:
+            if module not in self.modules:
+                self.modules.append(module)
+        for alias in node.names:
+            value = sub.env.get(alias.name)
+            if value is not None:
+                self.env[alias.asname or alias.name] = value
+
+    # -- expressions -----------------------------------------------------
+    def _expr(self, node: ast.expr, path: str) -> Value:
+        loc = Location.of(path, node)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return Str(node.value, loc)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            seq = Seq([], loc, True, [(path, node)])
+            for element in node.elts:
+                if isinstance(element, ast.Starred):
+                    _extend(seq, self._expr(element.value, path))
+                else:
+                    seq.items.append(self._expr(element, path))
+            return seq
+        if isinstance(node, ast.Dict):
+            mapping = Mapping({}, loc)
+            for key, value in zip(node.keys, node.values):
+                if key is None:
+                    spread = self._expr(value, path)
+                    if isinstance(spread, Mapping):
+                        mapping.entries.update(spread.entries)
+                        mapping.complete = mapping.complete and spread.complete
+                    else:
+                        mapping.complete = False
+                elif isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    mapping.entries[key.value] = self._expr(value, path)
+                else:
+                    mapping.complete = False
+            return mapping
+        if isinstance(node, ast.Name):
+            found = self.env.get(node.id)
+            if found is None:
+                return Unknown(loc)
+            return _deep_copy(found)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self._expr(node.left, path), self._expr(node.right, path)
+            if isinstance(left, Seq) or isinstance(right, Seq):
+                combined = Seq([], loc, True, [])
+                _extend(combined, left)
+                _extend(combined, right)
+                return combined
+            return Unknown(loc)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in {"list", "tuple"} and len(node.args) == 1 and not node.keywords:
+                inner = self._expr(node.args[0], path)
+                if isinstance(inner, Seq):
+                    return inner
+            if node.func.id == "dict" and not node.args:
+                return Mapping({kw.arg: self._expr(kw.value, path) for kw in node.keywords if kw.arg}, loc,
+                               all(kw.arg for kw in node.keywords))
+        return Unknown(loc)
+
+
+def _deep_copy(value: Value) -> Value:
+    if isinstance(value, Seq):
+        return Seq([_deep_copy(i) for i in value.items], value.loc, value.complete, list(value.literals))
+    if isinstance(value, Mapping):
+        return Mapping({k: _deep_copy(v) for k, v in value.entries.items()}, value.loc, value.complete)
+    return value
+
+
+def _extend(seq: Seq, added: Value) -> None:
+    if isinstance(added, Seq):
+        seq.items.extend(added.items)
+        seq.literals.extend(added.literals)
+        seq.complete = seq.complete and added.complete
+    else:
+        seq.complete = False
+
+
+def _int_constant(node: ast.expr) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        value = node.operand.value
+        return -value if isinstance(value, int) else None
+    return None
+
+
+def _module_file(base_dir: str, module: str) -> str | None:
+    relative = module.replace(".", os.sep)
+    for candidate in (os.path.join(base_dir, relative + ".py"), os.path.join(base_dir, relative, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _is_third_party_star(module: str | None) -> bool:
+    """Star imports of libraries (e.g. `from celery.schedules import *`) bind no settings we read."""
+    return bool(module) and module.split(".")[0] in {"os", "pathlib", "datetime", "celery", "kombu", "decouple", "environ"}

@@ -1,0 +1,29 @@
+"""Each rule's own `invalid` and `valid` examples (its documentation) are run as tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from lintutil import actual_marks, expected_marks, lint
+from tenantlint.rules import all_rules
+
+EXAMPLES = [(rule, kind, index, text) for rule in all_rules()
+            for kind, texts in (("invalid", rule.invalid), ("valid", rule.valid)) for index, text in enumerate(texts)]
+
+
+def test_every_rule_has_examples():
+    for rule in all_rules():
+        assert rule.invalid and rule.valid, rule.code
+
+
+@pytest.mark.parametrize(("rule", "kind", "index", "text"), EXAMPLES,
+                         ids=[f"{r.code}-{k}-{i}" for r, k, i, _ in EXAMPLES])
+def test_example(tmp_path, rule, kind, index, text):
+    path = tmp_path / rule.example_filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    diagnostics, errors = lint(path, select=[rule.code], root=tmp_path)
+    assert errors == []
+    expected = expected_marks([path], {rule.code})
+    assert actual_marks(diagnostics, tmp_path, expected) == expected
+    assert bool(expected) == (kind == "invalid")
