@@ -144,15 +144,29 @@ class Engine:
             stack.extend((child, False) for child in reversed(list(ast.iter_child_nodes(node))))
 
     def _check_settings(self, ctx: FileContext, rules: list[Rule], result: FileResult) -> None:
+        """Settings rules judge each leaf settings module that executes this file; findings located
+        here are kept, once, naming the leaves when the finding comes from a module that imports this one."""
         here = real(ctx.path)
+        leaves: dict[tuple, list[str]] = {}
+        found: dict[tuple, Diagnostic] = {}
         for view in self.settings.views_for(ctx.path):
             for rule in rules:
                 def run(rule=rule, view=view):
                     return [d for d in rule.check_settings(view, ctx) if real(d.path) == here]
-                self._run_rule(rule, result, ctx.path, run)
-        for diagnostic in result.diagnostics:
-            if real(diagnostic.path) == here and diagnostic.path != ctx.path:
-                diagnostic.location = Location(ctx.path, *_span(diagnostic.location), diagnostic.location.byte_columns)
+                produced = FileResult(ctx.path)
+                self._run_rule(rule, produced, ctx.path, run)
+                result.errors.extend(produced.errors)
+                for diagnostic in produced.diagnostics:
+                    key = (diagnostic.code, _span(diagnostic.location), diagnostic.message)
+                    found.setdefault(key, diagnostic)
+                    leaves.setdefault(key, []).append(view.leaf)
+        for key, diagnostic in found.items():
+            names = [os.path.relpath(leaf, os.path.dirname(here)) for leaf in leaves[key]]
+            if here not in leaves[key]:
+                verb = "leaves" if len(names) == 1 else "leave"
+                diagnostic.message += f" (as {', '.join(sorted(set(names)))} {verb} the settings)"
+            diagnostic.location = Location(ctx.path, *_span(diagnostic.location), diagnostic.location.byte_columns)
+            result.diagnostics.append(diagnostic)
 
     def _run_rule(self, rule: Rule, result: FileResult, path: str, call) -> None:
         try:

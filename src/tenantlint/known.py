@@ -56,5 +56,6 @@ def tenant_middleware_names(options: "Options") -> frozenset[str]:
     return TENANT_MIDDLEWARE | frozenset(options.tenant_middleware)
 
 
-def derives_from(project: "Project", dotted: str, targets: frozenset[str]) -> bool:
-    return bool(project.ancestors(dotted) & targets)
+def derives_from(project: "Project", dotted: str, targets: frozenset[str], near: str | None = None) -> bool:
+    """Whether the class named `dotted` (in a file `near`, e.g. a settings module) is one of `targets`."""
+    return bool(project.ancestors(dotted, near) & targets)

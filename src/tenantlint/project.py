@@ -119,8 +119,8 @@ class Project:
                 self._roots.append(root)
         self._modules: dict[str, ModuleInfo | None] = {}
         self._texts: dict[str, str] = {}
-        self._class_cache: dict[str, ClassInfo | None] = {}
-        self._ancestor_cache: dict[str, frozenset[str]] = {}
+        self._class_cache: dict[tuple[str, str | None], ClassInfo | None] = {}
+        self._ancestor_cache: dict[tuple[str, str | None], frozenset[str]] = {}
 
     # -- modules ---------------------------------------------------------
     def add_root(self, root: str) -> None:
@@ -149,26 +149,33 @@ class Project:
             self._modules[key] = ModuleInfo(path, name, is_package, tree, source.text)
         return self._modules[key]
 
-    def find_module_path(self, dotted: str) -> str | None:
+    def find_module_path(self, dotted: str, near: str | None = None) -> str | None:
+        """The file of a dotted module; `near` (a file) puts its own source root first."""
         relative = dotted.replace(".", os.sep)
-        for root in self._roots:
+        roots = self._roots if near is None else [source_root(os.path.dirname(os.path.abspath(near))), *self._roots]
+        for root in roots:
             for candidate in (os.path.join(root, relative + ".py"), os.path.join(root, relative, "__init__.py")):
                 if os.path.isfile(candidate):
                     return candidate
         return None
 
-    def module(self, dotted: str) -> ModuleInfo | None:
-        path = self.find_module_path(dotted)
+    def module(self, dotted: str, near: str | None = None) -> ModuleInfo | None:
+        path = self.find_module_path(dotted, near)
         return self.module_at(path) if path else None
 
     # -- classes ---------------------------------------------------------
-    def resolve_class(self, qualname: str, depth: int = 0) -> ClassInfo | None:
-        """The project class a dotted name refers to, following re-exports."""
-        if qualname in self._class_cache:
-            return self._class_cache[qualname]
-        self._class_cache[qualname] = None
+    def resolve_class(self, qualname: str, near: str | None = None, depth: int = 0) -> ClassInfo | None:
+        """The project class a dotted name refers to, following re-exports.
+
+        `near` is the file that names it: its own source root is searched first,
+        so two projects checked together do not borrow each other's modules.
+        """
+        key = (qualname, self._root_key(near))
+        if key in self._class_cache:
+            return self._class_cache[key]
+        self._class_cache[key] = None
         module_name, _, class_name = qualname.rpartition(".")
-        module = self.module(module_name) if module_name else None
+        module = self.module(module_name, near) if module_name else None
         info = None
         if module is not None and depth < _MAX_DEPTH:
             node = module.classes.get(class_name)
@@ -178,35 +185,39 @@ class Project:
             else:
                 target = module.imports.bindings.get(class_name)
                 if target and target != qualname:
-                    info = self.resolve_class(target, depth + 1)
-        self._class_cache[qualname] = info
+                    info = self.resolve_class(target, module.path, depth + 1)
+        self._class_cache[key] = info
         return info
+
+    def _root_key(self, near: str | None) -> str | None:
+        return None if near is None else source_root(os.path.dirname(os.path.abspath(near)))
 
     def class_in_module(self, module: ModuleInfo, node: ast.ClassDef) -> ClassInfo:
         qualname = f"{module.name}.{node.name}" if module.name else node.name
         bases = [module.imports.qualify(base) or "" for base in node.bases]
         return ClassInfo(qualname, node, module, [b for b in bases if b])
 
-    def ancestors(self, qualname: str) -> frozenset[str]:
+    def ancestors(self, qualname: str, near: str | None = None) -> frozenset[str]:
         """Every dotted name a class derives from, itself included, as far as static reading goes."""
-        cached = self._ancestor_cache.get(qualname)
+        key = (qualname, self._root_key(near))
+        cached = self._ancestor_cache.get(key)
         if cached is not None:
             return cached
-        self._ancestor_cache[qualname] = frozenset({qualname})
+        self._ancestor_cache[key] = frozenset({qualname})
         result = {qualname}
-        info = self.resolve_class(qualname)
+        info = self.resolve_class(qualname, near)
         if info is not None:
             result.add(info.qualname)
             for base in info.bases:
-                result |= self.ancestors(base)
+                result |= self.ancestors(base, info.module.path)
         frozen = frozenset(result)
-        self._ancestor_cache[qualname] = frozen
+        self._ancestor_cache[key] = frozen
         return frozen
 
     def class_ancestors(self, info: ClassInfo) -> frozenset[str]:
         result = {info.qualname}
         for base in info.bases:
-            result |= self.ancestors(base)
+            result |= self.ancestors(base, info.module.path)
         return frozenset(result)
 
 

@@ -18,7 +18,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import Location
-from tenantlint.project import Project, module_name_for, real, resolve_relative
+from tenantlint.project import Project, real
 
 _COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
 SETTINGS_PATH_PATTERNS = ("settings.py", "*settings*.py", "*/settings/*.py")
@@ -314,18 +314,13 @@ class _Runner:
                 target.complete = False
 
     def _import_from(self, node: ast.ImportFrom, path: str) -> None:
-        module_name, is_package = module_name_for(path)
-        package = module_name if is_package else module_name.rpartition(".")[0]
         if node.level:
             base_dir = os.path.dirname(os.path.abspath(path))
             for _ in range(node.level - 1):
                 base_dir = os.path.dirname(base_dir)
             target = _module_file(base_dir, node.module) if node.module else None
         else:
-            target = self.project.find_module_path(node.module or "")
-            if target is None and node.module:
-                dotted = resolve_relative(package, node.module, 0)
-                target = self.project.find_module_path(dotted or "")
+            target = self.project.find_module_path(node.module or "", near=path)
         is_star = any(alias.name == "*" for alias in node.names)
         if is_star:
             if target is None or not self.run_module(target, len(self._stack)):

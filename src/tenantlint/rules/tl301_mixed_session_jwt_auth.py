@@ -66,7 +66,7 @@ REST_FRAMEWORK = {
         classes = view.lookup("REST_FRAMEWORK", "DEFAULT_AUTHENTICATION_CLASSES")
         if not isinstance(classes, Seq):
             return
-        kinds = [(item, self._kind(item.value, ctx)) for item in classes.strings()]
+        kinds = [(item, self._kind(item, ctx)) for item in classes.strings()]
         tokens = [item for item, kind in kinds if kind == "token"]
         if not tokens:
             return
@@ -80,8 +80,9 @@ REST_FRAMEWORK = {
                     "by the browser's session cookie instead; set session authentication per view",
                 )
 
-    def _kind(self, dotted: str, ctx) -> str | None:
-        ancestors = ctx.project.ancestors(dotted)
+    def _kind(self, item: Str, ctx) -> str | None:
+        dotted = item.value
+        ancestors = ctx.project.ancestors(dotted, item.loc.path)
         if ancestors & SESSION_AUTHENTICATION:
             return "session"
         if ancestors & TOKEN_AUTHENTICATION:

@@ -69,12 +69,12 @@ MIDDLEWARE = [
     def _commented_entries(self, view, middleware: Seq, ctx) -> Iterator[Diagnostic]:
         active = [item.value for item in middleware.strings()]
         tenant_names = tenant_middleware_names(self.options)
-        tenant_active = any(derives_from(ctx.project, name, tenant_names) for name in active)
+        tenant_active = any(derives_from(ctx.project, i.value, tenant_names, i.loc.path) for i in middleware.strings())
         tenants_installed = view.app_installed("django_tenants")
         for dotted, location in ctx.settings.commented_entries(middleware):
             if dotted in active:
                 continue
-            if derives_from(ctx.project, dotted, tenant_names) and (tenant_active or tenants_installed is False):
+            if derives_from(ctx.project, dotted, tenant_names, location.path) and (tenant_active or tenants_installed is False):
                 continue
             yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs")
 

@@ -78,7 +78,7 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
         tenant_names = tenant_middleware_names(self.options)
         items = middleware.items
         position = next(
-            (i for i, item in enumerate(items) if isinstance(item, Str) and derives_from(ctx.project, item.value, tenant_names)),
+            (i for i, item in enumerate(items) if isinstance(item, Str) and derives_from(ctx.project, item.value, tenant_names, item.loc.path)),
             None,
         )
         if position is None:
@@ -94,8 +94,8 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
         if not before:
             return
         project = ctx.project
-        if self._reads_request_user(tenant.value, ctx):
-            if any(derives_from(project, item.value, AUTH_MIDDLEWARE) for item in before):
+        if self._reads_request_user(tenant, ctx):
+            if any(derives_from(project, item.value, AUTH_MIDDLEWARE, item.loc.path) for item in before):
                 return
             yield self.diagnostic(
                 tenant.loc,
@@ -103,7 +103,7 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
                 "'AuthenticationMiddleware', which is not before it",
             )
             return
-        stateful = [item for item in before if derives_from(project, item.value, SESSION_MIDDLEWARE | AUTH_MIDDLEWARE)]
+        stateful = [item for item in before if derives_from(project, item.value, SESSION_MIDDLEWARE | AUTH_MIDDLEWARE, item.loc.path)]
         if stateful:
             reason = (f"'{short(stateful[0].value)}' runs before it and loads the session or user "
                       "on the previous request's schema")
@@ -111,8 +111,8 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
             reason = f"'{short(before[0].value)}' runs before it, on the previous request's schema"
         yield self.diagnostic(tenant.loc, f"tenant middleware '{short(tenant.value)}' must be first in MIDDLEWARE: {reason}")
 
-    def _reads_request_user(self, dotted: str, ctx) -> bool:
-        info = ctx.project.resolve_class(dotted)
+    def _reads_request_user(self, tenant: Str, ctx) -> bool:
+        info = ctx.project.resolve_class(tenant.value, tenant.loc.path)
         if info is None:
             return False
         return any(
@@ -122,4 +122,5 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
 
     def _commented_out(self, middleware: Seq, ctx) -> bool:
         tenant_names = tenant_middleware_names(self.options)
-        return any(derives_from(ctx.project, dotted, tenant_names) for dotted, _ in ctx.settings.commented_entries(middleware))
+        return any(derives_from(ctx.project, dotted, tenant_names, location.path)
+                   for dotted, location in ctx.settings.commented_entries(middleware))

@@ -1,0 +1,158 @@
+"""What is known to hold at a point of a function, on every path that reaches it.
+
+Rules that ask "is this use guarded?" (TL401, TL402, TL501, TL502) share this:
+a guard counts only if every path to the use passes it, which in structured
+code means either an enclosing `if` (or `and`, or conditional expression)
+whose test holds there, or an earlier statement in an enclosing block that
+leaves only when its test holds (`if not ok: raise`, `assert ok`).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class Atom:
+    """`expr` is known to be truthy (`holds`) or falsy (not `holds`).
+
+    A test that cannot be split into atoms (`a or b` known true) stays whole:
+    rules may still look inside it, e.g. for a comparison of two tenants.
+    """
+
+    expr: ast.expr
+    holds: bool
+
+
+def atoms(expr: ast.expr, holds: bool) -> list[Atom]:
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return atoms(expr.operand, not holds)
+    if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.And) and holds:
+        return [a for value in expr.values for a in atoms(value, True)]
+    if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.Or) and not holds:
+        return [a for value in expr.values for a in atoms(value, False)]
+    if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and _is_none(expr.comparators[0]):
+        if isinstance(expr.ops[0], ast.IsNot):
+            return [Atom(expr, holds), *([Atom(expr.left, True)] if holds else [])]
+        if isinstance(expr.ops[0], ast.Is):
+            return [Atom(expr, holds), *([Atom(expr.left, True)] if not holds else [])]
+    if isinstance(expr, ast.NamedExpr):
+        return [Atom(expr, holds), *atoms(expr.value, holds)]
+    return [Atom(expr, holds)]
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def always_exits(body: list[ast.stmt]) -> bool:
+    """True when running `body` never falls through to the next statement."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Raise, ast.Return, ast.Continue, ast.Break)):
+        return True
+    if isinstance(last, ast.If):
+        return always_exits(last.body) and always_exits(last.orelse)
+    if isinstance(last, (ast.With, ast.AsyncWith)):
+        return always_exits(last.body)
+    if isinstance(last, ast.Try):
+        return (always_exits(last.body) or always_exits(last.orelse)) and all(always_exits(h.body) for h in last.handlers)
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+        name = last.value.func
+        return isinstance(name, (ast.Name, ast.Attribute)) and getattr(name, "id", getattr(name, "attr", "")) in {"abort", "exit", "_exit"}
+    return False
+
+
+def contains(node: ast.AST, target: ast.AST) -> bool:
+    return any(child is target for child in ast.walk(node))
+
+
+def known_at(function: ast.FunctionDef | ast.AsyncFunctionDef, target: ast.AST) -> list[Atom]:
+    """The atoms that hold whenever execution reaches `target` inside `function`."""
+    return _in_block(function.body, target) or []
+
+
+def _in_block(body: list[ast.stmt], target: ast.AST) -> list[Atom] | None:
+    for index, statement in enumerate(body):
+        if not contains(statement, target):
+            continue
+        facts: list[Atom] = []
+        for earlier in body[:index]:
+            facts += _facts_after(earlier)
+        return facts + _facts_inside(statement, target)
+    return None
+
+
+def _facts_after(statement: ast.stmt) -> list[Atom]:
+    if isinstance(statement, ast.If):
+        body_exits, else_exits = always_exits(statement.body), always_exits(statement.orelse)
+        if body_exits and not else_exits:
+            return atoms(statement.test, False) + (_block_facts(statement.orelse) if statement.orelse else [])
+        if else_exits and not body_exits:
+            return atoms(statement.test, True) + _block_facts(statement.body)
+    if isinstance(statement, ast.Assert):
+        return atoms(statement.test, True)
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return _block_facts(statement.body)
+    if isinstance(statement, ast.Try) and not statement.handlers:
+        return _block_facts(statement.body)
+    return []
+
+
+def _block_facts(body: list[ast.stmt]) -> list[Atom]:
+    """Facts established by a block that falls through, e.g. guards inside a `with` or an `else`."""
+    return [atom for statement in body for atom in _facts_after(statement)]
+
+
+def _facts_inside(statement: ast.stmt, target: ast.AST) -> list[Atom]:
+    if statement is target:
+        return []
+    if isinstance(statement, (ast.If, ast.While)):
+        if any(contains(s, target) for s in statement.body):
+            return atoms(statement.test, True) + (_in_block(statement.body, target) or [])
+        if any(contains(s, target) for s in statement.orelse):
+            return atoms(statement.test, False) + (_in_block(statement.orelse, target) or [])
+        return _in_expression(statement.test, target)
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(statement, field, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            found = _in_block(block, target)
+            if found is not None:
+                return found
+    for handler in getattr(statement, "handlers", []):
+        found = _in_block(handler.body, target)
+        if found is not None:
+            return found
+    for case in getattr(statement, "cases", []):
+        found = _in_block(case.body, target)
+        if found is not None:
+            return found
+    return _in_expression(statement, target)
+
+
+def _in_expression(node: ast.AST, target: ast.AST) -> list[Atom]:
+    """Conditions from `and`/`or` chains and conditional expressions around `target`."""
+    facts: list[Atom] = []
+    while node is not target:
+        if isinstance(node, ast.IfExp):
+            if contains(node.body, target):
+                facts += atoms(node.test, True)
+                node = node.body
+                continue
+            if contains(node.orelse, target):
+                facts += atoms(node.test, False)
+                node = node.orelse
+                continue
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                if contains(value, target):
+                    node = value
+                    break
+                facts += atoms(value, isinstance(node.op, ast.And))
+            continue
+        child = next((c for c in ast.iter_child_nodes(node) if contains(c, target)), None)
+        if child is None:
+            break
+        node = child
+    return facts
