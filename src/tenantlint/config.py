@@ -78,8 +78,10 @@ def find_config_file(start: str) -> str | None:
             try:
                 with open(candidate, "rb") as handle:
                     data = tomllib.load(handle)
-            except (OSError, tomllib.TOMLDecodeError):
+            except OSError:
                 data = {}
+            except tomllib.TOMLDecodeError as error:
+                raise ConfigError(f"invalid TOML in {candidate}: {error}") from None
             if "tenantlint" in data.get("tool", {}):
                 return candidate
         parent = os.path.dirname(current)

@@ -58,3 +58,32 @@ def rules_table_markdown() -> str:
     for rule in all_rules():
         rows.append(f"| {rule.code} | {rule.name} | {'on' if rule.default_enabled else 'off'} | {fix_label(rule)} | {rule.summary} |")
     return "\n".join(rows) + "\n"
+
+
+README_START, README_END = "<!-- rules-table:start -->", "<!-- rules-table:end -->"
+
+
+def readme_with_table(readme: str) -> str:
+    before, _, rest = readme.partition(README_START)
+    _, _, after = rest.partition(README_END)
+    return f"{before}{README_START}\n{rules_table_markdown()}{README_END}{after}"
+
+
+def write_docs(root: str) -> None:
+    """Regenerate docs/rules/*.md and the README's rule table: `python -m tenantlint.docs`."""
+    import os
+
+    folder = os.path.join(root, "docs", "rules")
+    os.makedirs(folder, exist_ok=True)
+    for rule in all_rules():
+        with open(os.path.join(folder, f"{rule.code}.md"), "w", encoding="utf-8") as handle:
+            handle.write(rule_markdown(rule))
+    readme = os.path.join(root, "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(readme, "w", encoding="utf-8") as handle:
+        handle.write(readme_with_table(text))
+
+
+if __name__ == "__main__":
+    write_docs(".")

@@ -48,6 +48,16 @@ TOKEN_AUTHENTICATION = frozenset({
 })
 
 
+DJANGO_CACHE = "django.core.cache.cache"
+DJANGO_CACHES = "django.core.cache.caches"
+DEFAULT_CACHE_ALIAS = "default"
+
+TENANT_CACHE_KEY_FUNCTIONS = frozenset({
+    "django_tenants.cache.make_key",
+    "tenant_schemas.cache.make_key",
+})
+
+
 def short(dotted: str) -> str:
     return dotted.rpartition(".")[2]
 

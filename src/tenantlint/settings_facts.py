@@ -136,7 +136,9 @@ class SettingsReader:
             evaluated = {path: self._evaluate(path) for path in self.candidates}
             included: set[str] = set()
             for path, view in evaluated.items():
-                included.update(m for m in view.modules if m != path)
+                # X is not a leaf when another module imports it and X does not import that one back
+                included.update(m for m in view.modules
+                                if m != path and not (m in evaluated and path in evaluated[m].modules))
             self._views = {path: view for path, view in evaluated.items() if path not in included}
         return list(self._views.values())
 

@@ -39,7 +39,9 @@ def decode_source(data: bytes) -> SourceText:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"cannot decode file: {error}") from None
+        if b"coding" in data[:400]:
+            raise SourceError(f"cannot decode file: {error}") from None
+        encoding = "utf-8"  # undecodable bytes in the first lines: report where, below
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as error:

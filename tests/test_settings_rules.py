@@ -1,0 +1,87 @@
+"""Exact messages, positions and severities of TL301, TL302 and TL303."""
+
+from __future__ import annotations
+
+from lintutil import CASES, lint, with_options
+from tenantlint.diagnostics import Severity
+
+
+def found(path, code, **kwargs):
+    diagnostics, errors = lint(path, select=[code], **kwargs)
+    assert errors == []
+    return [(d.path.rsplit("cases/", 1)[-1], d.line, d.col, d.message, d.severity) for d in diagnostics]
+
+
+def test_tl301_message_and_severity():
+    assert found(CASES / "TL301" / "settings_plan_issue3.py", "TL301") == [(
+        "TL301/settings_plan_issue3.py", 5, 8,
+        "'SessionAuthentication' (session) is a default authentication class beside 'TenantAwareJWTAuthentication' "
+        "(token): a request without a valid token is authenticated by the browser's session cookie instead; "
+        "set session authentication per view",
+        Severity.WARNING,
+    )]
+
+
+def test_tl302_commented_entry_message():
+    results = found(CASES / "TL302" / "settings_plan_issue4.py", "TL302")
+    assert [r[1:4] for r in results] == [
+        (9, 4, "middleware 'authentication.middleware.AsyncSessionAuthenticationMiddleware' is commented out of MIDDLEWARE, so it never runs"),
+        (10, 4, "middleware 'authentication.middleware.AsyncTenantMiddleware' is commented out of MIDDLEWARE, so it never runs"),
+        (11, 4, "middleware 'authentication.middleware.AsyncPermissionMiddleware' is commented out of MIDDLEWARE, so it never runs"),
+    ]
+    assert {r[4] for r in results} == {Severity.WARNING}
+
+
+def test_tl302_misspelt_setting_messages():
+    assert [r[1:4] for r in found(CASES / "TL302" / "settings_misspelt.py", "TL302")] == [
+        (1, 0, "'MMIDDLEWARE' is not a Django setting (did you mean 'MIDDLEWARE'?); Django ignores it, so none of these middleware run"),
+        (4, 0, "'MIDDLEWARES' is not a Django setting (did you mean 'MIDDLEWARE'?); Django ignores it, so none of these middleware run"),
+    ]
+    assert [r[3] for r in found(CASES / "TL302" / "settings_middleware_classes.py", "TL302")] == [
+        "MIDDLEWARE_CLASSES is ignored since Django 2.0 and no MIDDLEWARE is set, so none of these middleware run"]
+
+
+def test_split_settings_finding_names_the_leaf():
+    results = found(CASES / "TL302" / "split_base", "TL302", root=CASES / "TL302" / "split_base")
+    assert [r[:4] for r in results] == [
+        ("TL302/split_base/config/settings/base.py", 3, 4,
+         "middleware 'django.contrib.sessions.middleware.SessionMiddleware' is commented out of MIDDLEWARE, "
+         "so it never runs (as production.py leaves the settings)"),
+        ("TL302/split_base/config/settings/production.py", 5, 4,
+         "middleware 'whitenoise.middleware.WhiteNoiseMiddleware' is commented out of MIDDLEWARE, so it never runs"),
+    ]
+
+
+def test_tl303_messages_and_severity():
+    order = found(CASES / "TL303" / "settings_security_first.py", "TL303")
+    assert order == [("TL303/settings_security_first.py", 4, 4,
+                      "tenant middleware 'TenantMainMiddleware' must be first in MIDDLEWARE: "
+                      "'SecurityMiddleware' runs before it, on the previous request's schema", Severity.ERROR)]
+    session = found(CASES / "TL303" / "settings_after_session.py", "TL303")
+    assert session[0][3] == ("tenant middleware 'TenantSubfolderMiddleware' must be first in MIDDLEWARE: 'SessionMiddleware' "
+                             "runs before it and loads the session or user on the previous request's schema")
+    missing = found(CASES / "TL303" / "settings_missing.py", "TL303")
+    assert missing[0][1:4] == (3, 0, "MIDDLEWARE has no tenant middleware although this is a django-tenants project: every "
+                               "request runs on the public schema; add 'django_tenants.middleware.main.TenantMainMiddleware' first")
+    user = found(CASES / "TL303" / "subclasses" / "project" / "settings_user_tenant_too_early.py", "TL303",
+                 root=CASES / "TL303" / "subclasses")
+    assert user[0][3] == ("'UserTenantMiddleware' chooses the tenant from request.user, so it must come after "
+                          "'AuthenticationMiddleware', which is not before it")
+
+
+def test_tenant_middleware_option_adds_a_class(tmp_path):
+    settings = tmp_path / "settings.py"
+    settings.write_text('INSTALLED_APPS = ["django_tenants"]\nMIDDLEWARE = ["a.Security", "vendor.tenancy.HostMiddleware"]\n')
+    assert [r[1] for r in found(settings, "TL303")] == [2]  # missing: the vendor class is unknown
+    options = with_options(tenant_middleware=("vendor.tenancy.HostMiddleware",))
+    assert [r[3] for r in found(settings, "TL303", options=options)] == [
+        "tenant middleware 'HostMiddleware' must be first in MIDDLEWARE: 'Security' runs before it, on the previous request's schema"]
+
+
+def test_settings_modules_option_reads_an_oddly_named_module(tmp_path):
+    conf = tmp_path / "deploy" / "conf.py"
+    conf.parent.mkdir()
+    conf.write_text('INSTALLED_APPS = ["django_tenants"]\nMIDDLEWARE = ["a.A", "django_tenants.middleware.TenantMainMiddleware"]\n')
+    assert found(conf, "TL303", root=tmp_path) == []
+    results = found(conf, "TL303", root=tmp_path, settings_modules=["deploy/conf.py"])
+    assert [r[1] for r in results] == [2]
