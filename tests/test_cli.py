@@ -60,7 +60,7 @@ def test_full_format_shows_source_line_and_caret(project):
     assert lines[0] == f"settings.py:4:9: TL301 {TL301_MESSAGE}"
     assert lines[2] == '4 |         "rest_framework.authentication.SessionAuthentication",'
     assert lines[3] == "  |         " + "^" * len('"rest_framework.authentication.SessionAuthentication"')
-    assert lines[-1] == "Found 1 problem."
+    assert lines[-2:] == ["Found 1 problem.", "1 hidden fix can be enabled with the `--unsafe-fixes` option."]
 
 
 def test_json_format_follows_ruff_schema(project):
@@ -73,7 +73,16 @@ def test_json_format_follows_ruff_schema(project):
         "filename": str(project / "settings.py"),
         "location": {"row": 4, "column": 9},
         "end_location": {"row": 4, "column": 62},
-        "fix": None,
+        "fix": {
+            "applicability": "unsafe",
+            "message": "Remove 'SessionAuthentication' from DEFAULT_AUTHENTICATION_CLASSES",
+            "edits": [{
+                "content": "        # SessionAuthentication removed from the defaults: add it to authentication_classes"
+                           " on the views that need sessions\n",
+                "location": {"row": 4, "column": 1},
+                "end_location": {"row": 5, "column": 1},
+            }],
+        },
         "url": None,
         "noqa_row": 4,
         "cell": None,
@@ -244,7 +253,7 @@ def test_rules_lists_every_rule():
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert [line.split()[0] for line in lines] == [rule.code for rule in all_rules()]
-    assert lines[[r.code for r in all_rules()].index("TL301")].split()[:5] == ["TL301", "mixed-session-jwt-auth", "on", "fix:", "-"]
+    assert lines[[r.code for r in all_rules()].index("TL301")].split()[:5] == ["TL301", "mixed-session-jwt-auth", "on", "fix:", "unsafe"]
 
 
 def test_rule_prints_its_documentation():

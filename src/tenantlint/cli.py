@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 import click
 
@@ -37,9 +38,13 @@ def cli() -> None:
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml.")
 @click.option("--color/--no-color", default=None, help="Force colours on or off in the full format.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing.")
+@click.option("--show-fixes", is_flag=True, help="List what --fix fixed.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, output_format, exit_zero, no_cache,
-          config_file, color, verbose) -> None:
+          config_file, color, fix, unsafe_fixes, diff, show_fixes, verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
     from tenantlint.engine import Engine
@@ -60,24 +65,94 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, output_
     if found.missing:
         _fail(f"no such file or directory: {', '.join(found.missing)}")
     engine = Engine(config, files=found.files)
-    diagnostics: list[Diagnostic] = []
-    sources: dict[str, list[str]] = {}
-    errors = []
+    run = _Run(engine, fix=fix or diff, unsafe=unsafe_fixes, diff=diff)
     for path in found.files:
-        result = engine.check_path(path)
-        diagnostics.extend(result.diagnostics)
-        errors.extend(result.errors)
-        if result.diagnostics and result.source is not None:
-            sources[path] = result.source.text.splitlines()
-    diagnostics.sort(key=Diagnostic.sort_key)
-    _report(diagnostics, sources, output_format, color)
-    for error in errors:
+        run.check(path)
+    diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
+    if diff:
+        click.echo("".join(run.diffs), nl=False)
+    else:
+        previews = run.codemod_previews(diagnostics) if output_format == "json" else {}
+        _report(diagnostics, run.sources, output_format, color, unsafe_fixes, fixed=len(run.fixed) if fix else None,
+                previews=previews)
+    if show_fixes and run.fixed:
+        _show_fixes(run.fixed)
+    for message in run.warnings:
+        click.echo(f"tenantlint: {message}", err=True)
+    for error in run.errors:
         click.echo(f"tenantlint: internal error in {error.rule} on {error.path}: {error.reason}", err=True)
         if verbose:
             click.echo(error.traceback, err=True)
-    if errors:
+    if run.errors:
         sys.exit(EXIT_ERROR)
+    if diff:
+        sys.exit(EXIT_FINDINGS if run.diffs and not exit_zero else EXIT_CLEAN)
     sys.exit(EXIT_FINDINGS if diagnostics and not exit_zero else EXIT_CLEAN)
+
+
+class _Run:
+    """One `check` over many files: findings, fixes, diffs and the messages to print."""
+
+    def __init__(self, engine, fix: bool, unsafe: bool, diff: bool):
+        self.engine, self.fix, self.unsafe, self.diff = engine, fix, unsafe, diff
+        self.diagnostics: list[Diagnostic] = []
+        self.sources: dict[str, list[str]] = {}
+        self.texts: dict[str, object] = {}
+        self.errors: list = []
+        self.fixed: list[Diagnostic] = []
+        self.diffs: list[str] = []
+        self.warnings: list[str] = []
+
+    def check(self, path: str) -> None:
+        result = self.engine.check_path(path)
+        if self.fix and result.source is not None and result.diagnostics and not result.errors:
+            result = self._fix(path, result)
+        self.diagnostics.extend(result.diagnostics)
+        self.errors.extend(result.errors)
+        if result.diagnostics and result.source is not None:
+            self.sources[path] = result.source.text.splitlines()
+            self.texts[path] = result.source
+
+    def codemod_previews(self, diagnostics: list[Diagnostic]) -> dict[int, tuple]:
+        """Edits of codemod fixes for the JSON report; libcst is imported only if there are any."""
+        wanted = [d for d in diagnostics if d.fix and d.fix.is_codemod]
+        if not wanted:
+            return {}
+        from tenantlint.fixing import preview_edits
+
+        return {id(d): preview_edits(self.engine, d.path, self.texts[d.path], d) for d in wanted}
+
+    def _fix(self, path: str, result):
+        from tenantlint.fixing import WriteRefused, fix_source, unified_diff, write_fixed
+
+        if not any(d.fix for d in result.diagnostics):
+            return result
+        with open(path, "rb") as handle:
+            original = handle.read()
+        outcome = fix_source(self.engine, path, result.source, self.unsafe)
+        for diagnostic, why in outcome.dropped:
+            self.warnings.append(f"{path}:{diagnostic.line}: fix for {diagnostic.code} not applied: {why}")
+        if not outcome.changed:
+            return outcome.result
+        if self.diff:
+            self.diffs.append(unified_diff(path, result.source.text, outcome.text))
+            return outcome.result
+        try:
+            write_fixed(path, original, outcome)
+        except WriteRefused as refusal:
+            self.warnings.append(f"{path}: not fixed: {refusal}")
+            return result
+        self.fixed.extend(outcome.fixed)
+        outcome.result.source = replace(result.source, text=outcome.text)
+        return outcome.result
+
+
+def _show_fixes(fixed: list[Diagnostic]) -> None:
+    from collections import Counter
+
+    click.echo(f"Fixed {len(fixed)} problem{'s' if len(fixed) != 1 else ''}:", err=True)
+    for (path, code, message), count in sorted(Counter((d.path, d.code, d.fix.message) for d in fixed).items()):
+        click.echo(f"- {path}: {count} × {code} ({message})", err=True)
 
 
 def _apply_cli_options(config: Config, select, extend_select, ignore, exclude, extend_exclude) -> None:
@@ -94,7 +169,8 @@ def _apply_cli_options(config: Config, select, extend_select, ignore, exclude, e
             setattr(config, key, [code.upper() for code in value])
 
 
-def _report(diagnostics: list[Diagnostic], sources: dict[str, list[str]], output_format: str, color) -> None:
+def _report(diagnostics: list[Diagnostic], sources: dict[str, list[str]], output_format: str, color, unsafe: bool,
+            fixed: int | None, previews: dict[int, tuple]) -> None:
     if output_format == "concise":
         from tenantlint.report.concise import render_concise
 
@@ -102,11 +178,11 @@ def _report(diagnostics: list[Diagnostic], sources: dict[str, list[str]], output
     elif output_format == "json":
         from tenantlint.report.json_format import render_json
 
-        click.echo(render_json(diagnostics), nl=False)
+        click.echo(render_json(diagnostics, previews), nl=False)
     else:
         from tenantlint.report.full import render_full
 
-        render_full(diagnostics, sources, sys.stdout, color)
+        render_full(diagnostics, sources, sys.stdout, color, unsafe, fixed)
 
 
 def _fail(message: str) -> None:

@@ -50,13 +50,33 @@ def char_column(line: str, byte_col: int) -> int:
     return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
 
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text between two positions (lines 1-based, columns 0-based characters)."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    content: str
+
+
 @dataclass
 class Fix:
-    """A repair attached to a diagnostic; applied by the fixing engine."""
+    """A repair attached to a diagnostic.
+
+    A textual fix carries its `edits` (comment and line moves in settings
+    modules, where the syntax tree has nothing to hold on to). A codemod fix
+    has no edits: the rule rewrites the module with LibCST when asked.
+    """
 
     applicability: Applicability
     message: str
-    data: dict[str, Any] = field(default_factory=dict)
+    edits: tuple[Edit, ...] = ()
+
+    @property
+    def is_codemod(self) -> bool:
+        return not self.edits
 
 
 @dataclass

@@ -82,6 +82,9 @@ class Engine:
             for node_type in rule.node_types:
                 self._dispatch.setdefault(node_type, []).append(rule)
 
+    def rule(self, code: str) -> Rule:
+        return next(rule for rule in self.rules if rule.code == code)
+
     # -- entry points ----------------------------------------------------
     def check_path(self, path: str) -> FileResult:
         try:
@@ -115,7 +118,9 @@ class Engine:
         except SourceError as error:
             result.diagnostics.append(_error_diagnostic(path, error.message, error.line, error.col))
             return self._finish(result, text, file_noqa)
-        module = self.project.remember(path, text, tree)
+        module, changed = self.project.remember(path, text, tree)
+        if changed:
+            self.settings.reset()
         ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)

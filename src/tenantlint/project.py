@@ -127,13 +127,22 @@ class Project:
         if root not in self._roots:
             self._roots.append(root)
 
-    def remember(self, path: str, text: str, tree: ast.Module) -> ModuleInfo:
-        """Register a file the engine has already parsed, so it is never parsed twice."""
+    def remember(self, path: str, text: str, tree: ast.Module) -> tuple[ModuleInfo, bool]:
+        """Register a file the engine has already parsed, so it is never parsed twice.
+
+        Returns the module and whether it replaced a different text (a fix in
+        progress), in which case everything derived from the old text is dropped.
+        """
         key = real(path)
-        if key not in self._modules or self._modules[key] is None:
-            name, is_package = module_name_for(path)
-            self._modules[key] = ModuleInfo(path, name, is_package, tree, text)
-        return self._modules[key]  # type: ignore[return-value]
+        known = self._modules.get(key)
+        if known is not None and known.text == text:
+            return known, False
+        name, is_package = module_name_for(path)
+        self._modules[key] = ModuleInfo(path, name, is_package, tree, text)
+        if known is not None:
+            self._class_cache.clear()
+            self._ancestor_cache.clear()
+        return self._modules[key], known is not None
 
     def module_at(self, path: str) -> ModuleInfo | None:
         key = real(path)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from tenantlint.diagnostics import Location
 from tenantlint.project import Project, real
 
-_COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
+COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
 SETTINGS_PATH_PATTERNS = ("settings.py", "*settings*.py", "*/settings/*.py")
 _MAX_IMPORT_DEPTH = 20
 
@@ -131,6 +131,11 @@ class SettingsReader:
         self._views: dict[str, SettingsView] | None = None
         self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
 
+    def reset(self) -> None:
+        """Forget what was read: a module changed (while fixing)."""
+        self._views = None
+        self._tokens.clear()
+
     def views(self) -> list[SettingsView]:
         if self._views is None:
             evaluated = {path: self._evaluate(path) for path in self.candidates}
@@ -151,11 +156,26 @@ class SettingsReader:
         found = []
         for path, literal in seq.literals:
             for token in self.comments_within(path, literal):
-                match = _COMMENTED_ENTRY.match(token.string)
+                match = COMMENTED_ENTRY.match(token.string)
                 if match:
                     line, col = token.start
                     found.append((match.group("path"), Location(path, line, col, line, col + match.end())))
         return found
+
+    def code_token_before(self, path: str, position: tuple[int, int]) -> tokenize.TokenInfo | None:
+        """The last token before `position` that is code, not a comment or a line break."""
+        last = None
+        for token in self._file_tokens(path):
+            if token.start >= position:
+                break
+            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+                last = token
+        return last
+
+    def source_lines(self, path: str) -> list[str]:
+        """The lines of a settings module as currently known (with a fix in progress), endings kept."""
+        module = self.project.module_at(path)
+        return module.text.splitlines(keepends=True) if module else []
 
     def comments_within(self, path: str, node: ast.AST) -> list[tokenize.TokenInfo]:
         """Comment tokens that stand alone on their line inside a literal's brackets."""

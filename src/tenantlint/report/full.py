@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Severity
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
 
-def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], stream: TextIO, color: bool | None) -> None:
+def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], stream: TextIO, color: bool | None,
+                unsafe: bool = False, fixed: int | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -18,7 +19,7 @@ def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], st
         style = _STYLE[diagnostic.severity]
         console.print(
             f"[bold]{escape(diagnostic.path)}[/]:{diagnostic.line}:{diagnostic.col + 1}: "
-            f"[{style}]{diagnostic.code}[/] {escape(diagnostic.message)}"
+            f"[{style}]{diagnostic.code}[/]{escape(_fix_mark(diagnostic, unsafe))} {escape(diagnostic.message)}"
         )
         lines = sources.get(diagnostic.path, [])
         if 0 < diagnostic.line <= len(lines):
@@ -32,7 +33,22 @@ def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], st
             console.print(f"[blue]{pad} |[/] {' ' * diagnostic.col}[{style}]{'^' * width}[/]")
         console.print()
     count = len(diagnostics)
-    if count:
+    if fixed:
+        console.print(f"Found {count + fixed} problem{'s' if count + fixed != 1 else ''} ({fixed} fixed, {count} remaining).")
+    elif count:
         console.print(f"Found {count} problem{'s' if count != 1 else ''}.")
     else:
         console.print("[green]All checks passed![/]")
+    available = sum(1 for d in diagnostics if _fix_mark(d, unsafe))
+    hidden = sum(1 for d in diagnostics if d.fix and not _fix_mark(d, unsafe))
+    if available:
+        console.print(f"[*] {available} fixable with the `--fix` option{' and --unsafe-fixes' if unsafe else ''}.", markup=False)
+    if hidden:
+        console.print(f"{hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.")
+
+
+def _fix_mark(diagnostic: Diagnostic, unsafe: bool) -> str:
+    fix = diagnostic.fix
+    if fix is None or (fix.applicability is not Applicability.SAFE and not unsafe):
+        return ""
+    return " [*]"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
 
-from tenantlint.diagnostics import Diagnostic, Location, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 
 if TYPE_CHECKING:
     from tenantlint.config import Options
     from tenantlint.engine import FileContext
+    from tenantlint.fixing import FixContext
     from tenantlint.settings_facts import SettingsView
 
 
@@ -47,8 +48,20 @@ class Rule:
     def check_settings(self, view: "SettingsView", ctx: "FileContext") -> Iterable[Diagnostic]:
         return ()
 
-    def diagnostic(self, location: Location, message: str, severity: Severity | None = None) -> Diagnostic:
-        return Diagnostic(self.code, message, location, severity or self.severity)
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context: "FixContext"):
+        """Codemod fixes: return `module` (a libcst.Module) rewritten to repair `diagnostics`.
+
+        Only called for diagnostics whose fix has no textual edits, and only
+        when the user asked to fix or diff, so libcst is imported here lazily.
+        """
+        raise NotImplementedError(f"{self.code} has no codemod fix")
+
+    def diagnostic(self, location: Location, message: str, severity: Severity | None = None, fix: Fix | None = None) -> Diagnostic:
+        return Diagnostic(self.code, message, location, severity or self.severity, fix)
+
+    def fix(self, message: str, edits: Iterable[Edit] = ()) -> Fix:
+        """A fix with this rule's safety; without edits it is a codemod (see `apply_fixes`)."""
+        return Fix(Applicability(self.fix_safety or "unsafe"), message, tuple(edits))
 
 
 _REGISTRY: dict[str, type[Rule]] = {}

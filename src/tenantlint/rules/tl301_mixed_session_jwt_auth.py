@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Diagnostic, Fix, Severity
 from tenantlint.known import SESSION_AUTHENTICATION, TOKEN_AUTHENTICATION, short
 from tenantlint.rules.base import Rule, register
+from tenantlint.settings_edits import entry_alone_on_line, indent_of, line_ending, replace_lines
 from tenantlint.settings_facts import Seq, Str
 
 
@@ -37,8 +38,10 @@ class MixedSessionJwtAuth(Rule):
     )
     fix_description = (
         "Remove the session class from the defaults and, for the views that need it (admin, "
-        "browsable API), set `authentication_classes` per view, as the plan's Issue 3 does."
+        "browsable API), set `authentication_classes` per view, as the plan's Issue 3 does. The entry's "
+        "line becomes a comment that says so. Offered when the entry has a line of its own."
     )
+    fix_safety = "unsafe"
     severity = Severity.WARNING
     settings_rule = True
     example_filename = "settings.py"
@@ -78,7 +81,18 @@ REST_FRAMEWORK = {
                     f"'{short(item.value)}' (session) is a default authentication class beside "
                     f"'{short(token)}' (token): a request without a valid token is authenticated "
                     "by the browser's session cookie instead; set session authentication per view",
+                    fix=self._drop_from_defaults(item, ctx),
                 )
+
+    def _drop_from_defaults(self, item: Str, ctx) -> Fix | None:
+        lines = ctx.settings.source_lines(item.loc.path)
+        if not entry_alone_on_line(lines, item.loc):
+            return None
+        line = lines[item.loc.line - 1]
+        note = (f"{indent_of(line)}# {short(item.value)} removed from the defaults: "
+                f"add it to authentication_classes on the views that need sessions{line_ending(line)}")
+        return self.fix(f"Remove '{short(item.value)}' from DEFAULT_AUTHENTICATION_CLASSES",
+                        [replace_lines(item.loc.line, item.loc.line, note)])
 
     def _kind(self, item: Str, ctx) -> str | None:
         dotted = item.value

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Diagnostic, Edit, Fix, Location, Severity
 from tenantlint.known import derives_from, tenant_middleware_names
 from tenantlint.rules.base import Rule, register
-from tenantlint.settings_facts import Seq
+from tenantlint.settings_facts import COMMENTED_ENTRY, Seq
 
 
 @register
@@ -34,7 +35,12 @@ class DisabledMiddleware(Rule):
         "when `django_tenants` itself is not installed; for an entry that is commented out in "
         "one place but active in the final list; for prose comments and trailing comments."
     )
-    fix_description = "Uncomment the entry, keeping its trailing comment (the plan's Issue 4)."
+    fix_description = (
+        "Uncomment the entry, keeping its trailing comment (the plan's Issue 4), and add the commas "
+        "its neighbours need (two adjacent strings would silently concatenate). A misspelt name is "
+        "renamed to `MIDDLEWARE` when no `MIDDLEWARE` is set."
+    )
+    fix_safety = "unsafe"
     severity = Severity.WARNING
     settings_rule = True
     example_filename = "settings.py"
@@ -76,7 +82,24 @@ MIDDLEWARE = [
                 continue
             if derives_from(ctx.project, dotted, tenant_names, location.path) and (tenant_active or tenants_installed is False):
                 continue
-            yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs")
+            yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs",
+                                  fix=self._uncomment(location, ctx))
+
+    def _uncomment(self, location: Location, ctx) -> Fix | None:
+        """Drop the `#` before the quoted entry; add the commas the neighbours need to stay separate."""
+        lines = ctx.settings.source_lines(location.path)
+        line = lines[location.line - 1]
+        match = COMMENTED_ENTRY.match(line, location.col)
+        if match is None:
+            return None
+        edits = [Edit(location.line, location.col, location.line, match.start("quote"), "")]
+        if not re.match(r"\s*,", line[match.end():]):
+            edits.append(Edit(location.line, match.end(), location.line, match.end(), ","))
+        before = ctx.settings.code_token_before(location.path, (location.line, location.col))
+        if before is not None and before.string not in ("[", "(", ","):
+            # without it, "a.A" "b.B" would silently concatenate into one string
+            edits.append(Edit(*before.end, *before.end, ","))
+        return self.fix(f"Uncomment '{match.group('path')}'", edits)
 
     def _misspellings(self, view) -> Iterator[Diagnostic]:
         names = {a.name for a in view.assignments}
@@ -90,8 +113,12 @@ MIDDLEWARE = [
                     "MIDDLEWARE_CLASSES is ignored since Django 2.0 and no MIDDLEWARE is set, so none of these middleware run",
                 )
             elif name != "MIDDLEWARE_CLASSES" and difflib.SequenceMatcher(None, name, "MIDDLEWARE").ratio() >= 0.85:
+                loc = assignment.loc
+                rename = None if "MIDDLEWARE" in names else self.fix(
+                    f"Rename '{name}' to 'MIDDLEWARE'", [Edit(loc.line, loc.col, loc.end_line, loc.end_col, "MIDDLEWARE")])
                 yield self.diagnostic(
-                    assignment.loc,
+                    loc,
                     f"'{name}' is not a Django setting (did you mean 'MIDDLEWARE'?); Django ignores it, so none of these middleware run",
+                    fix=rename,
                 )
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Diagnostic, Fix, Severity
 from tenantlint.known import AUTH_MIDDLEWARE, SESSION_MIDDLEWARE, derives_from, short, tenant_middleware_names
 from tenantlint.rules.base import Rule, register
-from tenantlint.settings_facts import Seq, Str
+from tenantlint.settings_edits import entry_alone_on_line, has_comma_after, indent_of, insert_before_line, line_ending, replace_lines
+from tenantlint.settings_facts import COMMENTED_ENTRY, Seq, Str
 
 
 @register
@@ -36,7 +37,13 @@ class TenantMiddlewareOrder(Rule):
         "tenant middleware subclass whose own code chooses the tenant from `request.user`, "
         "which must come after authentication."
     )
-    fix_description = "Move the tenant middleware to the front of MIDDLEWARE, its comments travelling with it."
+    fix_description = (
+        "Move the tenant middleware to the front of MIDDLEWARE, its trailing comment and the comment "
+        "lines just above it travelling with it; where it is missing, add "
+        "`django_tenants.middleware.main.TenantMainMiddleware` first. Offered when the list has one "
+        "entry per line and the entries involved are in one literal."
+    )
+    fix_safety = "unsafe"
     options = ("tenant-middleware",)
     severity = Severity.ERROR
     settings_rule = True
@@ -87,6 +94,7 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
                     middleware.loc,
                     "MIDDLEWARE has no tenant middleware although this is a django-tenants project: "
                     "every request runs on the public schema; add 'django_tenants.middleware.main.TenantMainMiddleware' first",
+                    fix=self._insert_first(middleware, ctx),
                 )
             return
         tenant = items[position]
@@ -109,7 +117,58 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
                       "on the previous request's schema")
         else:
             reason = f"'{short(before[0].value)}' runs before it, on the previous request's schema"
-        yield self.diagnostic(tenant.loc, f"tenant middleware '{short(tenant.value)}' must be first in MIDDLEWARE: {reason}")
+        yield self.diagnostic(tenant.loc, f"tenant middleware '{short(tenant.value)}' must be first in MIDDLEWARE: {reason}",
+                              fix=self._move_first(middleware, position, ctx))
+
+    def _first_line_of_list(self, middleware: Seq, ctx) -> tuple[Str, list[str]] | None:
+        """The first entry, when it opens the first literal on a line of its own (the fixable layout)."""
+        first = middleware.items[0] if middleware.items else None
+        if not isinstance(first, Str) or not middleware.literals:
+            return None
+        path, literal = middleware.literals[0]
+        elements = getattr(literal, "elts", [])
+        if not elements or (elements[0].lineno, elements[0].col_offset) != (first.loc.line, first.loc.col) or first.loc.path != path:
+            return None
+        lines = ctx.settings.source_lines(path)
+        return (first, lines) if entry_alone_on_line(lines, first.loc) else None
+
+    def _move_first(self, middleware: Seq, position: int, ctx) -> Fix | None:
+        """Cut the tenant entry's line (and the comment lines just above it) and put them first."""
+        opening = self._first_line_of_list(middleware, ctx)
+        tenant = middleware.items[position]
+        if opening is None or tenant.loc.path != opening[0].loc.path:
+            return None
+        first, lines = opening
+        if not entry_alone_on_line(lines, tenant.loc) or any(
+            not isinstance(item, Str) or item.loc.path != tenant.loc.path for item in middleware.items[:position]
+        ):
+            return None
+        top = tenant.loc.line
+        while top - 1 > first.loc.line and lines[top - 2].strip().startswith("#") and not COMMENTED_ENTRY.match(lines[top - 2].strip()):
+            top -= 1
+        moved = lines[top - 1 : tenant.loc.line]
+        indent = indent_of(lines[first.loc.line - 1])
+        moved = [indent + line.lstrip(" \t") for line in moved]
+        if not has_comma_after(lines, tenant.loc):
+            last = moved[-1]
+            entry_end = len(indent) + (tenant.loc.end_col - tenant.loc.col)
+            moved[-1] = last[:entry_end] + "," + last[entry_end:]
+            if not moved[-1].endswith(("\n", "\r")):
+                moved[-1] += line_ending(lines[first.loc.line - 1])
+        return self.fix(
+            f"Move '{short(tenant.value)}' to the front of MIDDLEWARE",
+            [insert_before_line(first.loc.line, "".join(moved)), replace_lines(top, tenant.loc.line, "")],
+        )
+
+    def _insert_first(self, middleware: Seq, ctx) -> Fix | None:
+        opening = self._first_line_of_list(middleware, ctx)
+        if opening is None:
+            return None
+        first, lines = opening
+        line = lines[first.loc.line - 1]
+        quote = line[first.loc.col] if line[first.loc.col] in "'\"" else '"'
+        entry = f"{indent_of(line)}{quote}django_tenants.middleware.main.TenantMainMiddleware{quote},{line_ending(line)}"
+        return self.fix("Add 'TenantMainMiddleware' at the front of MIDDLEWARE", [insert_before_line(first.loc.line, entry)])
 
     def _reads_request_user(self, tenant: Str, ctx) -> bool:
         info = ctx.project.resolve_class(tenant.value, tenant.loc.path)

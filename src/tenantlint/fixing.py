@@ -1,0 +1,205 @@
+"""Applying fixes: edit or rewrite, re-parse, re-lint, repeat until stable; never write a broken file."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field, replace
+
+from tenantlint.diagnostics import Applicability, Diagnostic, Edit
+from tenantlint.engine import Engine, FileResult, InternalError
+from tenantlint.sourcefile import SourceText
+
+MAX_ROUNDS = 10
+
+
+@dataclass
+class FixContext:
+    """What a codemod may need besides the module: the file and its newline style."""
+
+    path: str
+    newline: str
+
+
+@dataclass
+class FixOutcome:
+    path: str
+    source: SourceText
+    text: str
+    fixed: list[Diagnostic] = field(default_factory=list)
+    dropped: list[tuple[Diagnostic, str]] = field(default_factory=list)
+    result: FileResult | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.source.text
+
+
+def allowed(diagnostic: Diagnostic, unsafe: bool) -> bool:
+    fix = diagnostic.fix
+    return fix is not None and (unsafe or fix.applicability is Applicability.SAFE)
+
+
+def fix_source(engine: Engine, path: str, source: SourceText, unsafe: bool) -> FixOutcome:
+    outcome = FixOutcome(path, source, source.text)
+    refused: set[tuple] = set()
+    for _ in range(MAX_ROUNDS):
+        result = engine.check_text(path, replace(source, text=outcome.text))
+        outcome.result = result
+        wanted = [d for d in result.diagnostics if allowed(d, unsafe) and _identity(d) not in refused]
+        if not wanted or result.errors:
+            break
+        text, fixed, dropped = _one_round(engine, path, source, outcome.text, wanted)
+        outcome.fixed += fixed
+        outcome.dropped += dropped
+        refused.update(_identity(d) for d, _ in dropped)
+        if text == outcome.text:
+            break
+        outcome.text = text
+    return outcome
+
+
+def _identity(diagnostic: Diagnostic) -> tuple:
+    return diagnostic.code, diagnostic.message
+
+
+def _one_round(engine: Engine, path: str, source: SourceText, text: str, wanted: list[Diagnostic]):
+    textual = [d for d in wanted if not d.fix.is_codemod]
+    if textual:
+        groups = [textual] + ([_by_code(textual, code) for code in sorted({d.code for d in textual})] if len({d.code for d in textual}) > 1 else [])
+        for group in groups:
+            candidate = apply_edits(text, [e for d in _non_overlapping(group) for e in d.fix.edits])
+            if _parses(candidate, path):
+                return candidate, _non_overlapping(group), []
+        return text, [], [(d, "the fixed text would not parse") for d in textual]
+    codemods = [d for d in wanted if d.fix.is_codemod]
+    context = FixContext(path, source.newline)
+    candidate, problem = _codemod(engine, text, codemods, context)
+    if problem is None and _parses(candidate, path):
+        return candidate, codemods, []
+    fixed, dropped = [], []
+    for code in sorted({d.code for d in codemods}):  # find the rule whose rewrite breaks the file
+        group = _by_code(codemods, code)
+        candidate, problem = _codemod(engine, text, group, context)
+        if problem is None and _parses(candidate, path):
+            return candidate, group, dropped
+        dropped += [(d, problem or "the fixed text would not parse") for d in group]
+    return text, fixed, dropped
+
+
+def _by_code(diagnostics: list[Diagnostic], code: str) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.code == code]
+
+
+def _codemod(engine: Engine, text: str, diagnostics: list[Diagnostic], context: FixContext) -> tuple[str, str | None]:
+    import libcst
+
+    try:
+        module = libcst.parse_module(text)
+        for code in sorted({d.code for d in diagnostics}):
+            rule = engine.rule(code)
+            module = rule.apply_fixes(module, _by_code(diagnostics, code), context)
+        return module.code, None
+    except Exception as error:  # a fixer bug must never cost the user's file
+        return text, f"the fix failed: {type(error).__name__}: {error}".splitlines()[0]
+
+
+def _parses(text: str, path: str) -> bool:
+    try:
+        ast.parse(text, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _non_overlapping(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    chosen, taken = [], []
+    for diagnostic in sorted(diagnostics, key=lambda d: min((e.line, e.col) for e in d.fix.edits)):
+        spans = [((e.line, e.col), (e.end_line, e.end_col)) for e in diagnostic.fix.edits]
+        if any(start < t_end and t_start < end or start == t_start for start, end in spans for t_start, t_end in taken):
+            continue
+        chosen.append(diagnostic)
+        taken += spans
+    return chosen
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, col: int) -> int:
+        if line > len(lines):
+            return len(text)
+        return starts[line - 1] + col
+
+    for edit in sorted(edits, key=lambda e: (e.line, e.col), reverse=True):
+        start, end = offset(edit.line, edit.col), offset(edit.end_line, edit.end_col)
+        text = text[:start] + edit.content + text[end:]
+    return text
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        fromfile=path, tofile=path))
+
+
+class WriteRefused(Exception):
+    """The file was left as it was; the message says why."""
+
+
+def write_fixed(path: str, original: bytes, outcome: FixOutcome) -> None:
+    """Write atomically in the file's own encoding, BOM and newlines, unless it changed meanwhile."""
+    source = outcome.source
+    try:
+        data = outcome.text.encode(source.encoding)
+    except UnicodeEncodeError as error:
+        raise WriteRefused(f"the fixed text cannot be encoded as {source.encoding}: {error.reason}") from None
+    if source.has_bom:
+        data = b"\xef\xbb\xbf" + data
+    try:
+        status = os.stat(path)
+        with open(path, "rb") as handle:
+            current = handle.read()
+    except OSError as error:
+        raise WriteRefused(f"cannot read it again before writing: {error.strerror}") from None
+    if current != original:
+        raise WriteRefused("it changed on disk since it was read; not overwritten")
+    if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise WriteRefused("it is read-only; not overwritten")
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tenantlint-tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, stat.S_IMODE(status.st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+__all__ = ["FixContext", "FixOutcome", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
+
+
+def preview_edits(engine: Engine, path: str, source: SourceText, diagnostic: Diagnostic) -> tuple[Edit, ...]:
+    """The edits one codemod fix would make, as whole-line replacements, for reports (JSON, SARIF)."""
+    if not diagnostic.fix.is_codemod:
+        return diagnostic.fix.edits
+    after, problem = _codemod(engine, source.text, [diagnostic], FixContext(path, source.newline))
+    if problem is not None:
+        return ()
+    before_lines, after_lines = source.text.splitlines(keepends=True), after.splitlines(keepends=True)
+    edits = []
+    matcher = difflib.SequenceMatcher(None, before_lines, after_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            edits.append(Edit(i1 + 1, 0, i2 + 1, 0, "".join(after_lines[j1:j2])))
+    return tuple(edits)
