@@ -299,3 +299,12 @@ def test_console_script_runs_the_sample():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert {record["code"] for record in json.loads(result.stdout)} >= {"TL301", "TL302"}
+
+
+def test_force_exclude_applies_to_named_files(tmp_path):
+    path = tmp_path / "legacy" / "settings.py"
+    path.parent.mkdir()
+    path.write_text(MIXED)
+    (tmp_path / "pyproject.toml").write_text('[tool.tenantlint]\nextend-exclude = ["legacy"]\n')
+    assert run("check", "legacy/settings.py", cwd=tmp_path).exit_code == 1
+    assert run("check", "--force-exclude", "legacy/settings.py", cwd=tmp_path).exit_code == 0

@@ -33,6 +33,7 @@ def cli() -> None:
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
 @click.option("--exclude", multiple=True, help="Glob patterns to skip (replaces the defaults).")
 @click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of the defaults.")
+@click.option("--force-exclude", is_flag=True, help="Apply excludes to files named on the command line too (pre-commit).")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="full", show_default=True)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
@@ -43,7 +44,7 @@ def cli() -> None:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing.")
 @click.option("--show-fixes", is_flag=True, help="List what --fix fixed.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
-def check(paths, select, extend_select, ignore, exclude, extend_exclude, output_format, exit_zero, no_cache,
+def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, exit_zero, no_cache,
           config_file, color, fix, unsafe_fixes, diff, show_fixes, verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
@@ -61,7 +62,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, output_
             raise ConfigError(f"unknown rule selector: {', '.join(unknown)}")
     except ConfigError as error:
         _fail(str(error))
-    found = discover(paths, config)
+    found = discover(paths, config, force_exclude)
     if found.missing:
         _fail(f"no such file or directory: {', '.join(found.missing)}")
     engine = Engine(config, files=found.files)

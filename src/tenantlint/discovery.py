@@ -28,7 +28,8 @@ def _exclude_spec(config: Config) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 
-def discover(paths: list[str], config: Config) -> Discovery:
+def discover(paths: list[str], config: Config, force_exclude: bool = False) -> Discovery:
+    """Files below `paths`; named files are checked even if excluded, unless `force_exclude` (pre-commit)."""
     found = Discovery()
     excluded = _exclude_spec(config)
     seen: set[str] = set()
@@ -45,9 +46,16 @@ def discover(paths: list[str], config: Config) -> Discovery:
         elif os.path.isdir(path):
             for file in _walk(path, config, excluded):
                 add(file)
-        else:
+        elif not (force_exclude and _excluded_file(path, config, excluded)):
             add(path)  # named explicitly: checked even if a pattern would exclude it, as ruff does
     return found
+
+
+def _excluded_file(path: str, config: Config, excluded: pathspec.PathSpec) -> bool:
+    relative = _relative(path, config.root)
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: i + 1]) + ("/" if i < len(parts) - 1 else "") for i in range(len(parts))]
+    return any(excluded.match_file(c) for c in candidates) or any(excluded.match_file(p + "/") for p in parts[:-1])
 
 
 def _relative(path: str, root: str) -> str:

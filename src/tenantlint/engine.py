@@ -69,8 +69,10 @@ class FileContext:
 
 
 class Engine:
-    def __init__(self, config: Config, project: Project | None = None, files: list[str] | None = None):
+    def __init__(self, config: Config, project: Project | None = None, files: list[str] | None = None,
+                 apply_noqa: bool = True):
         self.config = config
+        self.apply_noqa = apply_noqa
         self.project = project or Project(files or [], [config.root])
         candidates = [f for f in (files or []) if looks_like_settings(os.path.relpath(f, config.root), config.settings_modules)]
         candidates += [os.path.join(config.root, p) for p in config.settings_modules if os.path.isfile(os.path.join(config.root, p))]
@@ -106,18 +108,21 @@ class Engine:
         result.source = source
         return self.check_text(path, source, result)
 
-    def check_text(self, path: str, source: SourceText, result: FileResult | None = None) -> FileResult:
+    def check_text(self, path: str, source: SourceText, result: FileResult | None = None,
+                   tree: ast.Module | None = None) -> FileResult:
+        """Lint decoded text; `tree` is the already-parsed module where a host (flake8) has one."""
         result = result or FileResult(path, source=source)
         text = source.text
         file_noqa = _file_noqa_codes(text)
         if file_noqa == set():
             return result
         rules = [r for r in self.rules if not per_file_ignored(self.config, path, r.code)]
-        try:
-            tree = parse_source(text, path)
-        except SourceError as error:
-            result.diagnostics.append(_error_diagnostic(path, error.message, error.line, error.col))
-            return self._finish(result, text, file_noqa)
+        if tree is None:
+            try:
+                tree = parse_source(text, path)
+            except SourceError as error:
+                result.diagnostics.append(_error_diagnostic(path, error.message, error.line, error.col))
+                return self._finish(result, text, file_noqa)
         module, changed = self.project.remember(path, text, tree)
         if changed:
             self.settings.reset()
@@ -185,7 +190,8 @@ class Engine:
         kept: dict[tuple, Diagnostic] = {}
         for diagnostic in result.diagnostics:
             if diagnostic.code != PARSE_ERROR_CODE and (
-                _suppressed(diagnostic, lines) or (file_noqa and any(code_matches(diagnostic.code, c) for c in file_noqa))
+                (self.apply_noqa and _suppressed(diagnostic, lines))
+                or (file_noqa and any(code_matches(diagnostic.code, c) for c in file_noqa))
             ):
                 continue
             if diagnostic.location.byte_columns:

@@ -121,6 +121,7 @@ class Project:
         self._texts: dict[str, str] = {}
         self._class_cache: dict[tuple[str, str | None], ClassInfo | None] = {}
         self._ancestor_cache: dict[tuple[str, str | None], frozenset[str]] = {}
+        self.known_ancestors: dict[str, frozenset[str]] = {}  # from a host's inference (pylint's astroid)
 
     # -- modules ---------------------------------------------------------
     def add_root(self, root: str) -> None:
@@ -213,7 +214,7 @@ class Project:
         if cached is not None:
             return cached
         self._ancestor_cache[key] = frozenset({qualname})
-        result = {qualname}
+        result = {qualname, *self.known_ancestors.get(qualname, ())}
         info = self.resolve_class(qualname, near)
         if info is not None:
             result.add(info.qualname)
@@ -224,7 +225,7 @@ class Project:
         return frozen
 
     def class_ancestors(self, info: ClassInfo) -> frozenset[str]:
-        result = {info.qualname}
+        result = {info.qualname, *self.known_ancestors.get(info.qualname, ())}
         for base in info.bases:
             result |= self.ancestors(base, info.module.path)
         return frozenset(result)

@@ -131,6 +131,13 @@ class SettingsReader:
         self._views: dict[str, SettingsView] | None = None
         self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
 
+    def add_candidate(self, path: str) -> None:
+        """A host tool (flake8, pylint) hands files over one by one: take settings-like ones as they come."""
+        key = real(path)
+        if key not in self.candidates and looks_like_settings(path):
+            self.candidates.append(key)
+            self._views = None
+
     def reset(self) -> None:
         """Forget what was read: a module changed (while fixing)."""
         self._views = None
