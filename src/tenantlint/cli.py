@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ from tenantlint.config import Config, ConfigError, find_config_file, load_config
 from tenantlint.diagnostics import Diagnostic
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-OUTPUT_FORMATS = ("full", "concise", "json")
+from tenantlint.report import FORMATS as OUTPUT_FORMATS
 
 
 def _codes(value: tuple[str, ...]) -> list[str]:
@@ -35,6 +36,8 @@ def cli() -> None:
 @click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of the defaults.")
 @click.option("--force-exclude", is_flag=True, help="Apply excludes to files named on the command line too (pre-commit).")
 @click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default="full", show_default=True)
+@click.option("--output-file", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report to this file.")
+@click.option("--statistics", is_flag=True, help="Print one line per rule with its number of findings.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml.")
@@ -44,7 +47,8 @@ def cli() -> None:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing.")
 @click.option("--show-fixes", is_flag=True, help="List what --fix fixed.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
-def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, exit_zero, no_cache,
+def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, output_file,
+          statistics, exit_zero, no_cache,
           config_file, color, fix, unsafe_fixes, diff, show_fixes, verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
@@ -70,12 +74,26 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     for path in found.files:
         run.check(path)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
-    if diff:
-        click.echo("".join(run.diffs), nl=False)
-    else:
-        previews = run.codemod_previews(diagnostics) if output_format == "json" else {}
-        _report(diagnostics, run.sources, output_format, color, unsafe_fixes, fixed=len(run.fixed) if fix else None,
-                previews=previews)
+    try:
+        with _output(output_file) as stream:
+            if diff:
+                stream.write("".join(run.diffs))
+            elif statistics:
+                from tenantlint.report import render_statistics
+
+                stream.write(render_statistics(diagnostics, unsafe_fixes))
+            elif output_format == "full":
+                from tenantlint.report.full import render_full
+
+                render_full(diagnostics, run.sources, stream, color if output_file is None else False, unsafe_fixes,
+                            len(run.fixed) if fix else None)
+            else:
+                from tenantlint.report import PREVIEWED, render
+
+                previews = run.codemod_previews(diagnostics) if output_format in PREVIEWED else {}
+                stream.write(render(output_format, diagnostics, previews))
+    except OSError as error:
+        _fail(f"cannot write {output_file}: {error.strerror}")
     if show_fixes and run.fixed:
         _show_fixes(run.fixed)
     for message in run.warnings:
@@ -170,20 +188,13 @@ def _apply_cli_options(config: Config, select, extend_select, ignore, exclude, e
             setattr(config, key, [code.upper() for code in value])
 
 
-def _report(diagnostics: list[Diagnostic], sources: dict[str, list[str]], output_format: str, color, unsafe: bool,
-            fixed: int | None, previews: dict[int, tuple]) -> None:
-    if output_format == "concise":
-        from tenantlint.report.concise import render_concise
-
-        click.echo(render_concise(diagnostics), nl=False)
-    elif output_format == "json":
-        from tenantlint.report.json_format import render_json
-
-        click.echo(render_json(diagnostics, previews), nl=False)
-    else:
-        from tenantlint.report.full import render_full
-
-        render_full(diagnostics, sources, sys.stdout, color, unsafe, fixed)
+@contextlib.contextmanager
+def _output(output_file: str | None):
+    if output_file is None:
+        yield sys.stdout
+        return
+    with open(output_file, "w", encoding="utf-8") as handle:
+        yield handle
 
 
 def _fail(message: str) -> None:

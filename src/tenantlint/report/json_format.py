@@ -41,6 +41,11 @@ def diagnostic_record(diagnostic: Diagnostic, edits=None) -> dict:
     }
 
 
+def render_json_lines(diagnostics: list[Diagnostic], previews: dict[int, tuple] | None = None) -> str:
+    previews = previews or {}
+    return "".join(json.dumps(diagnostic_record(d, previews.get(id(d))), ensure_ascii=False) + "\n" for d in diagnostics)
+
+
 def render_json(diagnostics: list[Diagnostic], previews: dict[int, tuple] | None = None) -> str:
     """`previews` holds, by id(diagnostic), the edits of codemod fixes (computed only for this output)."""
     previews = previews or {}
