@@ -46,10 +46,15 @@ def cli() -> None:
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing.")
 @click.option("--show-fixes", is_flag=True, help="List what --fix fixed.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every line with a finding.")
+@click.option("--reason", help="With --add-noqa: text written after the codes.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False), help="Record today's findings in this file.")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings not in this baseline file.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, output_file,
           statistics, exit_zero, no_cache,
-          config_file, color, fix, unsafe_fixes, diff, show_fixes, verbose) -> None:
+          config_file, color, fix, unsafe_fixes, diff, show_fixes, add_noqa, reason, write_baseline, baseline,
+          verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
     from tenantlint.engine import Engine
@@ -74,6 +79,10 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     for path in found.files:
         run.check(path)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
+    if add_noqa:
+        sys.exit(_add_noqa(run, diagnostics, reason))
+    if write_baseline or baseline:
+        diagnostics = _apply_baseline(run, diagnostics, write_baseline, baseline)
     try:
         with _output(output_file) as stream:
             if diff:
@@ -186,6 +195,47 @@ def _apply_cli_options(config: Config, select, extend_select, ignore, exclude, e
         value = getattr(config, key)
         if value is not None:
             setattr(config, key, [code.upper() for code in value])
+
+
+def _add_noqa(run: "_Run", diagnostics: list[Diagnostic], reason: str | None) -> int:
+    from tenantlint.adoption import add_noqa
+    from tenantlint.fixing import FixOutcome, WriteRefused, write_fixed
+
+    total = 0
+    for path in sorted({d.path for d in diagnostics}):
+        source = run.texts.get(path)
+        if source is None:
+            continue
+        text, changed = add_noqa(source.text, [d for d in diagnostics if d.path == path], reason)
+        if not changed:
+            continue
+        with open(path, "rb") as handle:
+            original = handle.read()
+        try:
+            write_fixed(path, original, FixOutcome(path, source, text))
+        except WriteRefused as refusal:
+            click.echo(f"tenantlint: {path}: not changed: {refusal}", err=True)
+            continue
+        total += changed
+    click.echo(f"Added noqa directives to {total} line{'s' if total != 1 else ''}.", err=True)
+    return EXIT_ERROR if run.errors else EXIT_CLEAN
+
+
+def _apply_baseline(run: "_Run", diagnostics: list[Diagnostic], write_to: str | None,
+                    read_from: str | None) -> list[Diagnostic]:
+    """Paths in a baseline are relative to the baseline file, so it can be committed beside the code."""
+    from tenantlint.adoption import BaselineError, fingerprints, new_findings, read_baseline, write_baseline
+
+    root = os.path.dirname(os.path.abspath(write_to or read_from))
+    texts = {path: source.text for path, source in run.texts.items()}
+    if write_to:
+        write_baseline(write_to, fingerprints(diagnostics, texts, root))
+        click.echo(f"Wrote {len(diagnostics)} finding{'s' if len(diagnostics) != 1 else ''} to {write_to}.", err=True)
+        return []
+    try:
+        return new_findings(diagnostics, texts, root, read_baseline(read_from))
+    except BaselineError as error:
+        _fail(str(error))
 
 
 @contextlib.contextmanager
