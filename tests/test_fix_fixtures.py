@@ -21,7 +21,8 @@ PAIRS = sorted(p for p in FIXES.rglob("*.py") if not p.name.endswith(".fixed.py"
 
 
 def fix_file(path: Path, code: str, root: Path):
-    config = Config(root=str(root), select=[code])
+    # TL001 judges the noqa codes of enabled rules, so every rule runs for it
+    config = Config(root=str(root), select=["ALL"] if code == "TL001" else [code])
     files = [str(p) for p in root.rglob("*.py")]
     engine = Engine(config, files=files)
     source = decode_source(path.read_bytes())

@@ -65,13 +65,12 @@ def _relative(path: str, root: str) -> str:
 def _walk(top: str, config: Config, excluded: pathspec.PathSpec):
     ignores: list[tuple[str, pathspec.PathSpec]] = _parent_gitignores(top)
     visited: set[str] = set()
+    top_abs = os.path.abspath(top)
 
     def ignored(path: str, is_dir: bool) -> bool:
+        """Excludes apply below the folder the user named: `check .venv/lib/x` checks x."""
         suffix = "/" if is_dir else ""
-        relative = _relative(path, config.root)
-        if not relative.startswith("../") and excluded.match_file(relative + suffix):
-            return True
-        if excluded.match_file(os.path.basename(path) + suffix):
+        if excluded.match_file(_relative(path, top_abs) + suffix):
             return True
         for base, spec in ignores:
             rel = _relative(path, base)
@@ -125,7 +124,10 @@ def _parent_gitignores(top: str) -> list[tuple[str, pathspec.PathSpec]]:
     while True:
         gitignore = os.path.join(current, ".gitignore")
         if os.path.isfile(gitignore):
-            found.append((current, _read_gitignore(gitignore)))
+            spec = _read_gitignore(gitignore)
+            # a folder the user names is checked even if ignored: the ignore file then says nothing below it
+            if not spec.match_file(_relative(top, current) + "/"):
+                found.append((current, spec))
         if os.path.exists(os.path.join(current, ".git")):
             break
         parent = os.path.dirname(current)

@@ -132,6 +132,10 @@ class Engine:
         settings_rules = [r for r in rules if r.settings_rule]
         if settings_rules:
             self._check_settings(ctx, settings_rules, result)
+        for rule in rules:
+            if rule.reviews_suppressions:
+                found = list(result.diagnostics)
+                self._run_rule(rule, result, ctx.path, lambda rule=rule, found=found: list(rule.review(ctx, found, self.enabled)))
         return self._finish(result, text, file_noqa)
 
     # -- internals -------------------------------------------------------

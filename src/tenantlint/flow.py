@@ -97,6 +97,9 @@ def _facts_after(statement: ast.stmt) -> list[Atom]:
         return _block_facts(statement.body)
     if isinstance(statement, ast.Try) and not statement.handlers:
         return _block_facts(statement.body)
+    if isinstance(statement, ast.Try) and all(always_exits(handler.body) for handler in statement.handlers):
+        # Falling through means the body (and `else`) ran to the end: no handler returns here.
+        return _block_facts(statement.body) + _block_facts(statement.orelse)
     return []
 
 
@@ -156,3 +159,37 @@ def _in_expression(node: ast.AST, target: ast.AST) -> list[Atom]:
             break
         node = child
     return facts
+
+
+class Locals:
+    """The expression each local name was last assigned before a point of a function.
+
+    Source order stands in for paths: `request = self.context.get('request')` and the
+    uses after it are how guards and writes are spelt in practice. Shared by rules that
+    follow a value through locals (`user = request.user`).
+    """
+
+    def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef):
+        self._bindings: dict[str, list[tuple[tuple[int, int], ast.expr]]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    end = (node.end_lineno or node.lineno, node.end_col_offset or node.col_offset)
+                    self._bindings.setdefault(target.id, []).append((end, value))
+        for entries in self._bindings.values():
+            entries.sort(key=lambda entry: entry[0])
+
+    def value_of(self, name: ast.Name) -> ast.expr | None:
+        """The value `name` holds where it is read, or None if it is not assigned before (a parameter)."""
+        point = (name.lineno, name.col_offset)
+        found = None
+        for end, value in self._bindings.get(name.id, ()):
+            if end <= point:
+                found = value
+        return found

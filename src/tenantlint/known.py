@@ -58,6 +58,22 @@ TENANT_CACHE_KEY_FUNCTIONS = frozenset({
 })
 
 
+DRF_SERIALIZERS = frozenset({
+    "rest_framework.serializers.BaseSerializer",
+    "rest_framework.serializers.Serializer",
+    "rest_framework.serializers.ModelSerializer",
+    "rest_framework.serializers.HyperlinkedModelSerializer",
+    "rest_framework.serializers.ListSerializer",
+})
+
+MODEL_SIGNALS = frozenset(
+    f"django.db.models.signals.{name}"
+    for name in ("pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed")
+)
+
+SIGNAL_RECEIVER_DECORATORS = frozenset({"django.dispatch.receiver", "django.dispatch.dispatcher.receiver"})
+
+
 def short(dotted: str) -> str:
     return dotted.rpartition(".")[2]
 
@@ -69,3 +85,124 @@ def tenant_middleware_names(options: "Options") -> frozenset[str]:
 def derives_from(project: "Project", dotted: str, targets: frozenset[str], near: str | None = None) -> bool:
     """Whether the class named `dotted` (in a file `near`, e.g. a settings module) is one of `targets`."""
     return bool(project.ancestors(dotted, near) & targets)
+
+
+# -- TL101: which objects outlive a request ------------------------------------
+
+MIDDLEWARE_MIXIN = "django.utils.deprecation.MiddlewareMixin"
+
+CHANNELS_MIDDLEWARE = frozenset({
+    "channels.middleware.BaseMiddleware",
+    "channels.auth.AuthMiddleware",
+    "channels.sessions.CookieMiddleware",
+    "channels.sessions.SessionMiddleware",
+    "channels.security.websocket.OriginValidator",
+})
+
+MODEL_ADMINS = frozenset({
+    "django.contrib.admin.ModelAdmin",
+    "django.contrib.admin.options.ModelAdmin",
+    "django.contrib.gis.admin.GISModelAdmin",
+    "django.contrib.gis.admin.options.GISModelAdmin",
+    "django.contrib.auth.admin.UserAdmin",
+    "django.contrib.auth.admin.GroupAdmin",
+    "django.contrib.flatpages.admin.FlatPageAdmin",
+    "django.contrib.redirects.admin.RedirectAdmin",
+    "django.contrib.sites.admin.SiteAdmin",
+})
+
+# Built afresh by ModelAdmin.get_inline_instances(request) for every request.
+INLINE_ADMINS = frozenset({
+    "django.contrib.admin.TabularInline",
+    "django.contrib.admin.StackedInline",
+    "django.contrib.admin.options.InlineModelAdmin",
+    "django.contrib.admin.options.TabularInline",
+    "django.contrib.admin.options.StackedInline",
+    "django.contrib.contenttypes.admin.GenericInlineModelAdmin",
+    "django.contrib.contenttypes.admin.GenericTabularInline",
+    "django.contrib.contenttypes.admin.GenericStackedInline",
+})
+
+ADMIN_SITES = frozenset({"django.contrib.admin.AdminSite", "django.contrib.admin.sites.AdminSite"})
+
+AUTHENTICATORS = frozenset({
+    "rest_framework.authentication.BaseAuthentication",
+    "rest_framework.authentication.BasicAuthentication",
+    "rest_framework.authentication.RemoteUserAuthentication",
+}) | SESSION_AUTHENTICATION | TOKEN_AUTHENTICATION
+
+# Objects whose attributes are per thread or per task, not per process.
+THREAD_LOCALS = frozenset({
+    "threading.local",
+    "_threading_local.local",
+    "asgiref.local.Local",
+    "werkzeug.local.Local",
+    "contextvars.ContextVar",
+})
+
+# Modules whose classes get a fresh instance per request (views, serializers, forms)
+# or per connection (Channels consumers).
+PER_REQUEST_MODULES = (
+    "django.views",
+    "django.forms",
+    "rest_framework.views",
+    "rest_framework.viewsets",
+    "rest_framework.generics",
+    "rest_framework.mixins",
+    "rest_framework.serializers",
+    "channels.consumer",
+    "channels.generic",
+)
+
+
+def in_modules(dotted: str, modules: tuple[str, ...]) -> bool:
+    return any(dotted.startswith(module + ".") for module in modules)
+
+
+def is_django_middleware(dotted: str) -> bool:
+    """Django's own middleware classes, which all derive from MiddlewareMixin."""
+    module = dotted.rpartition(".")[0]
+    return (
+        dotted == MIDDLEWARE_MIXIN
+        or dotted in TENANT_MIDDLEWARE
+        or module == "django.middleware"
+        or module.startswith("django.middleware.")
+        or (module.startswith("django.contrib.") and module.endswith(".middleware"))
+    )
+
+
+# -- TL501, TL502: decoded tokens, the users looked up from them ----------------
+
+SIMPLEJWT_TOKEN_CLASSES = frozenset(
+    f"rest_framework_simplejwt.tokens.{name}"
+    for name in ("Token", "AccessToken", "RefreshToken", "UntypedToken", "SlidingToken")
+)
+
+JWT_DECODE_FUNCTIONS = frozenset({
+    "jwt.decode",
+    "jwt.decode_complete",
+    "jwt.api_jwt.decode",
+    "jwt.api_jwt.decode_complete",
+    "jose.jwt.decode",
+    "rest_framework_simplejwt.state.token_backend.decode",
+})
+
+USER_MODELS = frozenset({
+    "django.contrib.auth.models.User",
+    "django.contrib.auth.models.AbstractUser",
+    "django.contrib.auth.models.AbstractBaseUser",
+    "django.contrib.auth.base_user.AbstractBaseUser",
+})
+
+GET_USER_MODEL = frozenset({"django.contrib.auth.get_user_model"})
+
+GET_OBJECT_OR_404 = frozenset({
+    "django.shortcuts.get_object_or_404",
+    "django.shortcuts.aget_object_or_404",
+    "rest_framework.generics.get_object_or_404",
+})
+
+SYNC_TO_ASYNC = frozenset({
+    "asgiref.sync.sync_to_async",
+    "channels.db.database_sync_to_async",
+})

@@ -35,6 +35,7 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
     settings_rule: ClassVar[bool] = False
+    reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"
     invalid: ClassVar[tuple[str, ...]] = ()
     valid: ClassVar[tuple[str, ...]] = ()
@@ -46,6 +47,10 @@ class Rule:
         return ()
 
     def check_settings(self, view: "SettingsView", ctx: "FileContext") -> Iterable[Diagnostic]:
+        return ()
+
+    def review(self, ctx: "FileContext", diagnostics: list[Diagnostic], enabled: set[str]) -> Iterable[Diagnostic]:
+        """For rules about suppressions: look at the file's findings before `# noqa` filters them."""
         return ()
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context: "FixContext"):

@@ -1,0 +1,762 @@
+"""TL201 unscoped-cache-key: a Django cache key built without the tenant in it."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import re
+import string
+from dataclasses import dataclass, replace
+from typing import Iterator, Union
+
+from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, TENANT_CACHE_KEY_FUNCTIONS
+from tenantlint.project import resolve_relative
+from tenantlint.rules.base import Rule, register
+from tenantlint.settings_facts import Mapping, Str
+
+_SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many",
+                     "incr", "decr", "touch", "has_key")
+KEY_METHODS = frozenset(_SYNC_KEY_METHODS) | frozenset("a" + method for method in _SYNC_KEY_METHODS)
+_KEY_KEYWORD = {"get_many": "keys", "delete_many": "keys", "set_many": "data"}
+ANY_ALIAS = "*"  # `caches[name]` with an alias that cannot be read
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_NESTED_SCOPES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
+# django-tenants picks the tenant from the host, so a key built from the host is per tenant.
+_HOST_CALLS = frozenset({"get_host", "build_absolute_uri"})
+_HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
+_MAX_DEPTH = 30
+_SNIPPET_LENGTH = 60
+_PERCENT_FIELD = re.compile(
+    r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?(?P<kind>[diouxXeEfFgGcrsa%])")
+
+
+class _Scoped:
+    """The key involves the tenant or the schema."""
+
+
+SCOPED = _Scoped()
+
+
+@dataclass(frozen=True)
+class _Opaque:
+    """A value whose origin this module does not show: a parameter, an attribute, another module's call."""
+
+    source: str
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A key assembled in this module from literal text and opaque values."""
+
+    pieces: tuple[Union[str, _Opaque], ...]
+    node: ast.expr
+    helper: str | None = None
+    augmented: bool = False  # `key += ...` added to it: its source is no longer one expression
+
+    def has_text(self) -> bool:
+        """Literal text that names something (`user:`); bare separators (`f"{a}:{b}"`) do not count."""
+        return any(isinstance(piece, str) and any(c.isalnum() for c in piece) for piece in self.pieces)
+
+    def variables(self) -> list[str]:
+        return list(dict.fromkeys(piece.source for piece in self.pieces if isinstance(piece, _Opaque)))
+
+    def pattern(self) -> str:
+        """The key as text, computed parts written `{...}`: what public-cache-keys globs match."""
+        return "".join(piece if isinstance(piece, str) else "{" + piece.source + "}" for piece in self.pieces)
+
+
+_Shape = Union[_Scoped, _Opaque, _Built]
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """One statement that binds a name in a scope."""
+
+    kind: str  # "assign", "augment", "param", "import", "def", "global", "nonlocal" or "other"
+    start: tuple[int, int]
+    end: tuple[int, int]
+    node: ast.AST | None = None  # the assigned value, or the function defined
+    target: str | None = None  # dotted name of a function-level import
+    op: ast.operator | None = None
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a name is read: its function scopes innermost first (module implied), from which position,
+    and what a helper's parameters were called with."""
+
+    scopes: tuple[ast.AST, ...]
+    before: tuple[int, int] | None
+    opaque: frozenset[str] = frozenset()
+    arguments: tuple[tuple[str, _Shape], ...] = ()
+
+
+@register
+class UnscopedCacheKey(Rule):
+    code = "TL201"
+    name = "unscoped-cache-key"
+    summary = "a Django cache key with no tenant component"
+    what = (
+        "A call on Django's cache (`django.core.cache.cache` however imported, `caches[\"alias\"]`, "
+        "also bound to a local first) to a key-taking method (`get`, `set`, `add`, `delete`, "
+        "`get_or_set`, `get_many`, `set_many`, `delete_many`, `incr`, `decr`, `touch`, `has_key` "
+        "and their async `a*` twins) whose key is built in the same module without the tenant. "
+        "The key is followed to where it is built: inline f-string, `%`, `.format`, `+`, `str.join`, "
+        "a local variable (the latest assignment before the call), a module constant, or a helper "
+        "function of the same module (its return expressions). A key counts as scoped when any "
+        "name, attribute, subscript key or called function in it contains one of the "
+        "tenant-scope-names as an underscore-separated word (`connection.schema_name`, "
+        "`request.tenant`, `tenant_id`, `current_tenant`, `get_tenant_key(...)`), including "
+        "through the variables and helpers it was built from; one scoped assignment among several "
+        "is enough. Keys made only of literal text are reported too, as warnings rather than errors: "
+        "one entry shared by every tenant may be intended."
+    )
+    why = (
+        "django-tenants separates tenants by database schema, but Django's cache is not in the "
+        "database: one Redis or Memcached holds every tenant's entries, and `KEY_PREFIX` is one "
+        "prefix for the whole site. Without the schema in the key, `user:42` of tenant A and "
+        "`user:42` of tenant B are the same entry: one tenant is served the other's cached user, "
+        "permissions or data (the plan's Issue 2). A constant key such as `feature_flags` is "
+        "likewise computed by one tenant and served to all. Setting the cache's `KEY_FUNCTION` to "
+        "`django_tenants.cache.make_key` prefixes every key with the schema instead."
+    )
+    avoids = (
+        "Silent for a cache alias whose `KEY_FUNCTION` in any settings module is "
+        "`django_tenants.cache.make_key`, `tenant_schemas.cache.make_key` or one of "
+        "tenant-key-functions (`cache` is the \"default\" alias; for `caches[expr]` any alias "
+        "with one). Silent when the key's origin is not visible in the module, rather than guessed: a "
+        "parameter, an attribute (`self.cache_key`), a call to another module's function or a "
+        "method, a loop variable; and when the key has no literal text of its own "
+        "(`f\"{prefix}:{key}\"`). Parts of a key built here whose origin is unknown (the "
+        "`user_id` parameter in `f\"user:{user_id}\"`) count as not tenant-specific unless their "
+        "name says so. Never looks at dict memo caches (`self._cache[key]`, a local dict named "
+        "`cache`), at variables named `cache_key` that never reach a cache, or at other cache "
+        "libraries. Keys matching a public-cache-keys glob are deliberately shared and not reported; "
+        "the glob sees computed parts as `{...}`: `site-config:*` matches `f\"site-config:{lang}\"`."
+    )
+    fix_description = (
+        "Add the schema name as a key segment, as the plan does: "
+        "`f\"user:{connection.schema_name}:{user_id}\"` with `from django.db import connection`; "
+        "or set `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the cache alias; or list a "
+        "deliberately shared key in public-cache-keys."
+    )
+    options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
+    severity = Severity.ERROR
+    node_types = (ast.Call,)
+    invalid = (
+        """\
+from django.core.cache import cache
+
+
+async def get_user_by_id(user_id):
+    cache_key = f"user:{user_id}"
+    user_data = cache.get(cache_key)  # TL201
+    if user_data is None:
+        user_data = await load_user(user_id)
+        cache.set(cache_key, user_data, 300)  # TL201
+    return user_data
+
+
+def feature_flags():
+    return cache.get("feature_flags")  # TL201
+""",
+    )
+    valid = (
+        """\
+from django.core.cache import cache
+from django.db import connection
+
+
+def get_user_by_id(user_id):
+    tenant_schema = getattr(connection, "schema_name", "public")
+    cache_key = f"user:{tenant_schema}:{user_id}"
+    return cache.get(cache_key)
+
+
+class Memo:
+    def lookup(self, key):
+        return self._cache.get(key)
+""",
+    )
+
+    def __init__(self, options):
+        super().__init__(options)
+        self._file: tuple[object, _FileFacts] | None = None
+        self._keyed: dict[tuple[int, str], bool] = {}
+
+    def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr not in KEY_METHODS:
+            return
+        method = func.attr[1:] if func.attr not in _SYNC_KEY_METHODS else func.attr
+        argument = _key_argument(node, method)
+        if argument is None:
+            return
+        facts = self._facts(ctx)
+        where = _call_site(ctx.parents, node)
+        alias = facts.cache_alias(func.value, where)
+        if alias is None:
+            return
+        if method in _KEY_KEYWORD:
+            keys = facts.container_keys(method, argument, where)
+        else:
+            keys = [(argument, where)]
+        for key, key_where in keys:
+            built = self._unscoped(facts.read(key, key_where))
+            if built is None:
+                continue
+            if self._tenant_keyed(alias, ctx):
+                return
+            # A constant key may be shared on purpose; a key with a user's id in it is a leak.
+            severity = None if built.variables() else Severity.WARNING
+            yield self.diagnostic(ctx.location(argument), facts.message(built, argument, func), severity)
+            return
+
+    def _unscoped(self, shape: _Shape) -> _Built | None:
+        if not isinstance(shape, _Built) or not shape.has_text():
+            return None
+        pattern = shape.pattern()
+        if any(fnmatch.fnmatchcase(pattern, glob) for glob in self.options.public_cache_keys):
+            return None
+        return shape
+
+    def _facts(self, ctx) -> "_FileFacts":
+        if self._file is None or self._file[0] is not ctx:
+            self._file = (ctx, _FileFacts(ctx, self.options.tenant_scope_names))
+        return self._file[1]
+
+    def _tenant_keyed(self, alias: str, ctx) -> bool:
+        """Whether the settings give this alias a KEY_FUNCTION that already prefixes keys per tenant."""
+        memo_key = (id(ctx.settings), alias)
+        if memo_key not in self._keyed:
+            functions = TENANT_CACHE_KEY_FUNCTIONS | set(self.options.tenant_key_functions)
+            self._keyed[memo_key] = any(
+                _key_function(view, name) in functions
+                for view in ctx.settings.views() for name in _aliases(view, alias))
+        return self._keyed[memo_key]
+
+
+def _aliases(view, alias: str) -> list[str]:
+    if alias != ANY_ALIAS:
+        return [alias]
+    caches = view.lookup("CACHES")
+    return list(caches.entries) if isinstance(caches, Mapping) else []
+
+
+def _key_function(view, alias: str) -> str | None:
+    value = view.lookup("CACHES", alias, "KEY_FUNCTION")
+    return value.value if isinstance(value, Str) else None
+
+
+def _key_argument(call: ast.Call, method: str) -> ast.expr | None:
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
+    keyword = _KEY_KEYWORD.get(method, "key")
+    return next((k.value for k in call.keywords if k.arg == keyword), None)
+
+
+def _call_site(parents: list[ast.AST], call: ast.Call) -> _Where:
+    functions = [index for index, parent in enumerate(parents) if isinstance(parent, _FUNCTIONS)]
+    innermost = functions[-1] if functions else -1
+    opaque = frozenset(name for parent in parents[innermost + 1:] if isinstance(parent, _COMPREHENSIONS)
+                       for name in _comprehension_targets(parent))
+    scopes = tuple(parents[index] for index in reversed(functions))
+    return _Where(scopes, (call.lineno, call.col_offset), opaque)
+
+
+def _comprehension_targets(node: ast.AST) -> set[str]:
+    return {name.id for generator in node.generators for name in ast.walk(generator.target)
+            if isinstance(name, ast.Name)}
+
+
+def _start(node: ast.AST) -> tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _end(node: ast.AST) -> tuple[int, int]:
+    return node.end_lineno, node.end_col_offset
+
+
+class _FileFacts:
+    """Name bindings of one module and what its cache keys are built from."""
+
+    def __init__(self, ctx, scope_names: tuple[str, ...]):
+        self.ctx = ctx
+        self._scope_words = tuple(f"_{name.lower()}_" for name in scope_names)
+        self._bindings: dict[int, dict[str, list[_Binding]]] = {}
+        self._canonical: dict[str, str] = {}
+        self._helpers: set[int] = set()
+        self._shapes: dict[tuple, _Shape] = {}
+        self._depth = 0
+
+    # -- names -----------------------------------------------------------
+    def is_scope_name(self, name: str) -> bool:
+        padded = f"_{name.lower()}_"
+        return any(word in padded for word in self._scope_words)
+
+    def bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
+        found = self._bindings.get(id(scope))
+        if found is None:
+            found = self._bindings[id(scope)] = _collect_bindings(scope, self._package())
+        return found
+
+    def _package(self) -> str:
+        module = self.ctx.module
+        return module.name if module.is_package else module.name.rpartition(".")[0]
+
+    def resolve(self, name: str, where: _Where) -> tuple[list[_Binding], _Where] | None:
+        """The bindings of `name` that can reach `where`, and where to read their values (position unset)."""
+        if name in where.opaque:
+            return None
+        for index, scope in enumerate(where.scopes):
+            bindings = self.bindings(scope).get(name)
+            if not bindings:
+                continue
+            if any(binding.kind == "global" for binding in bindings):
+                # `global name`: assignments made here before the read still count, else the module's
+                earlier = [b for b in bindings if b.kind != "global" and where.before is not None
+                           and b.end <= where.before] if index == 0 else []
+                if earlier:
+                    return earlier, _Where(where.scopes, None, arguments=where.arguments)
+                break
+            if any(binding.kind == "nonlocal" for binding in bindings):
+                continue
+            if index > 0:
+                return bindings, _Where(where.scopes[index:], None)
+            if where.before is not None:
+                bindings = [binding for binding in bindings if binding.end <= where.before]
+            return bindings, _Where(where.scopes, None, arguments=where.arguments)
+        bindings = self.bindings(self.ctx.tree).get(name)
+        if not bindings:
+            return None
+        if not where.scopes and where.before is not None:
+            bindings = [binding for binding in bindings if binding.end <= where.before]
+        return bindings, _Where((), None)
+
+    def qualified(self, node: ast.expr, where: _Where) -> str | None:
+        """The dotted name of `a.b.c` through imports, or None when `a` is not an import here."""
+        parts = []
+        head = node
+        while isinstance(head, ast.Attribute):
+            parts.append(head.attr)
+            head = head.value
+        if not isinstance(head, ast.Name):
+            return None
+        resolved = self.resolve(head.id, where)
+        if not resolved or not resolved[0] or resolved[0][-1].kind != "import":
+            return None
+        binding = resolved[0][-1]
+        dotted = ".".join([binding.target, *reversed(parts)]) if binding.target else self.ctx.imports.qualify(node)
+        return self._follow_reexports(dotted) if dotted else None
+
+    def _follow_reexports(self, dotted: str) -> str:
+        """`from core.caching import cache` where core/caching.py imports Django's cache."""
+        if dotted not in self._canonical:
+            current = dotted
+            for _ in range(5):
+                if current.startswith("django."):
+                    break
+                module_name, _, name = current.rpartition(".")
+                module = self.ctx.project.module(module_name) if module_name else None
+                target = module.imports.bindings.get(name) if module else None
+                if not target or target == current:
+                    break
+                current = target
+            self._canonical[dotted] = current
+        return self._canonical[dotted]
+
+    def cache_alias(self, node: ast.expr, where: _Where, depth: int = 0) -> str | None:
+        """The cache alias an expression is, or None when it is not Django's cache."""
+        if isinstance(node, ast.Subscript):
+            if self.qualified(node.value, where) != DJANGO_CACHES:
+                return None
+            alias = node.slice
+            return alias.value if isinstance(alias, ast.Constant) and isinstance(alias.value, str) else ANY_ALIAS
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            return None
+        if self.qualified(node, where) == DJANGO_CACHE:
+            return DEFAULT_CACHE_ALIAS
+        if isinstance(node, ast.Name) and depth < 5:
+            resolved = self.resolve(node.id, where)
+            if resolved and resolved[0] and resolved[0][-1].kind == "assign":
+                bindings, scope = resolved
+                found = [self.cache_alias(b.node, replace(scope, before=b.start), depth + 1)
+                         for b in bindings if b.kind == "assign"]
+                if found[-1] is None:
+                    return None
+                aliases = set(found) - {None}  # branches binding different aliases: any of them
+                return aliases.pop() if len(aliases) == 1 else ANY_ALIAS
+        return None
+
+    # -- keys ------------------------------------------------------------
+    def container_keys(self, method: str, node: ast.expr, where: _Where, depth: int = 0):
+        """The key expressions of a `get_many`/`delete_many` list or a `set_many` dict."""
+        if method == "set_many" and isinstance(node, ast.Dict):
+            return [(key, where) for key in node.keys if key is not None]
+        if method == "set_many" and isinstance(node, ast.DictComp):
+            return [(node.key, replace(where, opaque=where.opaque | _comprehension_targets(node)))]
+        if method != "set_many" and isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return [(element, where) for element in node.elts if not isinstance(element, ast.Starred)]
+        if method != "set_many" and isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            return [(node.elt, replace(where, opaque=where.opaque | _comprehension_targets(node)))]
+        if isinstance(node, ast.Name) and depth < 5:
+            resolved = self.resolve(node.id, where)
+            if resolved and resolved[0] and resolved[0][-1].kind == "assign":
+                binding = resolved[0][-1]
+                return self.container_keys(method, binding.node, replace(resolved[1], before=binding.start), depth + 1)
+        return []
+
+    def read(self, node: ast.expr, where: _Where) -> _Shape:
+        """What a key expression is made of, following names and helpers within the module."""
+        memo_key = (id(node), tuple(map(id, where.scopes)), where.before, where.opaque, where.arguments)
+        if memo_key in self._shapes:
+            return self._shapes[memo_key]
+        if self._depth >= _MAX_DEPTH:
+            return _Opaque(self.snippet(node))
+        self._depth += 1
+        try:
+            shape = self._shapes[memo_key] = self._read(node, where)
+        finally:
+            self._depth -= 1
+        return shape
+
+    def _read(self, node: ast.expr, where: _Where) -> _Shape:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (str, int, float)) and not isinstance(node.value, bool):
+                return _Built((str(node.value),), node)
+            return _Opaque(self.snippet(node))
+        if isinstance(node, ast.JoinedStr):
+            parts = [value if isinstance(value, ast.Constant) else value.value for value in node.values]
+            return self._concatenation(parts, node, where)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return self._concatenation([node.left, node.right], node, where)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+            return self._percent(node, where)
+        if isinstance(node, ast.Call):
+            return self._call(node, where)
+        if isinstance(node, ast.Name):
+            return self._name(node, where)
+        if isinstance(node, ast.Attribute):
+            if self.is_scope_name(node.attr):
+                return SCOPED
+        elif isinstance(node, ast.Subscript):
+            key = node.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str) and (
+                    self.is_scope_name(key.value) or key.value in _HOST_HEADERS):
+                return SCOPED
+        elif isinstance(node, _NESTED_SCOPES):
+            return _Opaque(self.snippet(node))
+        children = [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)]
+        if any(self.read(child, where) is SCOPED for child in children):
+            return SCOPED
+        return _Opaque(self.snippet(node))
+
+    def _concatenation(self, parts: list[ast.expr], node: ast.expr, where: _Where) -> _Shape:
+        pieces: list = []
+        for part in parts:
+            shape = self.read(part, where)
+            if shape is SCOPED:
+                return SCOPED
+            pieces.extend(_pieces(shape))
+        return _Built(tuple(pieces), node)
+
+    def _percent(self, node: ast.BinOp, where: _Where) -> _Shape:
+        template = self.read(node.left, where)
+        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        named = {}
+        if isinstance(node.right, ast.Dict):
+            values = []
+            named = {key.value: value for key, value in zip(node.right.keys, node.right.values)
+                     if isinstance(key, ast.Constant) and isinstance(key.value, str)}
+        positional = [self.read(value, where) for value in values]
+        by_name = {name: self.read(value, where) for name, value in named.items()}
+        if template is SCOPED or SCOPED in positional or SCOPED in by_name.values():
+            return SCOPED
+        fallback = _Opaque(self.snippet(node.right))
+        text = _template_text(template)
+        if text is None:
+            return _Built((*_pieces(template), *(p for shape in positional for p in _pieces(shape))), node)
+        pieces: list = []
+        position, index = 0, 0
+        for match in _PERCENT_FIELD.finditer(text):
+            pieces.append(text[position:match.start()])
+            position = match.end()
+            if match.group("kind") == "%":
+                pieces.append("%")
+                continue
+            if match.group("name") is not None:
+                value = by_name.get(match.group("name"))
+            else:
+                value = positional[index] if index < len(positional) else None
+                index += 1
+            pieces.extend(_pieces(value) if value is not None else (fallback,))
+        pieces.append(text[position:])
+        return _Built(tuple(pieces), node)
+
+    def _call(self, node: ast.Call, where: _Where) -> _Shape:
+        func = node.func
+        positional = [self.read(arg, where) for arg in node.args]
+        named = {keyword.arg: self.read(keyword.value, where) for keyword in node.keywords}
+        if SCOPED in positional or SCOPED in named.values():
+            return SCOPED
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        if name is not None and (self.is_scope_name(name) or name in _HOST_CALLS):
+            return SCOPED
+        if name in {"getattr", "hasattr"} and len(node.args) >= 2:
+            attribute = node.args[1]  # getattr(connection, "schema_name", "public")
+            if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str) \
+                    and self.is_scope_name(attribute.value):
+                return SCOPED
+        if isinstance(func, ast.Attribute):
+            receiver = self.read(func.value, where)
+            if receiver is SCOPED:
+                return SCOPED
+            text = _template_text(receiver)
+            if text is not None and func.attr == "format":
+                return self._format(text, positional, named, node)
+            joined = node.args[0] if len(node.args) == 1 else None
+            if text is not None and func.attr == "join" and isinstance(joined, (ast.List, ast.Tuple)):
+                return self._join(text, joined.elts, node, where)
+        elif isinstance(func, ast.Name):
+            if func.id == "str" and len(positional) == 1 and not named and self.resolve("str", where) is None:
+                return positional[0]
+            helper = self._helper(func.id, where)
+            if helper is not None:
+                return self._helper_result(helper, func.id, node, positional, named)
+        return _Opaque(self.snippet(node))
+
+    def _format(self, text: str, positional: list[_Shape], named: dict, node: ast.Call) -> _Shape:
+        pieces: list = []
+        automatic = 0
+        try:
+            fields = list(string.Formatter().parse(text))
+        except ValueError:
+            return _Opaque(self.snippet(node))
+        for literal, field_name, _, _ in fields:
+            pieces.append(literal)
+            if field_name is None:
+                continue
+            head = re.match(r"[^.\[]*", field_name).group()
+            if head == "":
+                value = positional[automatic] if automatic < len(positional) else None
+                automatic += 1
+            elif head.isdigit():
+                value = positional[int(head)] if int(head) < len(positional) else None
+            else:
+                value = named.get(head)
+            pieces.extend(_pieces(value) if value is not None else (_Opaque(head or "?"),))
+        return _Built(tuple(pieces), node)
+
+    def _join(self, separator: str, elements: list[ast.expr], node: ast.Call, where: _Where) -> _Shape:
+        pieces: list = []
+        for index, element in enumerate(elements):
+            shape = self.read(element, where)
+            if shape is SCOPED:
+                return SCOPED
+            pieces.extend(([separator] if index else []) + list(_pieces(shape)))
+        return _Built(tuple(pieces), node)
+
+    def _name(self, node: ast.Name, where: _Where) -> _Shape:
+        if self.is_scope_name(node.id):
+            return SCOPED
+        resolved = self.resolve(node.id, where)
+        if resolved is None or not resolved[0]:
+            return _Opaque(node.id)
+        bindings, scope = resolved
+        current: _Shape = _Opaque(node.id)
+        for binding in bindings:
+            if binding.kind == "param":
+                current = dict(scope.arguments).get(node.id, _Opaque(node.id))
+                continue
+            if binding.kind not in {"assign", "augment"}:
+                current = _Opaque(node.id)
+                continue
+            shape = self.read(binding.node, replace(scope, before=binding.start))
+            if shape is SCOPED:
+                return SCOPED
+            if binding.kind == "assign":
+                current = shape
+            elif isinstance(binding.op, ast.Add) and isinstance(current, _Built):
+                current = _Built((*current.pieces, *_pieces(shape)), current.node, current.helper, augmented=True)
+            else:
+                current = _Opaque(node.id)
+        return current if isinstance(current, _Built) else _Opaque(node.id)
+
+    def _helper(self, name: str, where: _Where) -> tuple[ast.AST, _Where] | None:
+        """A function of this module (or a lambda bound to a name) that the key is the result of."""
+        resolved = self.resolve(name, where)
+        if not resolved or not resolved[0]:
+            return None
+        binding = resolved[0][-1]
+        if binding.kind == "def" or (binding.kind == "assign" and isinstance(binding.node, ast.Lambda)):
+            return binding.node, resolved[1]
+        return None
+
+    def _helper_result(self, helper: tuple[ast.AST, _Where], name: str, call: ast.Call,
+                       positional: list[_Shape], named: dict) -> _Shape:
+        function, outer = helper
+        if id(function) in self._helpers:
+            return _Opaque(self.snippet(call))
+        self._helpers.add(id(function))
+        try:
+            arguments = self._arguments(function, call, positional, named, outer)
+            results = [self.read(value, _Where((function, *outer.scopes), _start(value), arguments=arguments))
+                       for value in _returned(function)]
+        finally:
+            self._helpers.discard(id(function))
+        if SCOPED in results:
+            return SCOPED
+        built = next((shape for shape in results if isinstance(shape, _Built) and shape.has_text()), None)
+        if built is None:
+            return _Opaque(self.snippet(call))
+        if built.helper or not _start(function) <= _start(built.node) <= _end(function):
+            return built  # built by an inner helper, or by the caller and passed through
+        return replace(built, helper=name)
+
+    def _arguments(self, function: ast.AST, call: ast.Call, positional: list[_Shape], named: dict,
+                   outer: _Where) -> tuple[tuple[str, _Shape], ...]:
+        """What each parameter of a helper holds for this call: the argument, else the default."""
+        parameters = function.args
+        ordered = [*parameters.posonlyargs, *parameters.args]
+        passed: dict[str, _Shape] = {}
+        for parameter, arg, shape in zip(ordered, call.args, positional):
+            if isinstance(arg, ast.Starred):
+                break
+            passed[parameter.arg] = shape
+        passed.update((name, shape) for name, shape in named.items() if name is not None)
+        defaults = [*zip(ordered[len(ordered) - len(parameters.defaults):], parameters.defaults),
+                    *((p, d) for p, d in zip(parameters.kwonlyargs, parameters.kw_defaults) if d is not None)]
+        for parameter, default in defaults:
+            if parameter.arg not in passed:
+                passed[parameter.arg] = self.read(default, outer)
+        return tuple(sorted(passed.items()))
+
+    # -- reporting -------------------------------------------------------
+    def snippet(self, node: ast.AST) -> str:
+        return _shorten(ast.get_source_segment(self.ctx.source.text, node) or ast.unparse(node))
+
+    def message(self, built: _Built, argument: ast.expr, func: ast.Attribute) -> str:
+        if built.helper:
+            origin = f" (built by {built.helper}() at line {built.node.lineno})"
+        elif built.node.lineno == argument.lineno or _start(argument) <= _start(built.node) <= _end(argument):
+            origin = ""
+        else:
+            origin = f" (built at line {built.node.lineno})"
+        where = self.snippet(func)
+        text = _shorten('f"' + built.pattern() + '"') if built.augmented else self.snippet(built.node)
+        key = f"cache key {text}{origin}"
+        variables = built.variables()
+        if not variables:
+            return (f"{key} has no tenant component: every tenant shares this one entry in {where}; "
+                    "list it in public-cache-keys if it is meant to be shared")
+        if len(variables) > 3:
+            variables = [*variables[:2], f"{len(variables) - 2} other parts"]
+        names = variables[0] if len(variables) == 1 else ", ".join(variables[:-1]) + " and " + variables[-1]
+        return f"{key} has no tenant component: tenants with the same {names} share this entry in {where}"
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET_LENGTH else text[: _SNIPPET_LENGTH - 3] + "..."
+
+
+def _pieces(shape: _Shape | None) -> tuple:
+    return shape.pieces if isinstance(shape, _Built) else (shape,)
+
+
+def _template_text(shape: _Shape) -> str | None:
+    """The literal text of a key template (`"user:%s"`, `"user:{}"`), when it is all literal."""
+    if isinstance(shape, _Built) and all(isinstance(piece, str) for piece in shape.pieces):
+        return "".join(shape.pieces)
+    return None
+
+
+def _returned(function: ast.AST) -> list[ast.expr]:
+    if isinstance(function, ast.Lambda):
+        return [function.body]
+    found = []
+    pending = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return) and node.value is not None:
+            found.append(node.value)
+        elif not isinstance(node, _NESTED_SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return sorted(found, key=_start)
+
+
+def _collect_bindings(scope: ast.AST, package: str) -> dict[str, list[_Binding]]:
+    """Every binding of every name directly in `scope` (nested functions and classes excluded)."""
+    found: dict[str, list[_Binding]] = {}
+    is_module = isinstance(scope, ast.Module)
+
+    def bind(name: str, binding: _Binding) -> None:
+        found.setdefault(name, []).append(binding)
+
+    def bind_target(target: ast.expr, statement: ast.AST, value: ast.expr | None) -> None:
+        if isinstance(target, ast.Name) and value is not None:
+            bind(target.id, _Binding("assign", _start(statement), _end(statement), value))
+            return
+        for name in ast.walk(target):
+            if isinstance(name, ast.Name):
+                bind(name.id, _Binding("other", _start(statement), _end(target)))
+
+    if isinstance(scope, _FUNCTIONS):
+        arguments = scope.args
+        for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                         arguments.vararg, arguments.kwarg]:
+            if argument is not None:
+                bind(argument.arg, _Binding("param", (0, 0), (0, 0)))
+        pending = [scope.body] if isinstance(scope, ast.Lambda) else list(scope.body)
+    else:
+        pending = list(scope.body)
+    pending.reverse()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            kind = "other" if isinstance(node, ast.ClassDef) else "def"
+            bind(node.name, _Binding(kind, _start(node), _end(node), node))
+            continue
+        if isinstance(node, _NESTED_SCOPES):
+            continue
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                bind_target(target, node, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            bind_target(node.target, node, node.value)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            bind(node.target.id, _Binding("augment", _start(node), _end(node), node.value, op=node.op))
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target.id, _Binding("assign", _start(node), _end(node), node.value))
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind_target(node.target, node, None)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bind_target(node.optional_vars, node.optional_vars, None)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bind(node.name, _Binding("other", _start(node), _start(node)))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, target in _imported(node, package):
+                bind(name, _Binding("import", _start(node), _end(node), target=None if is_module else target))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            kind = "global" if isinstance(node, ast.Global) else "nonlocal"
+            for name in node.names:
+                bind(name, _Binding(kind, _start(node), _start(node)))
+        pending.extend(reversed(list(ast.iter_child_nodes(node))))
+    for bindings in found.values():
+        bindings.sort(key=lambda binding: binding.end)
+    return found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: str) -> Iterator[tuple[str, str]]:
+    """(bound name, dotted target) for each name an import statement binds."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            top = alias.name.split(".")[0]
+            yield (alias.asname, alias.name) if alias.asname else (top, top)
+        return
+    base = resolve_relative(package, node.module, node.level)
+    for alias in node.names:
+        if alias.name != "*" and base is not None:
+            yield alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name

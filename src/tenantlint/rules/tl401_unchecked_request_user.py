@@ -1,0 +1,289 @@
+"""TL401 unchecked-request-user: a serializer records the request user as the actor without checking it."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Iterator
+
+from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.flow import Atom, Locals, known_at
+from tenantlint.known import DRF_SERIALIZERS, short
+from tenantlint.rules.base import Rule, register
+
+# The serializer methods DRF calls with the data being saved.
+WRITE_METHODS = frozenset({"create", "update", "save", "validate", "to_internal_value"})
+# `validate` runs (through `is_valid`) before these, so a guard there covers them.
+AFTER_VALIDATE = frozenset({"create", "update", "save"})
+# Calls whose keyword arguments are stored: ORM writes, `serializer.save(...)`, dict updates.
+# Reads (`filter(owner=user)`, `exists`) only compare and are left alone.
+WRITE_CALLS = frozenset({"create", "save", "update", "update_or_create", "get_or_create", "dict"})
+
+REQUEST, CONTEXT, USER = "request", "context", "user"
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """What an expression holds: the serializer context, the request, or the request's user.
+
+    `by_get`: for the request, taken with `context.get('request')`, so a missing
+    request is None (testable) rather than a KeyError; for the user, read with
+    `getattr(request, 'user', default)` from such a request, so testing the user
+    also tests the request.
+    """
+
+    kind: str
+    by_get: bool = False
+
+
+class _Reader:
+    """Follows the request and its user through one method's locals."""
+
+    def __init__(self, method: ast.FunctionDef | ast.AsyncFunctionDef):
+        self.method = method
+        self.locals = Locals(method)
+        positional = method.args.posonlyargs + method.args.args
+        self.self_name = positional[0].arg if positional else "self"
+
+    def ref(self, expr: ast.AST, depth: int = 0) -> _Ref | None:
+        if depth > 20:
+            return None
+        if isinstance(expr, ast.Name):
+            value = self.locals.value_of(expr)
+            return self.ref(value, depth + 1) if value is not None else None
+        if isinstance(expr, ast.NamedExpr):
+            return self.ref(expr.value, depth + 1)
+        if isinstance(expr, ast.Attribute):
+            if expr.attr == "context" and isinstance(expr.value, ast.Name) and expr.value.id == self.self_name:
+                return _Ref(CONTEXT)
+            if expr.attr == "user" and self._kind(expr.value, depth) == REQUEST:
+                return _Ref(USER)
+        if isinstance(expr, ast.Subscript) and _text(expr.slice) == "request":
+            return _Ref(REQUEST) if self._kind(expr.value, depth) == CONTEXT else None
+        if isinstance(expr, ast.Call):
+            func, args = expr.func, expr.args
+            if (isinstance(func, ast.Attribute) and func.attr == "get" and args and _text(args[0]) == "request"
+                    and self._kind(func.value, depth) == CONTEXT):
+                return _Ref(REQUEST, by_get=True)
+            if isinstance(func, ast.Name) and func.id == "getattr" and len(args) >= 2 and _text(args[1]) == "user":
+                request = self.ref(args[0], depth + 1)
+                if request is not None and request.kind == REQUEST:
+                    return _Ref(USER, by_get=request.by_get and len(args) == 3)
+        return None
+
+    def _kind(self, expr: ast.AST, depth: int) -> str | None:
+        found = self.ref(expr, depth + 1)
+        return found.kind if found else None
+
+    def missing_checks(self, facts: list[Atom]) -> tuple[bool, bool]:
+        """(request unchecked, authentication unchecked) given what holds at a write."""
+        request_checked = any(self._checks_request(atom) for atom in facts)
+        authenticated = any(self._checks_authenticated(atom) for atom in facts)
+        return not request_checked, not authenticated
+
+    def _checks_request(self, atom: Atom) -> bool:
+        expr = atom.expr
+        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], (ast.In, ast.NotIn)):
+            present = atom.holds == isinstance(expr.ops[0], ast.In)  # `'request' in self.context`
+            return present and _text(expr.left) == "request" and self._kind(expr.comparators[0], 0) == CONTEXT
+        if not atom.holds:
+            return False
+        found = self.ref(expr)
+        if found is not None and found.kind in (REQUEST, USER) and found.by_get:
+            return True
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in ("hasattr", "isinstance"):
+            found = self.ref(expr.args[0]) if expr.args else None
+            return found is not None and found.kind == REQUEST and found.by_get
+        return False
+
+    def _checks_authenticated(self, atom: Atom) -> bool:
+        expr = atom.expr
+        if isinstance(expr, ast.Call) and not expr.args:  # `is_authenticated()`, Django < 1.10
+            expr = expr.func
+        if not isinstance(expr, ast.Attribute) or self._kind(expr.value, 0) != USER:
+            return False
+        return (expr.attr == "is_authenticated" and atom.holds) or (expr.attr == "is_anonymous" and not atom.holds)
+
+
+@register
+class UncheckedRequestUser(Rule):
+    code = "TL401"
+    name = "unchecked-request-user"
+    summary = "serializer writes the request user into an audit field without checking the request and authentication"
+    what = (
+        "A DRF serializer (a class deriving, through imports and project classes, from "
+        "`BaseSerializer`, `Serializer`, `ModelSerializer`, `HyperlinkedModelSerializer` or a "
+        "class named `*Serializer`; also a `*Mixin` meant for serializers) whose `create`, "
+        "`update`, `save`, `validate` or `to_internal_value` writes the request user "
+        "(`self.context['request'].user`, `self.context.get('request').user`, "
+        "`getattr(request, 'user', None)`, or a local holding one of them) into an audit field "
+        "(option `audit-fields`): `validated_data['updated_by'] = ...`, `instance.owner = ...`, "
+        "a keyword of a write call (`Model.objects.create(created_by=...)`, "
+        "`serializer.save(owner=...)`, `.update(...)`, `Model(...)`), "
+        "`validated_data.setdefault('owner', ...)`, or a dict literal that is stored or returned. "
+        "The write is guarded only when, on every path to it, the request was taken with "
+        "`self.context.get('request')` and tested (truthiness, `is not None`, `hasattr(request, "
+        "'user')`, or `'request' in self.context`) and `user.is_authenticated` was tested true. "
+        "A `validate()` whose every return is so guarded covers `create`, `update` and `save`."
+    )
+    why = (
+        "The serializer trusts whatever request its context carries. Run without a request (a "
+        "task, a script, a nested serializer given a partial context) it crashes on "
+        "`self.context['request']`; run for an anonymous request it hands `AnonymousUser` to the "
+        "model (a server error for a foreign key, the text 'AnonymousUser' in a text field); and a "
+        "context built for another request records that request's user. Audit fields then name "
+        "the wrong actor, which is the plan's Issue 5."
+    )
+    avoids = (
+        "A bare truthiness test of the user (`if request.user:`) does not count: "
+        "`AnonymousUser` is truthy. Taking the request with `self.context['request']` does not "
+        "count as checking it exists. Not flagged: reads that only compare with the user "
+        "(`Model.objects.filter(owner=request.user)`), values that are not the request user, "
+        "`HiddenField(default=CurrentUserDefault())`, and views (`perform_create` with "
+        "`serializer.save(owner=self.request.user)`: a view always has its request and its "
+        "permission classes decide who may write)."
+    )
+    fix_description = (
+        "Take the request with `self.context.get('request')`, raise "
+        "`serializers.ValidationError` unless the request exists and `request.user.is_authenticated`, "
+        "then write `request.user`, as the plan's Issue 5 does."
+    )
+    options = ("audit-fields",)
+    severity = Severity.WARNING
+    node_types = (ast.ClassDef,)
+    example_filename = "serializers.py"
+    invalid = (
+        """\
+from rest_framework import serializers
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    def update(self, instance, validated_data):
+        validated_data["updated_by"] = self.context["request"].user  # TL401
+        return super().update(instance, validated_data)
+""",
+    )
+    valid = (
+        """\
+from rest_framework import serializers
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    def update(self, instance, validated_data):
+        request = self.context.get("request")
+        if not request or not request.user.is_authenticated:
+            raise serializers.ValidationError("Invalid user context")
+        validated_data["updated_by"] = request.user
+        return super().update(instance, validated_data)
+""",
+    )
+
+    def visit(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
+        if not self._is_serializer(node, ctx):
+            return
+        audit_fields = frozenset(ctx.options.audit_fields)
+        methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        validated = any(m.name == "validate" and _guards_every_return(m) for m in methods)
+        for method in methods:
+            if method.name not in WRITE_METHODS or (validated and method.name in AFTER_VALIDATE):
+                continue
+            reader = _Reader(method)
+            for field, value in _writes(method, audit_fields):
+                found = reader.ref(value)
+                if found is None or found.kind != USER:
+                    continue
+                no_request, no_auth = reader.missing_checks(known_at(method, value))
+                if no_request or no_auth:
+                    yield self.diagnostic(ctx.location(value), _message(field, no_request, no_auth))
+
+    def _is_serializer(self, node: ast.ClassDef, ctx) -> bool:
+        ancestors = ctx.project.class_ancestors(ctx.project.class_in_module(ctx.module, node))
+        if ancestors & DRF_SERIALIZERS:
+            return True
+        return node.name.endswith("Mixin") or any(short(name).endswith("Serializer") for name in ancestors)
+
+
+def _message(field: str, no_request: bool, no_auth: bool) -> str:
+    if no_request and no_auth:
+        return (f"request user written to '{field}' without checking that the request exists and the user "
+                "is authenticated: an anonymous or wrong-context request records the wrong actor")
+    if no_auth:
+        return (f"request user written to '{field}' without checking that the user is authenticated: "
+                "an anonymous request records the wrong actor")
+    return (f"request user written to '{field}' without checking that the request exists: take it with "
+            "`self.context.get('request')` and test it, so a serializer run without a request is rejected")
+
+
+def _guards_every_return(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    reader = _Reader(method)
+    returns = [n for n in _own_nodes(method) if isinstance(n, ast.Return)]
+    return bool(returns) and all(reader.missing_checks(known_at(method, r)) == (False, False) for r in returns)
+
+
+def _writes(method: ast.FunctionDef | ast.AsyncFunctionDef,
+            audit_fields: frozenset[str]) -> Iterator[tuple[str, ast.expr]]:
+    """(audit field, value written to it) for each store of a value into an audit field."""
+    parents = {child: parent for parent in ast.walk(method) for child in ast.iter_child_nodes(parent)}
+    for node in ast.walk(method):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                field = _stored_field(target)
+                if field in audit_fields:
+                    yield field, node.value
+        elif isinstance(node, ast.Call):
+            name = _call_name(node)
+            if name == "setdefault" and len(node.args) >= 2 and _text(node.args[0]) in audit_fields:
+                yield _text(node.args[0]), node.args[1]
+            elif _is_write_call(node):
+                yield from ((k.arg, k.value) for k in node.keywords if k.arg in audit_fields)
+        elif isinstance(node, ast.Dict) and _is_stored(node, parents):
+            for key, value in zip(node.keys, node.values):
+                if key is not None and _text(key) in audit_fields:
+                    yield _text(key), value
+
+
+def _stored_field(target: ast.expr) -> str | None:
+    """The audit field a target names: `data['owner']`, or `instance.owner` (not `self.owner`)."""
+    if isinstance(target, ast.Subscript):
+        return _text(target.slice)
+    if isinstance(target, ast.Attribute) and not (isinstance(target.value, ast.Name) and target.value.id == "self"):
+        return target.attr
+    return None
+
+
+def _is_stored(node: ast.Dict, parents: dict[ast.AST, ast.AST]) -> bool:
+    """A dict literal is a record when it is returned, assigned, or passed to a write call."""
+    parent = parents.get(node)
+    while isinstance(parent, (ast.Dict, ast.keyword, ast.Starred)):
+        parent = parents.get(parent)
+    if isinstance(parent, ast.Call):
+        return _is_write_call(parent)
+    return isinstance(parent, (ast.Return, ast.Assign, ast.AnnAssign))
+
+
+def _is_write_call(call: ast.Call) -> bool:
+    """ORM writes, `save`, dict updates, and instantiation (`Record(owner=...)`, `self.Meta.model(...)`)."""
+    name = _call_name(call)
+    return name is not None and (name in WRITE_CALLS or name == "model" or name[:1].isupper())
+
+
+def _call_name(call: ast.Call) -> str | None:
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    return None
+
+
+def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
+    """The nodes of a function's body, not those of functions nested in it."""
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+
+
+def _text(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None

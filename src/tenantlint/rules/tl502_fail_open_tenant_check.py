@@ -1,0 +1,108 @@
+"""TL502 fail-open-tenant-check: a tenant-claim check that a token without the claim skips."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.rules.base import Rule, register
+from tenantlint.rules.tl501_unchecked_token_tenant import TokenFunction, mentions_claim, string_constants
+
+
+@register
+class FailOpenTenantCheck(Rule):
+    code = "TL502"
+    name = "fail-open-tenant-check"
+    summary = "a tenant-claim check that lets a token without the claim through"
+    what = (
+        "An `if`, `while` or `assert` test comparing a token's tenant claim to the active tenant that a token "
+        "lacking the claim gets past as if its claim matched: "
+        "`if token_tenant_schema and current_schema and token_tenant_schema != current_schema: raise ...` "
+        "(the fix plan's own patch), `if claim is not None and claim != schema`, "
+        "`if 'tenant_schema' in token and ...`, `if not claim or claim == schema: <accept>`, a claim read as "
+        "`token.get('tenant_schema', connection.schema_name)`, or `token['tenant_schema']` inside a `try` "
+        "whose `except KeyError` (or broader) carries on."
+    )
+    why = (
+        "Tokens without the claim exist: tokens minted before the claim was added, by `RefreshToken.for_user` "
+        "in a management command, by another service sharing the signing key. A check that is skipped for "
+        "them accepts such a token on every tenant's host, which is the cross-tenant login the check was "
+        "written to stop. Failing closed costs nothing for tokens that carry the claim."
+    )
+    avoids = (
+        "Fail-closed checks are silent: `if claim != schema: raise`, `if not claim or claim != schema: raise`, "
+        "`token['tenant_schema']` read where a missing claim raises and nothing swallows it. Only the claim "
+        "side is judged: a check skipped when there is no active tenant (`current_schema and ...`) is not "
+        "reported, since without tenant middleware there is no host tenant for a claim to disagree with. "
+        "An empty claim read by subscript is not reported either: only the signer can put it there. "
+        "Silent when `tenant-from-user` is set. Off by default; enable with `--extend-select TL502`."
+    )
+    fix_description = (
+        "Fail closed: `if not token_tenant_schema or token_tenant_schema != current_schema: raise InvalidToken(...)`."
+    )
+    options = ("tenant-claim", "tenant-from-user")
+    severity = Severity.WARNING
+    default_enabled = False
+    node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
+    example_filename = "auth.py"
+    invalid = (
+        """\
+from django.db import connection
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    def get_user(self, validated_token):
+        token_tenant_schema = validated_token.get("tenant_schema")
+        current_schema = connection.schema_name
+        if token_tenant_schema and current_schema and token_tenant_schema != current_schema:  # TL502
+            raise InvalidToken("Token not valid for current tenant")
+        return super().get_user(validated_token)
+""",
+    )
+    valid = (
+        """\
+from django.db import connection
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    def get_user(self, validated_token):
+        token_tenant_schema = validated_token.get("tenant_schema")
+        if not token_tenant_schema or token_tenant_schema != connection.schema_name:
+            raise InvalidToken("Token not valid for current tenant")
+        return super().get_user(validated_token)
+""",
+    )
+
+    def visit(self, node, ctx) -> Iterator[Diagnostic]:
+        if ctx.options.tenant_from_user:
+            return
+        claim = ctx.options.tenant_claim
+        if not mentions_claim(node, claim, string_constants(ctx.module.tree.body)):
+            return
+        owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
+        reading = TokenFunction(node, ctx, ctx.module, owner)
+        if not reading.has_sources:
+            # A helper or a token class hook: its token arrives as a parameter or as `self`.
+            reading = TokenFunction(node, ctx, ctx.module, owner, depth=1, token_self=reading.owner_is_token)
+        for test in reading.tenant_checks():
+            verdict = reading.fail_open(test)
+            if verdict is None:
+                continue
+            how, handler = verdict
+            if how == "swallowed":
+                message = (
+                    f"tenant check skipped when the token has no '{claim}' claim: the error raised reading it is "
+                    f"swallowed by the `except` on line {handler.lineno}, and the token passes on every tenant; "
+                    "fail closed"
+                )
+            else:
+                message = (
+                    f"tenant check skipped when the token has no '{claim}' claim: a token minted without it "
+                    "(or by another service) passes on every tenant; fail closed"
+                )
+            yield self.diagnostic(ctx.location(test), message)

@@ -1,0 +1,70 @@
+"""Exact findings of TL402 unchecked-audit-user: position, actor and dereference messages, severity, options."""
+
+from __future__ import annotations
+
+from lintutil import CASES, SAMPLE, lint, with_options
+from tenantlint.diagnostics import Severity
+
+TL402 = CASES / "TL402"
+ACTOR = ("'instance.{}' used as the audit actor in receiver '{}' without checking it: "
+         "a record saved by a system task or another tenant's request logs a missing or stale user")
+DEREFERENCE = ("'instance.{}' dereferenced in receiver '{}' without checking it: a record saved without a user "
+               "(by a system task, a script or a data migration) raises AttributeError on None")
+
+
+def found(path, **kwargs):
+    diagnostics, errors = lint(path, select=["TL402"], **kwargs)
+    assert errors == []
+    return [(d.path.rsplit("/", 1)[-1], d.line, d.col, d.message) for d in diagnostics]
+
+
+def test_plan_original_is_reported_at_the_field():
+    diagnostics, errors = lint(TL402 / "plan_original.py", select=["TL402"])
+    assert errors == []
+    assert [(d.code, d.line, d.col, d.end_col, d.message, d.severity) for d in diagnostics] == [
+        ("TL402", 26, 21, 40, ACTOR.format("updated_by", "handle_record_save"), Severity.WARNING)]
+
+
+def test_sample_project_has_exactly_the_plan_issue():
+    diagnostics, errors = lint(SAMPLE, select=["TL402"], root=SAMPLE)
+    assert errors == []
+    assert [(d.path.rsplit("sample/", 1)[-1], d.line, d.col) for d in diagnostics] == [
+        ("backend/pipelines/signals.py", 37, 21)]
+
+
+def test_actor_and_dereference_messages():
+    assert found(TL402 / "use_spellings.py") == [
+        ("use_spellings.py", 11, 33, ACTOR.format("updated_by", "uses")),
+        ("use_spellings.py", 12, 20, ACTOR.format("updated_by", "uses")),
+        ("use_spellings.py", 13, 24, ACTOR.format("created_by", "uses")),
+        ("use_spellings.py", 14, 24, ACTOR.format("updated_by", "uses")),
+        ("use_spellings.py", 16, 17, ACTOR.format("updated_by", "uses")),
+        ("use_spellings.py", 17, 39, DEREFERENCE.format("owner", "uses")),
+        ("use_spellings.py", 18, 27, DEREFERENCE.format("updated_by", "uses")),
+        ("use_spellings.py", 25, 33, ACTOR.format("updated_by", "through_locals")),
+        ("use_spellings.py", 27, 11, DEREFERENCE.format("owner", "through_locals")),
+        ("use_spellings.py", 28, 33, ACTOR.format("created_by", "through_locals")),
+        ("use_spellings.py", 37, 33, ACTOR.format("created_by", "through_expressions")),
+        ("use_spellings.py", 38, 60, ACTOR.format("created_by", "through_expressions")),
+        ("use_spellings.py", 40, 33, DEREFERENCE.format("owner", "through_expressions")),
+    ]
+
+
+def test_non_nullable_field_may_be_dereferenced_but_not_trusted_as_actor():
+    case = TL402 / "nullability"
+    assert found(case, root=case) == [
+        ("signals.py", 11, 42, DEREFERENCE.format("updated_by", "deal_saved")),
+        ("signals.py", 12, 30, ACTOR.format("owner", "deal_saved")),
+        ("signals.py", 22, 11, DEREFERENCE.format("deleted_by", "deal_deleted")),
+        ("signals.py", 27, 11, DEREFERENCE.format("owner", "contact_saved")),
+        ("signals.py", 31, 11, DEREFERENCE.format("created_by", "any_sender")),
+        ("signals.py", 39, 11, DEREFERENCE.format("owner", "one_sender_unknown")),
+    ]
+
+
+def test_audit_fields_option_replaces_the_defaults():
+    assert found(TL402 / "plan_original.py", options=with_options(audit_fields=("edited_by",))) == []
+    only_owner = found(TL402 / "use_spellings.py", options=with_options(audit_fields=("owner",)))
+    assert [(line, message) for _, line, _, message in only_owner] == [
+        (17, DEREFERENCE.format("owner", "uses")), (27, DEREFERENCE.format("owner", "through_locals")),
+        (40, DEREFERENCE.format("owner", "through_expressions"))]
