@@ -53,8 +53,8 @@ class Holder:
     latent: bool = False
 
     def message(self, store: "Store") -> str:
-        where = f"{store.verb} {store.text} in {self.description}: {self.reach}"
-        return f"request-derived value {where}" if self.latent else f"request-derived value {where}, so {store.consequence(self.unit)}"
+        message = f"request-derived value {store.verb} {store.text} in {self.description}: {self.reach}"
+        return message if self.latent else f"{message}, so {store.consequence(self.unit)}"
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Store:
 
     node: ast.AST
     text: str
-    root: ast.expr
+    root: ast.expr | None
     attrs: list[str]
     rebinds: bool
     derived: bool
@@ -193,8 +193,8 @@ class CurrentUserMiddleware:
     # -- self.<attr> in objects that serve many requests --------------------
     def _check_class(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
         info = ctx.project.class_in_module(ctx.module, node)
-        lineage = [info] + [base for base in map(ctx.project.resolve_class, ctx.project.class_ancestors(info) - {info.qualname})
-                            if base is not None]
+        bases = map(ctx.project.resolve_class, ctx.project.class_ancestors(info) - {info.qualname})
+        lineage = [info, *(base for base in bases if base is not None)]
         holder = self._holder(node, lineage, ctx)
         if holder is None:
             return
@@ -209,7 +209,8 @@ class CurrentUserMiddleware:
                 if not (store.derived and not store.rebinds and isinstance(store.root, ast.Name)
                         and store.root.id == self_name and store.attrs and store.attrs[0] != "__class__"):
                     continue
-                attributes = attributes or self._attribute_kinds(lineage, ctx)
+                if attributes is None:
+                    attributes = self._attribute_kinds(lineage, ctx)
                 if attributes.get(store.attrs[0]) == "local":
                     continue
                 if store.collects and (len(store.attrs) > 1 or attributes.get(store.attrs[0]) != "container"):
@@ -222,8 +223,10 @@ class CurrentUserMiddleware:
             return None
         nodes = [info.node for info in lineage]
         name = node.name
-        if ancestors & CHANNELS_MIDDLEWARE or _asgi_shape(nodes):
-            return Holder(f"Channels middleware '{name}'", "one instance serves every connection in the process",
+        channels = bool(ancestors & CHANNELS_MIDDLEWARE)
+        if channels or _asgi_shape(nodes):
+            kind = "Channels middleware" if channels else "ASGI application"
+            return Holder(f"{kind} '{name}'", "one instance serves every connection in the process",
                           Severity.ERROR, frozenset({"__call__"}), frozenset(ASGI_PARAMS), unit="connection")
         if (any(is_django_middleware(a) for a in ancestors) or ancestors & set(self.options.middleware_bases)
                 or _django_middleware_shape(nodes)):
@@ -261,7 +264,7 @@ class CurrentUserMiddleware:
                 kind = self._value_kind(item.value, info.module, ctx)
                 if kind not in ("local", "container"):
                     continue
-                for target in getattr(item, "targets", [getattr(item, "target", None)]):
+                for target in item.targets if isinstance(item, ast.Assign) else [item.target]:
                     if isinstance(target, (ast.Attribute, ast.Name)):
                         kinds[target.attr if isinstance(target, ast.Attribute) else target.id] = kind
         return kinds
@@ -289,7 +292,7 @@ class CurrentUserMiddleware:
             if target is not None:
                 yield self.diagnostic(ctx.location(store.node), _shared_message(store, *target))
 
-    def _shared_target(self, store: Store, owner, self_name, cls_name, local_names, ctx) -> tuple[str, Binding] | None:
+    def _shared_target(self, store: Store, owner, self_name, cls_name, local_names, ctx) -> tuple[str, "Binding"] | None:
         """What a write from a function lands on: a class attribute, a module global or a module-level instance."""
         root, attrs = store.root, store.attrs
         own_class = Binding("class", owner, ctx.module)
@@ -320,7 +323,7 @@ class CurrentUserMiddleware:
             return None
         return ("instance" if binding.kind == "instance" else "global"), binding
 
-    def _on_class(self, store: Store, attrs: list[str], binding: Binding, ctx) -> tuple[str, Binding] | None:
+    def _on_class(self, store: Store, attrs: list[str], binding: "Binding", ctx) -> tuple[str, "Binding"] | None:
         """A class attribute; appends count only on an attribute the class body makes a container."""
         if store.collects:
             body = binding.node.body if isinstance(binding.node, ast.ClassDef) else []
@@ -330,7 +333,7 @@ class CurrentUserMiddleware:
                 return None
         return "class", binding
 
-    def _binding(self, module: ModuleInfo, name: str, ctx, depth: int = 0) -> Binding | None:
+    def _binding(self, module: ModuleInfo, name: str, ctx, depth: int = 0) -> "Binding | None":
         """What a module-level name is bound to, following imports into the project's other modules."""
         if depth > 5:
             return None
@@ -542,7 +545,7 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
         if isinstance(node, ast.Attribute):
             attrs.append(node.attr)
         node = node.value
-    root = node if isinstance(node, ast.Name) or _is_type_call(node) else ast.Constant(None)
+    root = node if isinstance(node, ast.Name) or _is_type_call(node) else None
     declared = isinstance(root, ast.Name) and root.id in globals_
     return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
 
@@ -558,7 +561,7 @@ def _bound_names(target: ast.expr) -> set[str]:
     return set()
 
 
-def _request_paths(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], holder: Holder) -> dict:
+def _request_paths(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], holder: Holder) -> dict[ast.AST, set[str]]:
     """Each method that runs during a request, with its request-derived parameters.
 
     Entry methods have all their parameters request-derived; a helper called as

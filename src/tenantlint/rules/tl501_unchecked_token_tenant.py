@@ -623,26 +623,37 @@ class TokenFunction:
             current = holder
 
     # -- TL502: does a check let a token without the claim through? ----------
-    def tenant_checks(self) -> list[ast.expr]:
-        """Tests of `if`, `while` and `assert` statements that compare the claim to the active tenant."""
-        return [n.test for n in self.nodes if isinstance(n, (ast.If, ast.While, ast.Assert)) and self.tenant_comparisons(n.test)]
+    def tenant_checks(self) -> list[ast.If | ast.While | ast.Assert]:
+        """`if`, `while` and `assert` statements whose test compares the claim to the active tenant."""
+        return [n for n in self.nodes if isinstance(n, (ast.If, ast.While, ast.Assert)) and self.tenant_comparisons(n.test)]
 
-    def fail_open(self, test: ast.expr) -> tuple[str, ast.ExceptHandler | None] | None:
-        """('skipped', None) or ('swallowed', handler) when a token lacking the claim takes the accepting branch.
+    def fail_open(self, check: ast.If | ast.While | ast.Assert) -> tuple[str, ast.ExceptHandler | None] | None:
+        """('skipped', None) or ('swallowed', handler) when a token lacking the claim gets past the check.
 
-        The test is evaluated for three tokens: one whose claim matches the active
-        tenant, one whose claim differs, and one without the claim. Atoms that say
-        nothing about the claim (e.g. `current_schema and ...`) are tried both ways;
-        only settings of them under which the test tells match from mismatch count.
+        The check is evaluated for three tokens: one whose claim matches the active
+        tenant, one whose claim differs, and one without the claim; a check nested in
+        `if claim is not None:` is skipped when that test fails, which for an `if`
+        is its test being false and for an `assert` its passing. Atoms that say
+        nothing about the claim (`current_schema and ...`) are tried both ways; only
+        settings of them under which the check tells match from mismatch count.
         """
-        unknown = self._unknown_atoms(test)[:_MAX_UNKNOWN_ATOMS]
+        conditions = [*self._enclosing_conditions(check), (check.test, True)]
+        skipped = isinstance(check, ast.Assert)
+        unknown = [atom for expr, _ in conditions for atom in self._unknown_atoms(expr)][:_MAX_UNKNOWN_ATOMS]
+
+        def outcome(scenario: str, chosen: dict[int, bool]) -> bool:
+            for expr, holds in conditions[:-1]:
+                if self._evaluate(expr, scenario, chosen) != holds:
+                    return skipped
+            return self._evaluate(check.test, scenario, chosen)
+
         for values in itertools.product((True, False), repeat=len(unknown)):
             chosen = {id(atom): value for atom, value in zip(unknown, values)}
-            accepted = self._evaluate(test, MATCH, chosen)
-            if accepted == self._evaluate(test, MISMATCH, chosen):
+            accepted = outcome(MATCH, chosen)
+            if accepted == outcome(MISMATCH, chosen):
                 continue
             try:
-                missing = self._evaluate(test, MISSING, chosen)
+                missing = outcome(MISSING, chosen)
             except _ClaimRaises as raised:
                 if raised.handler is not None:
                     return "swallowed", raised.handler
@@ -650,6 +661,23 @@ class TokenFunction:
             if missing == accepted:
                 return "skipped", None
         return None
+
+    def _enclosing_conditions(self, node: ast.AST) -> list[tuple[ast.expr, bool]]:
+        """Tests of the `if` statements the node sits in, outermost first, with the value they need.
+
+        An `if` whose other branch always exits is left out: a token sent there is
+        turned away, not let through unchecked.
+        """
+        conditions = []
+        current = node
+        while current in self.parent and current is not self.function:
+            holder = self.parent[current]
+            if isinstance(holder, ast.If) and current is not holder.test:
+                in_body = any(s is current for s in holder.body)
+                if not flow.always_exits(holder.orelse if in_body else holder.body):
+                    conditions.append((holder.test, in_body))
+            current = holder
+        return conditions[::-1]
 
     def _operands(self, expr: ast.expr) -> list[ast.expr] | None:
         """The parts a boolean test is made of, or None for an atom."""

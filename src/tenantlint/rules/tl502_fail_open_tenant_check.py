@@ -89,8 +89,8 @@ class TenantJWTAuthentication(JWTAuthentication):
         if not reading.has_sources:
             # A helper or a token class hook: its token arrives as a parameter or as `self`.
             reading = TokenFunction(node, ctx, ctx.module, owner, depth=1, token_self=reading.owner_is_token)
-        for test in reading.tenant_checks():
-            verdict = reading.fail_open(test)
+        for check in reading.tenant_checks():
+            verdict = reading.fail_open(check)
             if verdict is None:
                 continue
             how, handler = verdict
@@ -105,4 +105,4 @@ class TenantJWTAuthentication(JWTAuthentication):
                     f"tenant check skipped when the token has no '{claim}' claim: a token minted without it "
                     "(or by another service) passes on every tenant; fail closed"
                 )
-            yield self.diagnostic(ctx.location(test), message)
+            yield self.diagnostic(ctx.location(check.test), message)

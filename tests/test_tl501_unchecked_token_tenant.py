@@ -1,0 +1,146 @@
+"""Exact findings of TL501 unchecked-token-tenant, and its options."""
+
+from __future__ import annotations
+
+import textwrap
+
+from lintutil import CASES, SAMPLE, lint, with_options
+from tenantlint.diagnostics import Severity
+from tenantlint.rules.tl501_unchecked_token_tenant import UncheckedTokenTenant
+
+MESSAGE = (
+    "user resolved from a decoded token without comparing its 'tenant_schema' claim to the active tenant: "
+    "a token issued in tenant A is accepted on tenant B's host"
+)
+
+
+def found(path, **kwargs):
+    diagnostics, errors = lint(path, select=["TL501"], **kwargs)
+    assert errors == []
+    return [(d.path.replace("\\", "/").rsplit("/", 2)[-2:], d.line, d.col, d.message, d.severity) for d in diagnostics]
+
+
+def write(tmp_path, text, name="auth.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_sample_reports_the_plans_issues_1_and_6_and_nothing_else():
+    assert found(SAMPLE) == [
+        (["authentication", "jwt_authentication.py"], 37, 23, MESSAGE, Severity.ERROR),
+        (["realtime", "auth.py"], 34, 21, MESSAGE, Severity.ERROR),
+    ]
+
+
+def test_reported_at_the_lookup_call():
+    results = found(CASES / "TL501" / "get_user_overrides.py")
+    assert results[0] == (["TL501", "get_user_overrides.py"], 17, 15, MESSAGE, Severity.ERROR)
+    # `get_user_model().objects.filter(pk=user_id).first()`: one finding, at the start of the chain
+    assert [r[1:3] for r in results if r[1] == 23] == [(23, 15)]
+
+
+def test_plan_patches_count_as_guards():
+    assert found(CASES / "TL502" / "plan_fixes.py") == []
+
+
+def test_tenant_from_user_silences_the_rule():
+    assert found(SAMPLE, options=with_options(tenant_from_user=True)) == []
+    assert found(CASES / "TL501" / "decodes_and_aliases.py", options=with_options(tenant_from_user=True)) == []
+
+
+UNGUARDED_AND_GUARDED = """\
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    User = get_user_model()
+
+
+    def by_org(raw):
+        token = AccessToken(raw)
+        if token.get("org") != connection.schema_name:
+            return None
+        return User.objects.get(pk=token["user_id"])
+
+
+    def by_tenant_schema(raw):
+        token = AccessToken(raw)
+        if token.get("tenant_schema") != connection.schema_name:
+            return None
+        return User.objects.get(pk=token["user_id"])
+"""
+
+
+def test_tenant_claim_option_names_the_claim(tmp_path):
+    path = write(tmp_path, UNGUARDED_AND_GUARDED)
+    assert [r[1:3] for r in found(path)] == [(11, 11)]
+    renamed = found(path, options=with_options(tenant_claim="org"))
+    assert [r[1:4] for r in renamed] == [(
+        18, 11,
+        "user resolved from a decoded token without comparing its 'org' claim to the active tenant: "
+        "a token issued in tenant A is accepted on tenant B's host",
+    )]
+
+
+def test_authenticator_bases_option_makes_get_user_an_override(tmp_path):
+    path = write(tmp_path, """\
+        from django.contrib.auth import get_user_model
+        from vendor.auth import BearerBase
+
+        User = get_user_model()
+
+
+        class Bearer(BearerBase):
+            def get_user(self, validated_token):
+                return User.objects.get(pk=validated_token["user_id"])
+    """)
+    assert found(path) == []
+    assert [r[1:3] for r in found(path, options=with_options(authenticator_bases=("vendor.auth.BearerBase",)))] == [(9, 15)]
+
+
+def test_simplejwts_own_get_user_is_not_an_override(tmp_path):
+    package = tmp_path / "rest_framework_simplejwt"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    path = write(package, """\
+        from rest_framework import authentication
+
+
+        class JWTAuthentication(authentication.BaseAuthentication):
+            def get_user(self, validated_token):
+                return self.user_model.objects.get(pk=validated_token["user_id"])
+    """, name="authentication.py")
+    assert found(path, root=tmp_path) == []
+
+
+def test_helpers_are_followed_one_call_deep(tmp_path):
+    path = write(tmp_path, """\
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        User = get_user_model()
+
+
+        def _row(pk):
+            return User.objects.get(pk=pk)
+
+
+        def _indirect(pk):
+            return _row(pk)
+
+
+        def direct(raw):
+            return _row(AccessToken(raw)["user_id"])
+
+
+        def two_calls_away(raw):
+            return _indirect(AccessToken(raw)["user_id"])
+    """)
+    assert [r[1:3] for r in found(path)] == [(16, 11)]
+
+
+def test_metadata():
+    assert UncheckedTokenTenant.severity is Severity.ERROR
+    assert UncheckedTokenTenant.default_enabled
+    assert set(UncheckedTokenTenant.options) == {"tenant-claim", "tenant-from-user", "authenticator-bases"}
