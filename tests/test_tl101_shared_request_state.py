@@ -59,7 +59,8 @@ def test_channels_middleware_speaks_of_connections():
         "request-derived value stored on self.scope in Channels middleware 'TokenMiddleware': one instance serves "
         "every connection in the process, so concurrent connections overwrite each other",
     )
-    assert found[-1][4].startswith("request-derived value stored on self.headers in ASGI application 'RawAsgiMiddleware'")
+    assert found[-1][4].startswith(
+        "request-derived value stored on self.headers in ASGI application 'RawAsgiMiddleware'")
 
 
 def test_admin_and_admin_site_messages():

@@ -74,10 +74,10 @@ UNGUARDED_AND_GUARDED = """\
 
 def test_tenant_claim_option_names_the_claim(tmp_path):
     path = write(tmp_path, UNGUARDED_AND_GUARDED)
-    assert [r[1:3] for r in found(path)] == [(11, 11)]
+    assert [r[1:3] for r in found(path)] == [(12, 11)]
     renamed = found(path, options=with_options(tenant_claim="org"))
     assert [r[1:4] for r in renamed] == [(
-        18, 11,
+        19, 11,
         "user resolved from a decoded token without comparing its 'org' claim to the active tenant: "
         "a token issued in tenant A is accepted on tenant B's host",
     )]

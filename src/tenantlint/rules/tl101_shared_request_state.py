@@ -34,7 +34,9 @@ AUTHENTICATOR_METHODS = frozenset({
 ASGI_PARAMS = ("scope", "receive", "send")
 # Methods that build the object rather than serve a request.
 CONSTRUCTION = frozenset({"__init__", "__new__", "__init_subclass__", "__set_name__", "__class_getitem__"})
-MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "appendleft", "extendleft", "__setitem__"})
+MUTATORS = frozenset({
+    "append", "extend", "insert", "add", "update", "setdefault", "appendleft", "extendleft", "__setitem__",
+})
 KEYED_MUTATORS = frozenset({"setdefault", "__setitem__"})
 CONTAINER_FACTORIES = frozenset({"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"})
 CLASS_FACTORIES = frozenset({"get_user_model", "get_model"})
@@ -85,6 +87,15 @@ class ModuleFacts:
     bindings: dict[str, ast.AST] = field(default_factory=dict)
     instances: dict[str, str] = field(default_factory=dict)
     registered: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Binding:
+    """A module-level name: its kind, the class or value it is bound to, and the module that binds it."""
+
+    kind: str
+    node: ast.AST | None
+    module: ModuleInfo
 
 
 @register
@@ -205,7 +216,7 @@ class CurrentUserMiddleware:
         attributes = None
         for method, tainted in _request_paths(methods, holder).items():
             self_name = _self_name(method)
-            for store in Flow(method, tainted).stores():
+            for store in RequestFlow(method, tainted).stores():
                 if not (store.derived and not store.rebinds and isinstance(store.root, ast.Name)
                         and store.root.id == self_name and store.attrs and store.attrs[0] != "__class__"):
                     continue
@@ -279,7 +290,7 @@ class CurrentUserMiddleware:
             tainted |= set(params[1:])
         if not tainted and not _mentions_request(node, ctx):
             return
-        flow = Flow(node, tainted, self_name)
+        flow = RequestFlow(node, tainted, self_name)
         if not flow.has_sources:
             return
         stores = [store for store in flow.stores() if store.derived]
@@ -292,7 +303,8 @@ class CurrentUserMiddleware:
             if target is not None:
                 yield self.diagnostic(ctx.location(store.node), _shared_message(store, *target))
 
-    def _shared_target(self, store: Store, owner, self_name, cls_name, local_names, ctx) -> tuple[str, "Binding"] | None:
+    def _shared_target(self, store: Store, owner, self_name, cls_name, local_names,
+                       ctx) -> tuple[str, Binding] | None:
         """What a write from a function lands on: a class attribute, a module global or a module-level instance."""
         root, attrs = store.root, store.attrs
         own_class = Binding("class", owner, ctx.module)
@@ -323,7 +335,7 @@ class CurrentUserMiddleware:
             return None
         return ("instance" if binding.kind == "instance" else "global"), binding
 
-    def _on_class(self, store: Store, attrs: list[str], binding: "Binding", ctx) -> tuple[str, "Binding"] | None:
+    def _on_class(self, store: Store, attrs: list[str], binding: Binding, ctx) -> tuple[str, Binding] | None:
         """A class attribute; appends count only on an attribute the class body makes a container."""
         if store.collects:
             body = binding.node.body if isinstance(binding.node, ast.ClassDef) else []
@@ -333,7 +345,7 @@ class CurrentUserMiddleware:
                 return None
         return "class", binding
 
-    def _binding(self, module: ModuleInfo, name: str, ctx, depth: int = 0) -> "Binding | None":
+    def _binding(self, module: ModuleInfo, name: str, ctx, depth: int = 0) -> Binding | None:
         """What a module-level name is bound to, following imports into the project's other modules."""
         if depth > 5:
             return None
@@ -377,15 +389,6 @@ class CurrentUserMiddleware:
         return facts
 
 
-@dataclass
-class Binding:
-    """A module-level name: its kind, the class or value it is bound to, and the module that binds it."""
-
-    kind: str
-    node: ast.AST | None
-    module: ModuleInfo
-
-
 def _shared_message(store: Store, kind: str, binding: Binding) -> str:
     so = store.consequence("request")
     if kind == "class":
@@ -399,7 +402,7 @@ def _shared_message(store: Store, kind: str, binding: Binding) -> str:
             f"'{store.root.id}': that one instance serves every request in the process, so {so}")
 
 
-class Flow:
+class RequestFlow:
     """Which values in one function come from the request, and what the function writes.
 
     Intra-procedural and flow-insensitive: a local is request-derived if any assignment gives
@@ -561,7 +564,7 @@ def _bound_names(target: ast.expr) -> set[str]:
     return set()
 
 
-def _request_paths(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], holder: Holder) -> dict[ast.AST, set[str]]:
+def _request_paths(methods: dict[str, ast.FunctionDef], holder: Holder) -> dict[ast.FunctionDef, set[str]]:
     """Each method that runs during a request, with its request-derived parameters.
 
     Entry methods have all their parameters request-derived; a helper called as
@@ -576,7 +579,7 @@ def _request_paths(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], h
             pending.append(name)
     while pending:
         caller = methods[pending.pop()]
-        flow = Flow(caller, tainted[caller.name])
+        flow = RequestFlow(caller, tainted[caller.name])
         for call in flow.self_calls(_self_name(caller)):
             callee = methods.get(call.func.attr)
             if callee is None or callee.name in CONSTRUCTION:
@@ -588,7 +591,7 @@ def _request_paths(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], h
     return {methods[name]: names for name, names in tainted.items() if names}
 
 
-def _receiving_params(callee, call: ast.Call, flow: Flow) -> set[str]:
+def _receiving_params(callee, call: ast.Call, flow: RequestFlow) -> set[str]:
     params = _params(callee)[1:]
     if any(isinstance(a, ast.Starred) and flow.derived(a) for a in call.args) \
             or any(k.arg is None and flow.derived(k.value) for k in call.keywords):
@@ -614,8 +617,9 @@ def _read_module(module: ModuleInfo) -> ModuleFacts:
             facts.bindings.setdefault(target, value)
             for cls in _instantiated(value, classes):
                 facts.instances.setdefault(cls, f"at module level as '{target}'")
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and _is_admin_register(stmt.value.func, module):
-            admin = stmt.value.args[1:2] or [k.value for k in stmt.value.keywords if k.arg == "admin_class"]
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if isinstance(call, ast.Call) and _is_admin_register(call.func, module):
+            admin = call.args[1:2] or [k.value for k in call.keywords if k.arg == "admin_class"]
             facts.registered |= {a.id for a in admin if isinstance(a, ast.Name)}
     return facts
 
@@ -643,7 +647,8 @@ def _instantiated(value: ast.expr, classes: set[str]) -> Iterator[str]:
 
 def _django_middleware_shape(lineage: list[ast.ClassDef]) -> bool:
     """New-style middleware takes `get_response` and defines `__call__`; old-style defines `process_*`."""
-    methods = {item.name: item for cls in lineage for item in cls.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    methods = {item.name: item for cls in lineage for item in cls.body
+               if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
     if init is not None and "get_response" in _params(init) and ("__call__" in methods or "__acall__" in methods):
         return True
@@ -651,10 +656,11 @@ def _django_middleware_shape(lineage: list[ast.ClassDef]) -> bool:
 
 
 def _asgi_shape(lineage: list[ast.ClassDef]) -> bool:
+    """`__call__(self, scope, receive, send)`, or Channels 2's `__call__(self, scope)`."""
     for cls in lineage:
         for item in cls.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__call__":
-                return tuple(_params(item)[1:4]) == ASGI_PARAMS
+                return _params(item)[1:2] == ["scope"]
     return False
 
 
@@ -731,8 +737,9 @@ def _is_setattr(func: ast.expr) -> bool:
         and isinstance(func.value, ast.Name) and func.value.id == "object")
 
 
-def _is_type_call(node: ast.expr) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" and len(node.args) == 1
+def _is_type_call(node: ast.expr | None) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type"
+            and len(node.args) == 1)
 
 
 def _name_of(node: ast.expr) -> str:

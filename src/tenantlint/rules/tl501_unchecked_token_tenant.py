@@ -33,8 +33,8 @@ _POSITIVE = (ast.Eq, ast.Is, ast.In)
 _MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
 # Attributes and keys that hold the tenant the request is served for (`connection.schema_name`, `request.tenant`).
 _ACTIVE_ATTRIBUTES = frozenset({"schema_name", "tenant", "tenant_id", "tenant_schema", "tenant_name", "schema"})
-# Roots that hold the request's own tenant, never a token's claim.
-_REQUEST_ROOTS = frozenset({"request", "scope", "connection", "settings"})
+# What a helper calls the token it was handed (`token`, `validated_token`, `payload`, `claims`).
+_TOKEN_NAME = re.compile(r"token|payload|claims|jwt|decoded", re.IGNORECASE)
 _USER_MODEL_NAME = re.compile(r"user(_?model)?$", re.IGNORECASE)
 _USER_LOOKUP_NAME = re.compile(r"^_*a?(get|fetch|load|find|lookup|resolve|retrieve)_(\w+_)?users?(_(by|from|for|or)_\w+)?$")
 _DECODE_HINTS = frozenset({"get_validated_token", "decode", "decode_complete"})
@@ -139,8 +139,9 @@ class TokenFunction:
     """One function read for tokens: sources, token-derived names, user lookups and tenant-claim checks.
 
     `depth` 0 is the function being checked. Helpers it calls and the hooks of its
-    class are read at depth 1, with `loose` claim reads (a helper rarely shows
-    where its token came from) and without following further calls.
+    class are read at depth 1 without following further calls, and with `loose`
+    claim reads: a helper rarely shows where its token came from, so a receiver
+    named like one (`token`, `payload`, `claims`) counts as a token.
     """
 
     def __init__(self, function, ctx, module: ModuleInfo, owner: ast.ClassDef | None, depth: int = 0,
@@ -360,10 +361,8 @@ class TokenFunction:
             return False
         if self.derives(receiver):
             return True
-        if not self.loose:
-            return False
         root = root_name(receiver)
-        return root not in _REQUEST_ROOTS and not (root == "self" and _second_name(receiver) in _REQUEST_ROOTS)
+        return self.loose and root is not None and bool(_TOKEN_NAME.search(root))
 
     @cached_property
     def claim_names(self) -> set[str]:
@@ -798,16 +797,6 @@ class TokenFunction:
 
 def _target_names(target: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-
-
-def _second_name(node: ast.AST) -> str | None:
-    """`request` in `self.request.tenant`."""
-    chain = []
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        if isinstance(node, ast.Attribute):
-            chain.append(node.attr)
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return chain[-1] if chain else None
 
 
 def _arguments(call: ast.Call) -> list[ast.expr]:
