@@ -39,7 +39,8 @@ def cli() -> None:
 @click.option("--output-file", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report to this file.")
 @click.option("--statistics", is_flag=True, help="Print one line per rule with its number of findings.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the result cache (.tenantlint_cache/).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Processes to check files in (default: the core count).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml.")
 @click.option("--color/--no-color", default=None, help="Force colours on or off in the full format.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
@@ -52,7 +53,7 @@ def cli() -> None:
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings not in this baseline file.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, output_file,
-          statistics, exit_zero, no_cache,
+          statistics, exit_zero, no_cache, jobs,
           config_file, color, fix, unsafe_fixes, diff, show_fixes, add_noqa, reason, write_baseline, baseline,
           verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
@@ -74,10 +75,14 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     found = discover(paths, config, force_exclude)
     if found.missing:
         _fail(f"no such file or directory: {', '.join(found.missing)}")
+    from tenantlint.runner import check_files, tune_gc
+
+    tune_gc()
     engine = Engine(config, files=found.files)
     run = _Run(engine, fix=fix or diff, unsafe=unsafe_fixes, diff=diff)
-    for path in found.files:
-        run.check(path)
+    jobs = jobs or os.cpu_count() or 1
+    for result in check_files(engine, found.files, jobs, use_cache=not no_cache):
+        run.take(result)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
     if add_noqa:
         sys.exit(_add_noqa(run, diagnostics, reason))
@@ -131,15 +136,19 @@ class _Run:
         self.diffs: list[str] = []
         self.warnings: list[str] = []
 
-    def check(self, path: str) -> None:
-        result = self.engine.check_path(path)
-        if self.fix and result.source is not None and result.diagnostics and not result.errors:
-            result = self._fix(path, result)
+    def take(self, result) -> None:
+        path = result.path
+        if self.fix and result.diagnostics and not result.errors and any(d.fix for d in result.diagnostics):
+            result = self.engine.check_path(path)  # fixing needs this process's engine and the file's text
+            if result.source is not None:
+                result = self._fix(path, result)
         self.diagnostics.extend(result.diagnostics)
         self.errors.extend(result.errors)
-        if result.diagnostics and result.source is not None:
-            self.sources[path] = result.source.text.splitlines()
-            self.texts[path] = result.source
+        if result.diagnostics:
+            source = result.source or _reread(path)
+            if source is not None:
+                self.sources[path] = source.text.splitlines()
+                self.texts[path] = source
 
     def codemod_previews(self, diagnostics: list[Diagnostic]) -> dict[int, tuple]:
         """Edits of codemod fixes for the JSON report; libcst is imported only if there are any."""
@@ -173,6 +182,17 @@ class _Run:
         self.fixed.extend(outcome.fixed)
         outcome.result.source = replace(result.source, text=outcome.text)
         return outcome.result
+
+
+def _reread(path: str):
+    """A cached result has no text: read it again for the report (only files with findings)."""
+    from tenantlint.sourcefile import SourceError, decode_source
+
+    try:
+        with open(path, "rb") as handle:
+            return decode_source(handle.read())
+    except (OSError, SourceError):
+        return None
 
 
 def _show_fixes(fixed: list[Diagnostic]) -> None:
@@ -250,6 +270,18 @@ def _output(output_file: str | None):
 def _fail(message: str) -> None:
     click.echo(f"tenantlint: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+@cli.command("clean")
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+def clean_cache(path: str) -> None:
+    """Remove the result cache (.tenantlint_cache/) of the project at PATH."""
+    from tenantlint.cache import clean
+
+    config_file = find_config_file(path)
+    root = os.path.dirname(config_file) if config_file else path
+    removed = clean(root)
+    click.echo(f"Removed {os.path.join(root, '.tenantlint_cache')}" if removed else "No cache to remove.")
 
 
 @cli.command("rules")

@@ -39,6 +39,7 @@ class FileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     errors: list[InternalError] = field(default_factory=list)
     source: SourceText | None = None
+    dependencies: list[str] = field(default_factory=list)  # other files the result depends on
 
 
 class FileContext:
@@ -99,6 +100,7 @@ class Engine:
         return self.check_bytes(path, data)
 
     def check_bytes(self, path: str, data: bytes) -> FileResult:
+        self.project.touched = set()
         result = FileResult(path)
         try:
             source = decode_source(data)
@@ -116,7 +118,9 @@ class Engine:
         file_noqa = _file_noqa_codes(text)
         if file_noqa == set():
             return result
-        rules = [r for r in self.rules if not per_file_ignored(self.config, path, r.code)]
+        rules = self._rules_wanting(path, text)
+        if not rules:
+            return result  # no rule's trigger words in the file: it is not even parsed
         if tree is None:
             try:
                 tree = parse_source(text, path)
@@ -136,14 +140,38 @@ class Engine:
             if rule.reviews_suppressions:
                 found = list(result.diagnostics)
                 self._run_rule(rule, result, ctx.path, lambda rule=rule, found=found: list(rule.review(ctx, found, self.enabled)))
+        if not self.settings.is_settings_module(path):
+            self.project.release(path)
+        result.dependencies = sorted(self.project.touched - {real(path)})
         return self._finish(result, text, file_noqa)
 
     # -- internals -------------------------------------------------------
+    def _rules_wanting(self, path: str, text: str) -> list[Rule]:
+        """The cheap prefilter: settings rules for settings modules, others by their trigger words."""
+        wanted = []
+        is_settings = None
+        for rule in self.rules:
+            if per_file_ignored(self.config, path, rule.code):
+                continue
+            if rule.settings_rule:
+                if is_settings is None:
+                    is_settings = bool(self.settings.views_for(path))
+                if is_settings:
+                    wanted.append(rule)
+            elif rule.reviews_suppressions:
+                if "noqa" in text:
+                    wanted.append(rule)
+            elif not rule.triggers or any(word in text for word in rule.triggers):
+                wanted.append(rule)
+        return wanted
+
     def _traverse(self, tree: ast.Module, ctx: FileContext, active: set[int], result: FileResult) -> None:
         dispatch = {t: [r for r in rs if id(r) in active] for t, rs in self._dispatch.items()}
         dispatch = {t: rs for t, rs in dispatch.items() if rs}
         if not dispatch:
             return
+        # rules that want only statements (classes, functions) need no walk through expressions
+        statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
         parents = ctx.parents
         stack: list[tuple[ast.AST, bool]] = [(tree, False)]
         while stack:
@@ -155,7 +183,8 @@ class Engine:
                 self._run_rule(rule, result, ctx.path, lambda: rule.visit(node, ctx))
             parents.append(node)
             stack.append((node, True))
-            stack.extend((child, False) for child in reversed(list(ast.iter_child_nodes(node))))
+            children = _statement_children(node) if statements_only else ast.iter_child_nodes(node)
+            stack.extend((child, False) for child in reversed(list(children)))
 
     def _check_settings(self, ctx: FileContext, rules: list[Rule], result: FileResult) -> None:
         """Settings rules judge each leaf settings module that executes this file; findings located
@@ -203,6 +232,16 @@ class Engine:
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result
+
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statement_children(node: ast.AST):
+    for name in _BLOCK_FIELDS:
+        block = getattr(node, name, None)
+        if isinstance(block, list):
+            yield from block
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:

@@ -118,10 +118,14 @@ class Project:
             if root not in self._roots:
                 self._roots.append(root)
         self._modules: dict[str, ModuleInfo | None] = {}
+        self._fingerprints: dict[str, int] = {}
         self._texts: dict[str, str] = {}
         self._class_cache: dict[tuple[str, str | None], ClassInfo | None] = {}
         self._ancestor_cache: dict[tuple[str, str | None], frozenset[str]] = {}
         self.known_ancestors: dict[str, frozenset[str]] = {}  # from a host's inference (pylint's astroid)
+        # files whose content the current check depended on (for the result cache)
+        self.touched: set[str] = set()
+        self._deps: dict[tuple, set[str]] = {}
 
     # -- modules ---------------------------------------------------------
     def add_root(self, root: str) -> None:
@@ -135,18 +139,29 @@ class Project:
         progress), in which case everything derived from the old text is dropped.
         """
         key = real(path)
+        fingerprint = hash(text)
+        previous = self._fingerprints.get(key)
         known = self._modules.get(key)
-        if known is not None and known.text == text:
+        if known is not None and previous == fingerprint:
             return known, False
         name, is_package = module_name_for(path)
-        self._modules[key] = ModuleInfo(path, name, is_package, tree, text)
-        if known is not None:
+        module = ModuleInfo(path, name, is_package, tree, text)
+        self._modules[key] = module
+        self._fingerprints[key] = fingerprint
+        changed = previous is not None and previous != fingerprint
+        if changed:
             self._class_cache.clear()
             self._ancestor_cache.clear()
-        return self._modules[key], known is not None
+            self._deps.clear()
+        return module, changed
+
+    def release(self, path: str) -> None:
+        """Drop a checked file's tree (memory); it is parsed again only if another file's lookup needs it."""
+        self._modules.pop(real(path), None)
 
     def module_at(self, path: str) -> ModuleInfo | None:
         key = real(path)
+        self.touched.add(key)
         if key not in self._modules:
             self._modules[key] = None
             try:
@@ -182,8 +197,18 @@ class Project:
         """
         key = (qualname, self._root_key(near))
         if key in self._class_cache:
+            self.touched |= self._deps.get(("class", *key), set())
             return self._class_cache[key]
+        outer, self.touched = self.touched, set()
         self._class_cache[key] = None
+        try:
+            info = self._resolve_class(qualname, near, depth, key)
+        finally:
+            self._deps[("class", *key)] = self.touched
+            self.touched = outer | self.touched
+        return info
+
+    def _resolve_class(self, qualname: str, near: str | None, depth: int, key: tuple) -> ClassInfo | None:
         module_name, _, class_name = qualname.rpartition(".")
         module = self.module(module_name, near) if module_name else None
         info = None
@@ -212,7 +237,16 @@ class Project:
         key = (qualname, self._root_key(near))
         cached = self._ancestor_cache.get(key)
         if cached is not None:
+            self.touched |= self._deps.get(("ancestors", *key), set())
             return cached
+        outer, self.touched = self.touched, set()
+        try:
+            return self._ancestors(qualname, near, key)
+        finally:
+            self._deps[("ancestors", *key)] = self.touched
+            self.touched = outer | self.touched
+
+    def _ancestors(self, qualname: str, near: str | None, key: tuple) -> frozenset[str]:
         self._ancestor_cache[key] = frozenset({qualname})
         result = {qualname, *self.known_ancestors.get(qualname, ())}
         info = self.resolve_class(qualname, near)

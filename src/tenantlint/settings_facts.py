@@ -144,6 +144,13 @@ class SettingsReader:
         self._tokens.clear()
 
     def views(self) -> list[SettingsView]:
+        """Every leaf's view; a rule that asks depends on every settings module (for the cache)."""
+        views = self._all_views()
+        for view in views:
+            self.project.touched.update(view.modules)
+        return views
+
+    def _all_views(self) -> list[SettingsView]:
         if self._views is None:
             evaluated = {path: self._evaluate(path) for path in self.candidates}
             included: set[str] = set()
@@ -154,9 +161,16 @@ class SettingsReader:
             self._views = {path: view for path, view in evaluated.items() if path not in included}
         return list(self._views.values())
 
+    def is_settings_module(self, path: str) -> bool:
+        key = real(path)
+        return key in self.candidates or any(key in view.modules for view in self._all_views())
+
     def views_for(self, path: str) -> list[SettingsView]:
         key = real(path)
-        return [view for view in self.views() if key in view.modules]
+        views = [view for view in self._all_views() if key in view.modules]
+        for view in views:
+            self.project.touched.update(view.modules)
+        return views
 
     def commented_entries(self, seq: Seq) -> list[tuple[str, Location]]:
         """Comment lines inside the literals of a list setting whose text is a quoted dotted path."""

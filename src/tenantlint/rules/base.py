@@ -34,6 +34,8 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     default_enabled: ClassVar[bool] = True
     node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
+    # words one of which must occur in a file's text for the rule to run on it (empty: every file)
+    triggers: ClassVar[tuple[str, ...]] = ()
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"

@@ -1,0 +1,75 @@
+"""The same findings with and without the cache, with one process or several; the cache follows edits."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+from lintutil import CASES, SAMPLE
+from test_cli import run
+
+
+def concise(*args, cwd):
+    result = run("check", "--output-format", "concise", *args, ".", cwd=cwd)
+    return result.exit_code, result.output
+
+
+def test_findings_identical_with_and_without_cache_and_jobs(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLE, project / "sample")
+    for code in ("TL101", "TL201", "TL303"):
+        shutil.copytree(CASES / code, project / code)
+    baseline = concise("--no-cache", "--jobs", "1", cwd=project)
+    assert baseline[0] == 1 and baseline[1].count("\n") > 20
+    assert concise("--no-cache", "--jobs", "2", cwd=project) == baseline
+    assert concise("--jobs", "2", cwd=project) == baseline  # cold cache
+    assert (project / ".tenantlint_cache" / "CACHEDIR.TAG").exists()
+    assert concise("--jobs", "1", cwd=project) == baseline  # warm cache
+    assert concise("--jobs", "2", cwd=project) == baseline
+
+
+def test_cache_follows_edits_to_the_file_and_to_its_dependencies(tmp_path):
+    (tmp_path / "customers").mkdir()
+    (tmp_path / "customers" / "__init__.py").write_text("")
+    base = tmp_path / "customers" / "middleware.py"
+    base.write_text("class HostTenant:\n    pass\n")
+    settings = tmp_path / "settings.py"
+    settings.write_text('INSTALLED_APPS = ["django_tenants"]\nMIDDLEWARE = [\n    "a.A",\n    "customers.middleware.HostTenant",\n'
+                        '    "django_tenants.middleware.TenantMainMiddleware",\n]\n')
+    first = concise(cwd=tmp_path)
+    assert first[0] == 1 and ":5:5: TL303 tenant middleware 'TenantMainMiddleware'" in first[1]
+    assert concise(cwd=tmp_path) == first
+    # the base class changes in another file: the settings file's cached result must not be reused
+    base.write_text("from django_tenants.middleware.main import TenantMainMiddleware\n\n\n"
+                    "class HostTenant(TenantMainMiddleware):\n    pass\n")
+    second = concise(cwd=tmp_path)
+    assert ":4:5: TL303 tenant middleware 'HostTenant'" in second[1]
+    settings.write_text(settings.read_text().replace('    "a.A",\n', ""))
+    assert concise(cwd=tmp_path) == (0, "")
+
+
+def test_no_cache_writes_no_cache(tmp_path):
+    (tmp_path / "settings.py").write_text("MIDDLEWARE = []\n")
+    run("check", "--no-cache", ".", cwd=tmp_path)
+    assert not (tmp_path / ".tenantlint_cache").exists()
+
+
+def test_clean_removes_the_cache(tmp_path):
+    (tmp_path / "settings.py").write_text("MIDDLEWARE = ['a.b.C',\n# 'x.y.Z',\n]\n")
+    run("check", ".", cwd=tmp_path)
+    assert (tmp_path / ".tenantlint_cache").is_dir()
+    result = run("clean", str(tmp_path))
+    assert result.exit_code == 0 and not (tmp_path / ".tenantlint_cache").exists()
+    assert run("clean", str(tmp_path)).output == "No cache to remove.\n"
+
+
+def test_checking_one_file_imports_neither_libcst_nor_rich(tmp_path):
+    import subprocess
+
+    target = tmp_path / "views.py"
+    target.write_text("def index(request):\n    return None\n")
+    code = ("import sys\nfrom tenantlint.cli import main\nsys.argv = ['tenantlint', 'check', '--output-format', 'concise', "
+            f"{str(target)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('libcst', 'rich') if m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip().splitlines()[-1] == "[]"
