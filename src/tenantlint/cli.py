@@ -51,27 +51,34 @@ def cli() -> None:
 @click.option("--reason", help="With --add-noqa: text written after the codes.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False), help="Record today's findings in this file.")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings not in this baseline file.")
+@click.option("--stdin-filename", help="With PATH '-': the file name standard input stands for (for settings and config).")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of internal errors.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, output_format, output_file,
           statistics, exit_zero, no_cache, jobs,
           config_file, color, fix, unsafe_fixes, diff, show_fixes, add_noqa, reason, write_baseline, baseline,
-          verbose) -> None:
+          stdin_filename, verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
     from tenantlint.engine import Engine
     from tenantlint.selection import known_selector
 
     paths = list(paths) or ["."]
+    if paths == ["-"] and stdin_filename is None:
+        stdin_filename = "-"
     try:
         if config_file is not None and not os.path.isfile(config_file):
             raise ConfigError(f"configuration file not found: {config_file}")
-        config = load_config(config_file or find_config_file(paths[0]))
+        config = load_config(config_file or find_config_file(stdin_filename if paths == ["-"] else paths[0]))
         _apply_cli_options(config, select, extend_select, ignore, exclude, extend_exclude)
         unknown = [s for s in (config.select or []) + config.extend_select + config.ignore if not known_selector(s)]
         if unknown:
             raise ConfigError(f"unknown rule selector: {', '.join(unknown)}")
     except ConfigError as error:
         _fail(str(error))
+    if paths == ["-"]:
+        sys.exit(_check_stdin(config, stdin_filename, fix or diff, unsafe_fixes, diff, output_format, exit_zero, verbose))
+    elif "-" in paths:
+        _fail("'-' (standard input) cannot be combined with other paths")
     found = discover(paths, config, force_exclude)
     if found.missing:
         _fail(f"no such file or directory: {', '.join(found.missing)}")
@@ -182,6 +189,60 @@ class _Run:
         self.fixed.extend(outcome.fixed)
         outcome.result.source = replace(result.source, text=outcome.text)
         return outcome.result
+
+
+def _check_stdin(config: Config, filename: str, fix: bool, unsafe: bool, diff: bool, output_format: str,
+                 exit_zero: bool, verbose: bool) -> int:
+    """Editors and wrappers pipe a buffer in: report on it, or with --fix write the fixed text to stdout."""
+    from tenantlint.engine import Engine
+    from tenantlint.sourcefile import SourceError, decode_source
+
+    data = sys.stdin.buffer.read()
+    engine = Engine(config, files=[filename] if filename != "-" else [])
+    engine.settings.add_candidate(filename)
+    try:
+        source = decode_source(data)
+    except SourceError:
+        source = None
+    if source is not None:
+        engine.project.provide(filename, source.text)
+    result = engine.check_bytes(filename, data)
+    text = source.text if source is not None else None
+    if fix and source is not None and not result.errors and any(d.fix for d in result.diagnostics):
+        from tenantlint.fixing import fix_source, unified_diff
+
+        outcome = fix_source(engine, filename, source, unsafe)
+        for diagnostic, why in outcome.dropped:
+            click.echo(f"tenantlint: {filename}:{diagnostic.line}: fix for {diagnostic.code} not applied: {why}", err=True)
+        if diff:
+            sys.stdout.write(unified_diff(filename, source.text, outcome.text))
+            return EXIT_FINDINGS if outcome.changed and not exit_zero else EXIT_CLEAN
+        text = outcome.text
+        result = outcome.result
+    if fix and not diff:
+        if text is None:
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.buffer.write((b"\xef\xbb\xbf" if source.has_bom else b"") + text.encode(source.encoding))
+        sys.stdout.flush()
+        from tenantlint.report.concise import render_concise
+
+        sys.stderr.write(render_concise(result.diagnostics))
+    else:
+        from tenantlint.report import render
+        from tenantlint.report.full import render_full
+
+        if output_format == "full":
+            render_full(result.diagnostics, {filename: (text or "").splitlines()}, sys.stdout, None)
+        else:
+            sys.stdout.write(render(output_format, result.diagnostics, {}))
+    for error in result.errors:
+        click.echo(f"tenantlint: internal error in {error.rule} on {error.path}: {error.reason}", err=True)
+        if verbose:
+            click.echo(error.traceback, err=True)
+    if result.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if result.diagnostics and not exit_zero else EXIT_CLEAN
 
 
 def _reread(path: str):

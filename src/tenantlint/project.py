@@ -119,6 +119,7 @@ class Project:
                 self._roots.append(root)
         self._modules: dict[str, ModuleInfo | None] = {}
         self._fingerprints: dict[str, int] = {}
+        self._provided: dict[str, str] = {}
         self._texts: dict[str, str] = {}
         self._class_cache: dict[tuple[str, str | None], ClassInfo | None] = {}
         self._ancestor_cache: dict[tuple[str, str | None], frozenset[str]] = {}
@@ -165,14 +166,23 @@ class Project:
         if key not in self._modules:
             self._modules[key] = None
             try:
-                with open(path, "rb") as handle:
-                    source = decode_source(handle.read())
-                tree = parse_source(source.text, path)
+                if key in self._provided:
+                    text = self._provided[key]
+                else:
+                    with open(path, "rb") as handle:
+                        text = decode_source(handle.read()).text
+                tree = parse_source(text, path)
             except (OSError, SourceError):
                 return None
             name, is_package = module_name_for(path)
-            self._modules[key] = ModuleInfo(path, name, is_package, tree, source.text)
+            self._modules[key] = ModuleInfo(path, name, is_package, tree, text)
         return self._modules[key]
+
+    def provide(self, path: str, text: str) -> None:
+        """Text for a file that is not on disk as it is being checked (standard input, an editor buffer)."""
+        key = real(path)
+        self._provided[key] = text
+        self._modules.pop(key, None)
 
     def find_module_path(self, dotted: str, near: str | None = None) -> str | None:
         """The file of a dotted module; `near` (a file) puts its own source root first."""
