@@ -35,17 +35,17 @@ def test_sample_project_has_exactly_the_plans_issue_1():
 def test_middleware_message_names_the_kind_and_the_sharing():
     found = findings(CASE / "middleware_new_style.py")
     assert found[0] == (
-        "middleware_new_style.py", 19, 8, Severity.ERROR,
+        "middleware_new_style.py", 21, 8, Severity.ERROR,
         "request-derived value stored on self._current_request in middleware 'CurrentRequestMiddleware': "
         f"one instance serves every request in the process, {OVERWRITE}",
     )
-    setattr_finding = next(f for f in found if f[1] == 24)
+    setattr_finding = next(f for f in found if f[1] == 27)
     assert setattr_finding[2:] == (
         8, Severity.ERROR,
         "request-derived value stored on self.tenant in middleware 'CurrentRequestMiddleware': "
         f"one instance serves every request in the process, {OVERWRITE}",
     )
-    append_finding = next(f for f in found if f[1] == 25)
+    append_finding = next(f for f in found if f[1] == 28)
     assert append_finding[4] == (
         "request-derived value added to self.log in middleware 'CurrentRequestMiddleware': "
         "one instance serves every request in the process, so every request's data collects in it"
@@ -59,8 +59,9 @@ def test_channels_middleware_speaks_of_connections():
         "request-derived value stored on self.scope in Channels middleware 'TokenMiddleware': one instance serves "
         "every connection in the process, so concurrent connections overwrite each other",
     )
-    assert found[-1][4].startswith(
-        "request-derived value stored on self.headers in ASGI application 'RawAsgiMiddleware'")
+    messages = {line: message for _, line, _, _, message in found}
+    assert messages[25].startswith("request-derived value stored on self.headers in ASGI application 'RawAsgi")
+    assert messages[36].startswith("request-derived value stored on self.query in ASGI application 'QueryAuth")
 
 
 def test_admin_and_admin_site_messages():
@@ -96,10 +97,11 @@ def test_module_level_instance_class_attribute_and_global_messages():
     )
     class_attribute = findings(CASE / "class_attribute.py")
     assert class_attribute[1][1:] == (
-        17, 8, Severity.ERROR,
+        20, 8, Severity.ERROR,
         "request-derived value stored on class attribute type(self).last_user: a class attribute is shared by "
         f"every request in the process, {OVERWRITE}",
     )
+    assert class_attribute[-1][4].startswith("request-derived value stored on class attribute User.last_request:")
     module_global = findings(CASE / "module_global.py")
     assert module_global[0][1:] == (
         18, 4, Severity.ERROR,
@@ -148,15 +150,24 @@ def test_helper_methods_receive_request_data_by_position_and_keyword(tmp_path):
             def process_request(self, request):
                 self._store(request.user, tenant=request.tenant, label="x")
 
+                self._keep(**request.GET)
+                self._split(*request.path.split("/"))
+
             def _store(self, user, label, tenant=None):
                 self.user = user
                 self.label = label
                 self.tenant = tenant
 
+            def _keep(self, page=None, **rest):
+                self.page = page
+
+            def _split(self, first, second):
+                self.second = second
+
             def _never_called(self, user):
                 self.other = user
         """)
-    assert [line for _, line, *_ in findings(path)] == [9, 11]
+    assert [line for _, line, *_ in findings(path)] == [12, 14, 17, 20]
 
 
 def test_middleware_bases_option(tmp_path):
@@ -205,3 +216,20 @@ def test_non_ascii_line_reports_character_column(tmp_path):
                 return self.get_response(request)
         """)
     assert [(line, col) for _, line, col, *_ in findings(path)] == [(6, 25)]
+
+
+def test_classmethod_in_middleware_is_reported_once_as_a_class_attribute(tmp_path):
+    path = write(tmp_path, """\
+        from django.utils.deprecation import MiddlewareMixin
+
+
+        class M(MiddlewareMixin):
+            @classmethod
+            def remember(cls, request):
+                cls.last_path = request.path
+        """)
+    assert findings(path) == [
+        ("module.py", 7, 8, Severity.ERROR,
+         "request-derived value stored on class attribute cls.last_path: a class attribute is shared by every "
+         f"request in the process, {OVERWRITE}"),
+    ]

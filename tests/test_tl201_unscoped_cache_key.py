@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from lintutil import CASES, SAMPLE, lint, with_options
-from tenantlint.diagnostics import Severity
+from tenantlint.diagnostics import Applicability, Severity
+from tenantlint.rules.tl201_unscoped_cache_key import FixTarget
 
 CASE = CASES / "TL201"
 
@@ -185,3 +188,145 @@ def test_long_reassignment_chains_stay_fast(tmp_path):
     diagnostics, errors = lint(tmp_path / "chain.py", select=["TL201"])
     assert errors == []
     assert [d.line for d in diagnostics] == [305]
+
+
+# -- the fix: where detection tells the codemod to add the schema -------------------------------
+def fix_plan(diagnostics):
+    """line → (applicability, [(mode, line of the rewritten expression, its text)]) or None when not fixable."""
+    return {d.line: (d.fix.applicability.value, [(t.mode, t.line, t.text) for t in d.fix.targets]) if d.fix else None
+            for d in diagnostics}
+
+
+def test_fix_rewrites_the_local_builder_once_for_every_call_using_it():
+    diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
+    target = FixTarget("insert", 10, 16, 10, 33, 'f"user:{user_id}"')
+    assert [(d.line, d.fix.message, d.fix.applicability, d.fix.targets) for d in diagnostics] == [
+        (line, "Add the schema name to the cache key", Applicability.SAFE, (target,)) for line in (11, 17, 21)
+    ]
+    assert all(d.fix.is_codemod for d in diagnostics)
+
+
+def test_fix_targets_follow_the_key_to_where_it_is_built():
+    diagnostics, _ = lint(CASE / "key_building.py", select=["TL201"])
+    plan = fix_plan(diagnostics)
+    assert plan[25] == ("safe", [("insert", 25, '"user:%s" % user_id')])
+    assert plan[29] == ("safe", [("insert", 29, "USER_KEY % user_id")])  # the codemod wraps it: the template is a constant
+    assert plan[54] == ("safe", [("insert", 53, 'f"{PREFIX}:user:{user_id}"')])
+    assert plan[61] == ("safe", [("insert", 59, '"user:"')])  # `key += str(user_id)` follows it
+    assert plan[65] == ("safe", [("insert", 65, 'f"user:{user_id}"')])
+    assert plan[71] == ("safe", [("insert", 10, 'f"user:{uid}"')])  # inside the helper
+    assert plan[76] == ("safe", [("insert", 14, 'f"{key}:v{version}"')])  # the helper the message names
+    assert plan[80] == ("safe", [("insert", 21, '"score:" + str(uid)')])  # the lambda's body
+    assert plan[105] == ("safe", [("insert", 102, 'f"user:{user_id}"')])
+
+
+def test_constant_keys_get_an_unsafe_fix_and_module_constants_are_scoped_at_the_call():
+    diagnostics, _ = lint(CASE / "constant_keys.py", select=["TL201"])
+    assert fix_plan(diagnostics) == {
+        7: None,  # runs at import: no tenant to add
+        11: ("unsafe", [("insert", 11, '"feature_flags"')]),
+        15: ("unsafe", [("wrap", 15, "FLAGS_KEY")]),
+        19: ("unsafe", [("insert", 19, 'f"{PREFIX}:menu"')]),
+        23: ("unsafe", [("insert", 23, '"signups"')]),
+    }
+
+
+def test_keys_that_several_assignments_or_returns_may_build_are_scoped_at_the_call(tmp_path):
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+
+        def kind_key(kind, uid):
+            if kind == "admin":
+                return f"admin:{uid}"
+            return f"member:{uid}"
+
+        def branches(uid, shared):
+            if shared:
+                key = f"shared:{uid}"
+            else:
+                key = f"user:{uid}"
+            return cache.get(key)
+
+        def helper(kind, uid):
+            return cache.get(kind_key(kind, uid))
+
+        def guarded_helper(uid):
+            key = None
+            if uid:
+                key = f"user:{uid}"
+            return cache.get(key)
+        """)
+    assert fix_plan(diagnostics) == {
+        13: ("safe", [("wrap", 13, "key")]),
+        16: ("safe", [("wrap", 16, "kind_key(kind, uid)")]),
+        22: ("safe", [("insert", 21, 'f"user:{uid}"')]),  # `None` builds no key
+    }
+
+
+def test_set_many_fix_covers_every_unscoped_key_of_the_call(tmp_path):
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+        from django.db import connection
+
+        def store(user):
+            cache.set_many({
+                f"user:{user.pk}": user,
+                f"user:{connection.schema_name}:{user.pk}:scoped": user,
+                f"avatar:{user.pk}": user.avatar,
+            })
+        """)
+    assert fix_plan(diagnostics) == {
+        5: ("safe", [("insert", 6, 'f"user:{user.pk}"'), ("insert", 8, 'f"avatar:{user.pk}"')]),
+    }
+
+
+def test_no_fix_at_import_for_get_many_or_for_a_key_list_built_in_several_places(tmp_path):
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+
+        KEY = "flags"
+        cache.set(KEY, 1)
+
+
+        class Settings:
+            loaded = cache.get(f"settings:{KEY}")
+
+
+        def read_many(ids):
+            found = cache.get_many([f"user:{i}" for i in ids])
+            return [found.get(f"user:{i}") for i in ids]
+
+
+        async def read_many_async(ids):
+            return await cache.aget_many([f"user:{i}" for i in ids])
+
+
+        def delete_either(ids, admins):
+            if admins:
+                keys = [f"admin:{i}" for i in ids]
+            else:
+                keys = [f"user:{i}" for i in ids]
+            cache.delete_many(keys)
+
+
+        def delete_one_list(ids):
+            keys = [f"user:{i}" for i in ids]
+            cache.delete_many(keys)
+        """)
+    assert fix_plan(diagnostics) == {
+        4: None, 8: None, 12: None, 17: None, 25: None,
+        30: ("safe", [("insert", 29, 'f"user:{i}"')]),
+    }
+
+
+def test_the_codemod_refuses_a_module_where_the_key_has_moved():
+    import libcst
+
+    from tenantlint.rules._tl201_fix import FixNotApplicable, add_schema
+
+    module = libcst.parse_module('from django.core.cache import cache\n\n\ndef load(uid):\n    return cache.get(f"u:{uid}")\n')
+    moved = FixTarget("insert", 5, 21, 5, 31, 'f"user:{uid}"')
+    with pytest.raises(FixNotApplicable):
+        add_schema(module, [moved])
+    here = FixTarget("insert", 5, 21, 5, 31, 'f"u:{uid}"')
+    assert "f\"u:{getattr(connection, 'schema_name', 'public')}:{uid}\"" in add_schema(module, [here]).code

@@ -76,3 +76,59 @@ def test_custom_field_is_reported(tmp_path):
     )
     assert found(path, options=with_options(audit_fields=("last_edited_by",))) == [
         (6, 43, BOTH.format("last_edited_by"))]
+
+
+# -- the fix ------------------------------------------------------------------------------
+
+GUARD_FIX = "Raise ValidationError unless the request exists and its user is authenticated"
+
+
+def fixes(path):
+    diagnostics, errors = lint(path, select=["TL401"])
+    assert errors == []
+    return [(d.line, d.fix and (d.fix.applicability.value, d.fix.message)) for d in diagnostics]
+
+
+def test_each_finding_offers_the_unsafe_guard_fix():
+    assert fixes(TL401 / "plan_original.py") == [(13, ("unsafe", GUARD_FIX))]
+
+
+def test_no_fix_where_the_guard_has_no_place(tmp_path):
+    path = tmp_path / "serializers.py"
+    path.write_text(
+        "from django.core import serializers\n"
+        "from rest_framework.serializers import ModelSerializer\n"
+        "\n\n"
+        "class SerializersIsDjangos(ModelSerializer):\n"
+        "    def update(self, instance, validated_data):\n"
+        "        validated_data['updated_by'] = self.context['request'].user\n"
+        "        return serializers.serialize('json', [instance])\n",
+        encoding="utf-8",
+    )
+    assert fixes(path) == [(7, None)]
+    path.write_text(
+        "from rest_framework import serializers\n"
+        "\n"
+        "from .middleware import request\n"
+        "\n\n"
+        "class OneLine(serializers.ModelSerializer):\n"
+        "    def create(self, data): return super().create({**data, 'created_by': self.context['request'].user})\n"
+        "\n\n"
+        "class RequestParameter(serializers.ModelSerializer):\n"
+        "    def save(self, request=None, **kwargs):\n"
+        "        kwargs['owner'] = self.context['request'].user\n"
+        "        return super().save(**kwargs)\n"
+        "\n\n"
+        "class RequestIsSomethingElse(serializers.ModelSerializer):\n"
+        "    def create(self, validated_data):\n"
+        "        request = self.initial_data\n"
+        "        validated_data['created_by'] = self.context['request'].user\n"
+        "        return super().create(validated_data)\n"
+        "\n\n"
+        "class RequestIsTheModules(serializers.ModelSerializer):\n"
+        "    def create(self, validated_data):\n"
+        "        validated_data['created_by'] = self.context['request'].user\n"
+        "        return super().create(validated_data, source=request)\n",
+        encoding="utf-8",
+    )
+    assert fixes(path) == [(7, None), (12, None), (19, None), (25, None)]

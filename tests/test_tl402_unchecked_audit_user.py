@@ -68,3 +68,69 @@ def test_audit_fields_option_replaces_the_defaults():
     assert [(line, message) for _, line, _, message in only_owner] == [
         (17, DEREFERENCE.format("owner", "uses")), (27, DEREFERENCE.format("owner", "through_locals")),
         (40, DEREFERENCE.format("owner", "through_expressions"))]
+
+
+# -- the fix ------------------------------------------------------------------------------
+
+def fixes(path):
+    diagnostics, errors = lint(path, select=["TL402"])
+    assert errors == []
+    return [(d.line, d.fix and (d.fix.applicability.value, d.fix.message)) for d in diagnostics]
+
+
+def test_each_finding_offers_the_unsafe_guard_fix():
+    assert fixes(TL402 / "plan_original.py") == [
+        (26, ("unsafe", "Return early with a warning unless instance.updated_by is set and authenticated"))]
+
+
+def test_no_fix_where_the_guard_has_no_place(tmp_path):
+    path = tmp_path / "signals.py"
+    path.write_text(
+        "import logging\n"
+        "\n"
+        "from django.db.models.signals import post_save\n"
+        "from django.dispatch import receiver\n"
+        "\n"
+        "from .models import AuditLog, Record\n"
+        "\n"
+        "logger = logging.getLogger(__name__)\n"
+        "\n\n"
+        "@receiver(post_save, sender=Record)\n"
+        "def one_line(sender, instance, **kwargs): AuditLog.objects.create(user=instance.updated_by)\n"
+        "\n\n"
+        "@receiver(post_save, sender=Record)\n"
+        "def shares_a_line(sender, instance, **kwargs):\n"
+        "    entry = AuditLog(); entry.user = instance.updated_by\n"
+        "\n\n"
+        "def instance_set_in_a_branch(**kwargs):\n"
+        "    if 'instance' in kwargs:\n"
+        "        instance = kwargs['instance']\n"
+        "        AuditLog.objects.create(user=instance.created_by)\n"
+        "\n\n"
+        "@receiver(post_save, sender=Record)\n"
+        "def instance_rebound(sender, instance, **kwargs):\n"
+        "    AuditLog.objects.create(user=instance.owner)\n"
+        "    instance = instance.parent\n"
+        "\n\n"
+        "post_save.connect(instance_set_in_a_branch, sender=Record)\n"
+        "post_save.connect(lambda sender, instance, **kwargs: AuditLog.objects.create(user=instance.updated_by))\n",
+        encoding="utf-8",
+    )
+    assert fixes(path) == [(12, None), (17, None), (23, None), (28, None)]  # the lambda receiver is not reported at all
+
+
+def test_no_fix_without_a_logger_to_warn_with(tmp_path):
+    path = tmp_path / "signals.py"
+    path.write_text(
+        "from django.db.models.signals import post_save\n"
+        "from django.dispatch import receiver\n"
+        "\n"
+        "from .models import AuditLog, Record\n"
+        "from .utils import logger\n"
+        "\n\n"
+        "@receiver(post_save, sender=Record)\n"
+        "def record_saved(sender, instance, **kwargs):\n"
+        "    AuditLog.objects.create(user=instance.updated_by)\n",
+        encoding="utf-8",
+    )
+    assert fixes(path) == [(10, None)]

@@ -96,7 +96,8 @@ def test_authenticator_bases_option_makes_get_user_an_override(tmp_path):
                 return User.objects.get(pk=validated_token["user_id"])
     """)
     assert found(path) == []
-    assert [r[1:3] for r in found(path, options=with_options(authenticator_bases=("vendor.auth.BearerBase",)))] == [(9, 15)]
+    options = with_options(authenticator_bases=("vendor.auth.BearerBase",))
+    assert [r[1:3] for r in found(path, options=options)] == [(9, 15)]
 
 
 def test_simplejwts_own_get_user_is_not_an_override(tmp_path):

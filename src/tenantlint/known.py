@@ -111,18 +111,6 @@ MODEL_ADMINS = frozenset({
     "django.contrib.sites.admin.SiteAdmin",
 })
 
-# Built afresh by ModelAdmin.get_inline_instances(request) for every request.
-INLINE_ADMINS = frozenset({
-    "django.contrib.admin.TabularInline",
-    "django.contrib.admin.StackedInline",
-    "django.contrib.admin.options.InlineModelAdmin",
-    "django.contrib.admin.options.TabularInline",
-    "django.contrib.admin.options.StackedInline",
-    "django.contrib.contenttypes.admin.GenericInlineModelAdmin",
-    "django.contrib.contenttypes.admin.GenericTabularInline",
-    "django.contrib.contenttypes.admin.GenericStackedInline",
-})
-
 ADMIN_SITES = frozenset({"django.contrib.admin.AdminSite", "django.contrib.admin.sites.AdminSite"})
 
 AUTHENTICATORS = frozenset({

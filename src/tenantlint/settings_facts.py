@@ -130,6 +130,7 @@ class SettingsReader:
         self.candidates = list(dict.fromkeys(real(c) for c in candidates))
         self._views: dict[str, SettingsView] | None = None
         self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
+        self._results: dict[str, _ModuleResult] = {}
 
     def add_candidate(self, path: str) -> None:
         """A host tool (flake8, pylint) hands files over one by one: take settings-like ones as they come."""
@@ -142,6 +143,7 @@ class SettingsReader:
         """Forget what was read: a module changed (while fixing)."""
         self._views = None
         self._tokens.clear()
+        self._results.clear()
 
     def views(self) -> list[SettingsView]:
         """Every leaf's view; a rule that asks depends on every settings module (for the cache)."""
@@ -221,35 +223,55 @@ class SettingsReader:
         return self._tokens[key]
 
     def _evaluate(self, path: str) -> SettingsView:
-        runner = _Runner(self.project)
-        runner.run_module(path, 0)
-        return SettingsView(path, runner.env, runner.modules, runner.assignments, runner.star_unknown)
+        result = self.module_result(path, [])
+        if result is None:
+            return SettingsView(path, {}, [real(path)], [], False)
+        return SettingsView(path, result.env, result.modules, result.assignments, result.star_unknown)
+
+    def module_result(self, path: str, stack: list[str]) -> "_ModuleResult | None":
+        """What executing one module leaves, computed once per module.
+
+        A module cannot see its importer's names, so its own result, merged
+        into the importer (`from .base import *`), is exact and can be shared.
+        """
+        key = real(path)
+        cached = self._results.get(key)
+        if cached is not None:
+            return cached
+        if key in stack or len(stack) > _MAX_IMPORT_DEPTH:
+            return None
+        module = self.project.module_at(path)
+        if module is None:
+            return None
+        runner = _Runner(self, [*stack, key])
+        runner._run(module.tree.body, module.path)
+        result = _ModuleResult(runner.env, runner.modules, runner.assignments, runner.star_unknown)
+        self._results[key] = result
+        return result
+
+
+@dataclass
+class _ModuleResult:
+    env: dict[str, Value]
+    modules: list[str]
+    assignments: list[Assignment]
+    star_unknown: bool
 
 
 class _Runner:
-    def __init__(self, project: Project):
-        self.project = project
+    def __init__(self, reader: SettingsReader, stack: list[str]):
+        self.reader = reader
+        self.project = reader.project
         self.env: dict[str, Value] = {}
-        self.modules: list[str] = []
+        self.modules: list[str] = [stack[-1]]
         self.assignments: list[Assignment] = []
         self.star_unknown = False
-        self._stack: list[str] = []
+        self._stack = stack
 
-    def run_module(self, path: str, depth: int) -> bool:
-        key = real(path)
-        if key in self._stack or depth > _MAX_IMPORT_DEPTH:
-            return False
-        module = self.project.module_at(path)
-        if module is None:
-            return False
-        if key not in self.modules:
-            self.modules.append(key)
-        self._stack.append(key)
-        try:
-            self._run(module.tree.body, module.path)
-        finally:
-            self._stack.pop()
-        return True
+    def _merge_modules(self, result: _ModuleResult) -> None:
+        for module in result.modules:
+            if module not in self.modules:
+                self.modules.append(module)
 
     # -- statements ------------------------------------------------------
     def _run(self, body: list[ast.stmt], path: str) -> None:
@@ -365,25 +387,28 @@ class _Runner:
         else:
             target = self.project.find_module_path(node.module or "", near=path)
         is_star = any(alias.name == "*" for alias in node.names)
+        result = self.reader.module_result(target, self._stack) if target is not None else None
         if is_star:
-            if target is None or not self.run_module(target, len(self._stack)):
+            if result is None:
                 if not _is_third_party_star(node.module):
                     self.star_unknown = True
+                return
+            self._merge_modules(result)
+            for name, value in result.env.items():
+                if not name.startswith("_"):
+                    self.env[name] = _deep_copy(value)
+            self.assignments.extend(result.assignments)
+            self.star_unknown = self.star_unknown or result.star_unknown
             return
-        if target is None:
+        if result is None:
             for alias in node.names:
                 self.env.pop(alias.asname or alias.name, None)
             return
-        sub = _Runner(self.project)
-        sub._stack = list(self._stack)
-        sub.run_module(target, len(self._stack))
-        for module in sub.modules:
-            if module not in self.modules:
-                self.modules.append(module)
+        self._merge_modules(result)
         for alias in node.names:
-            value = sub.env.get(alias.name)
+            value = result.env.get(alias.name)
             if value is not None:
-                self.env[alias.asname or alias.name] = value
+                self.env[alias.asname or alias.name] = _deep_copy(value)
 
     # -- expressions -----------------------------------------------------
     def _expr(self, node: ast.expr, path: str) -> Value:

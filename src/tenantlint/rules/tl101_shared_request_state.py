@@ -11,7 +11,6 @@ from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
     CHANNELS_MIDDLEWARE,
-    INLINE_ADMINS,
     MODEL_ADMINS,
     PER_REQUEST_MODULES,
     THREAD_LOCALS,
@@ -104,43 +103,49 @@ class SharedRequestState(Rule):
     name = "shared-request-state"
     summary = "request-derived state stored on an object that outlives the request"
     what = (
-        "A request-derived value (the `request` or ASGI `scope` parameter, anything read or computed "
-        "from it, the token a `get_user` receives, or any value assigned under a condition on them) "
-        "written to an object that serves more than one request: `self.<attr>` in a request-path "
-        "method (`__call__`, `process_*`, `authenticate`, `get_user`, admin methods taking `request`, "
-        "and helper methods they pass request data to) of a Django middleware (a `MiddlewareMixin` "
-        "subclass, or a class taking `get_response` and defining `__call__`), a Channels or ASGI "
-        "middleware, a `ModelAdmin` or `AdminSite`, a class with a module-level instance, or a DRF/"
-        "simplejwt authenticator; and a class attribute (`Cls.x`, `type(self).x`, `cls.x`) or module "
-        "global (`global X`, `X[...]`, an attribute of a module-level instance) written from a "
-        "request anywhere. Writes are `=`, `+=`, `setattr`, item assignment and `append`/`update`/"
-        "`add`-style calls. Base classes are resolved through imports, aliases and the project's "
-        "own class hierarchy across files; `middleware-bases` and `authenticator-bases` add more."
+        "A request-derived value written to an object that serves more than one request. Request-derived: "
+        "the `request` or ASGI `scope` parameter, anything read or computed from it (attributes, items, "
+        "calls, f-strings, locals assigned from them), every parameter of a request-path method (the "
+        "`validated_token` of `get_user`, the `response` of `process_response`), and a value chosen under "
+        "an `if`/`for`/`while`/`match` on them. Written to: `self.<attr>` (`=`, `+=`, `setattr`, item "
+        "assignment, `append`/`add`/`update` on a container attribute) in a request-path method, or a helper "
+        "method it passes request data to, of a Django middleware (`MiddlewareMixin` or Django's own "
+        "middleware as a base, a class taking `get_response` and defining `__call__`, or an old-style "
+        "class with `process_*` methods), a Channels or other ASGI middleware, a `ModelAdmin` or `AdminSite`, "
+        "a class instantiated once at module level or as a class attribute, or a DRF/simplejwt authenticator; "
+        "and, from any function, a class attribute (`Cls.x`, `type(self).x`, `self.__class__.x`, `cls.x`), "
+        "a module global (`global X`, `X[...]`, `X.append(...)`, an attribute of a project module) or an "
+        "attribute of a module-level instance. Base classes are resolved through imports, aliases, relative "
+        "imports and the project's own class hierarchy across files; the `middleware-bases` and "
+        "`authenticator-bases` options name more."
     )
     why = (
-        "Django builds each middleware once per process and calls the same instance for every "
-        "request; `admin.site.register` keeps one `ModelAdmin` per model for the whole process; a "
-        "module-level instance, class attribute or global is one object for every thread and every "
-        "async task. While user A's request sits between `self._current_request = request` and the "
-        "line that reads it back, user B's request on another thread stores its own request there, "
-        "and A's code continues with B's user and tenant: A's record is written into B's schema, or "
-        "audit logs name the wrong person. Renaming does not help (`self._url`, `self.helper`, "
-        "`self.fieldsets` were all real leaks), nor does deleting the attribute in a `finally`. DRF "
-        "builds authenticators per request in `APIView.get_authenticators`, so there the pattern is "
-        "a latent hazard (reported as a warning): it becomes a live race as soon as the instance is "
-        "cached or made module-level, and it hides the real dependency on the request."
+        "Django builds each middleware once per process and calls that one instance for every request, on "
+        "every thread and every async task; `admin.site.register` keeps one `ModelAdmin` per model for the "
+        "process's lifetime; a module-level instance, class attribute or global is one object for everyone. "
+        "While user A's request runs between `self._current_request = request` and the line that reads it "
+        "back, user B's request on another thread stores its own request there, and A's code carries on with "
+        "B's user and tenant: A's record is looked up or written in B's schema, and the audit log names the "
+        "wrong person. Renaming does not help (`self._url`, `self.helper`, `self.fieldsets` were all real "
+        "leaks), and neither does deleting the attribute in a `finally`: the window is still open. DRF builds "
+        "authenticators per request in `APIView.get_authenticators`, so there the pattern is a latent hazard, "
+        "reported as a warning: it becomes a live race as soon as the instance is cached or made "
+        "module-level, and `get_user` silently depends on `authenticate` having run on the same instance."
     )
     avoids = (
-        "Assignments in `__init__` (`self.get_response = get_response`); values that do not come "
-        "from the request (settings, constants, lazily compiled patterns); class-based views, "
-        "serializers, forms, Channels consumers and inline admins, which get a fresh instance per "
-        "request or connection; `threading.local`, `asgiref.local.Local` and `ContextVar` objects "
-        "and their attributes; objects created inside the request (locals); dictionaries keyed by "
-        "the request whose stored value is not request-derived; classes of unknown kind. A "
-        "`ModelAdmin` subclass counts as shared even when its registration is not in view (a base "
-        "admin class registered through its subclasses), since Django only ever instantiates admins "
-        "through registration. A class instantiated at module level counts only when the instance "
-        "is created in the class's own module."
+        "Assignments in `__init__` (`self.get_response = get_response`); values that do not come from the "
+        "request (settings, constants, lazily compiled patterns), and counters or appends that merely sit "
+        "under a request condition; class-based views, serializers, forms, Channels consumers and inline "
+        "admins (built per request by `get_inline_instances`), which get a fresh instance per request or "
+        "connection; authentication backends and other classes of unknown kind; `threading.local`, "
+        "`asgiref.local.Local` and `ContextVar` objects and their attributes; objects created inside the "
+        "request (locals); tables keyed by a request-derived key (`SITE_CACHE[host] = site`: each request "
+        "writes its own entry); `update`/`add` calls on things not known to be containers "
+        "(`Record.objects.update(...)`, `cache.add(...)`). A `ModelAdmin` subclass counts as shared even when "
+        "its registration is not in view (a base admin registered through its subclasses), since Django only "
+        "instantiates admins by registering them. A module-level instance counts only when it is created in "
+        "the class's own module, and a helper inherited from a base class in another file is checked only "
+        "as part of that base."
     )
     fix_description = (
         "Pass the value along as an argument, keep it on the request, or hold it in a "
@@ -150,6 +155,8 @@ class SharedRequestState(Rule):
     options = ("middleware-bases", "authenticator-bases")
     severity = Severity.ERROR
     node_types = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    # every finding needs a `request`/`scope` parameter or a known request-path method
+    triggers = tuple(sorted(REQUEST_PARAMS | MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS))
     example_filename = "middleware.py"
     invalid = (
         """\
@@ -193,9 +200,14 @@ class CurrentUserMiddleware:
 
     def __init__(self, options):
         super().__init__(options)
+        self._facts_for = ""
         self._facts: dict[str, ModuleFacts] = {}
 
     def visit(self, node, ctx) -> Iterator[Diagnostic]:
+        if self._facts_for != ctx.path:
+            # Module facts hold tree nodes: keep them only while one file is checked, as the
+            # engine releases trees (and a module's text may change between checks).
+            self._facts_for, self._facts = ctx.path, {}
         if isinstance(node, ast.ClassDef):
             yield from self._check_class(node, ctx)
         elif not _nested_in_function(ctx.parents):
@@ -203,16 +215,19 @@ class CurrentUserMiddleware:
 
     # -- self.<attr> in objects that serve many requests --------------------
     def _check_class(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
-        info = ctx.project.class_in_module(ctx.module, node)
-        bases = map(ctx.project.resolve_class, ctx.project.class_ancestors(info) - {info.qualname})
-        lineage = [info, *(base for base in bases if base is not None)]
-        holder = self._holder(node, lineage, ctx)
-        if holder is None:
-            return
         methods = {
             item.name: item for item in node.body
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _self_name(item) is not None
         }
+        if not any(_may_serve_requests(method) for method in methods.values()):
+            return
+        info = ctx.project.class_in_module(ctx.module, node)
+        names = ctx.project.class_ancestors(info) - {info.qualname}
+        bases = [ctx.project.resolve_class(name, ctx.path) for name in names]
+        lineage = [info, *(base for base in bases if base is not None)]
+        holder = self._holder(node, lineage, ctx)
+        if holder is None:
+            return
         attributes = None
         for method, tainted in _request_paths(methods, holder).items():
             self_name = _self_name(method)
@@ -230,7 +245,7 @@ class CurrentUserMiddleware:
 
     def _holder(self, node: ast.ClassDef, lineage: list[ClassInfo], ctx) -> Holder | None:
         ancestors = ctx.project.class_ancestors(lineage[0])
-        if (ancestors & (THREAD_LOCALS | INLINE_ADMINS)) or any(in_modules(a, PER_REQUEST_MODULES) for a in ancestors):
+        if ancestors & THREAD_LOCALS or any(in_modules(a, PER_REQUEST_MODULES) for a in ancestors):
             return None
         nodes = [info.node for info in lineage]
         name = node.name
@@ -357,11 +372,11 @@ class CurrentUserMiddleware:
         dotted = module.imports.bindings.get(name)
         if dotted is None:
             return None
-        target = ctx.project.module(dotted)
+        target = ctx.project.module(dotted, module.path)
         if target is not None:
             return Binding("module", None, target)
         owner, _, attr = dotted.rpartition(".")
-        source = ctx.project.module(owner) if owner else None
+        source = ctx.project.module(owner, module.path) if owner else None
         if source is not None:
             return self._binding(source, attr, ctx, depth + 1)
         return Binding("class", None, module) if _camel_case(attr) else None
@@ -373,7 +388,7 @@ class CurrentUserMiddleware:
         if not isinstance(value, ast.Call):
             return "global"
         dotted = module.imports.qualify(value.func)
-        if dotted and ctx.project.ancestors(dotted) & THREAD_LOCALS:
+        if dotted and ctx.project.ancestors(dotted, module.path) & THREAD_LOCALS:
             return "local"
         callee = short(dotted or _name_of(value.func))
         if callee in CONTAINER_FACTORIES:
@@ -551,6 +566,12 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
     root = node if isinstance(node, ast.Name) or _is_type_call(node) else None
     declared = isinstance(root, ast.Name) and root.id in globals_
     return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
+
+
+def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Cheap filter before resolving bases: could any kind of holder treat this method as a request path?"""
+    return (method.name in MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS
+            or not REQUEST_PARAMS.isdisjoint(_params(method)[1:])) and method.name not in CONSTRUCTION
 
 
 def _bound_names(target: ast.expr) -> set[str]:

@@ -9,7 +9,7 @@ import string
 from dataclasses import dataclass, replace
 from typing import Iterator, Union
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity, char_column
 from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
@@ -30,6 +30,31 @@ _MAX_DEPTH = 30
 _SNIPPET_LENGTH = 60
 _PERCENT_FIELD = re.compile(
     r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?(?P<kind>[diouxXeEfFgGcrsa%])")
+
+
+INSERT = "insert"  # put the schema into the expression that builds the key
+WRAP = "wrap"  # turn the key expression into f"{schema}:{key}"
+FIX_MESSAGE = "Add the schema name to the cache key"
+
+
+@dataclass(frozen=True)
+class FixTarget:
+    """An expression to rewrite, by its span (lines 1-based, columns 0-based characters) and text,
+    so the codemod finds it in LibCST's tree and refuses a tree that has moved since."""
+
+    mode: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
+@dataclass
+class KeyFix(Fix):
+    """A codemod fix that knows, from detection, which expressions build the reported keys."""
+
+    targets: tuple[FixTarget, ...] = ()
 
 
 class _Scoped:
@@ -54,6 +79,8 @@ class _Built:
     node: ast.expr
     helper: str | None = None
     augmented: bool = False  # `key += ...` added to it: its source is no longer one expression
+    # `node` is the only place this key can come from: no other assignment or return could build it
+    exact: bool = True
 
     def has_text(self) -> bool:
         """Literal text that names something (`user:`); bare separators (`f"{a}:{b}"`) do not count."""
@@ -137,11 +164,33 @@ class UnscopedCacheKey(Rule):
         "the glob sees computed parts as `{...}`: `site-config:*` matches `f\"site-config:{lang}\"`."
     )
     fix_description = (
-        "Add the schema name as a key segment, as the plan does: "
-        "`f\"user:{connection.schema_name}:{user_id}\"` with `from django.db import connection`; "
-        "or set `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the cache alias; or list a "
-        "deliberately shared key in public-cache-keys."
+        "Add the schema name as a key segment, as the plan does, where the key is built: "
+        "`f\"user:{user_id}\"` becomes "
+        "`f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"` and "
+        "`from django.db import connection` is added once (joined to an existing `from django.db "
+        "import`; imported `as db_connection` when the module uses the name `connection` for "
+        "something else). The schema goes after a leading literal that ends in `:`, else in front "
+        "(`\"feature_flags\"` becomes `f\"{...}:feature_flags\"`), in the key's own spelling: an "
+        "f-string field, a `%s` with its value first (`%(schema)s` and a `\"schema\"` entry for a "
+        "mapping), a `{}` with its argument (`{N}` appended for numbered fields, `{schema}` with "
+        "`schema=` for named ones), a `+ schema + \":\"` in a concatenation, an element of a "
+        "`\":\".join([...])`. A key built in a local or a helper is rewritten there, once, for "
+        "every call that uses it. A module constant is evaluated at import, when there is no "
+        "tenant, so it stays as it is and each call using it gets `f\"{schema}:{KEY}\"`; so does a "
+        "key that several assignments or returns may build. The fix reads "
+        "`getattr(connection, \"schema_name\", \"public\")` rather than `connection.schema_name`: "
+        "django-tenants' connection always has the attribute, plain Django's does not (a test "
+        "settings module on SQLite, a second project sharing the code), and a safe fix must not "
+        "add an AttributeError; there every key gains the same `public` segment, which costs one "
+        "round of cache misses and nothing else. Not fixed: calls made at import (module or class "
+        "level), `get_many` (its result is a dict keyed by the keys passed, which callers rebuild "
+        "to read it), and `set_many`/`delete_many` lists that more than one assignment may build. "
+        "The fix is safe for keys with a computed part; for keys made only of literal text it is "
+        "unsafe, because such an entry may be shared on purpose (filled under one schema, read "
+        "under all). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
+        "cache alias, or listing a deliberately shared key in public-cache-keys."
     )
+    fix_safety = "safe"
     options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
     severity = Severity.ERROR
     node_types = (ast.Call,)
@@ -203,16 +252,40 @@ class Memo:
             keys = facts.container_keys(method, argument, where)
         else:
             keys = [(argument, where)]
-        for key, key_where in keys:
-            built = self._unscoped(facts.read(key, key_where))
-            if built is None:
-                continue
-            if self._tenant_keyed(alias, ctx):
-                return
-            # A constant key may be shared on purpose; a key with a user's id in it is a leak.
-            severity = None if built.variables() else Severity.WARNING
-            yield self.diagnostic(ctx.location(argument), facts.message(built, argument, func), severity)
+        unscoped = [(key, built) for key, key_where in keys
+                    if (built := self._unscoped(facts.read(key, key_where))) is not None]
+        if not unscoped or self._tenant_keyed(alias, ctx):
             return
+        built = unscoped[0][1]
+        # A constant key may be shared on purpose; a key with a user's id in it is a leak.
+        severity = None if built.variables() else Severity.WARNING
+        # get_many answers with a dict keyed by the keys it was given, which the caller may rebuild to
+        # look entries up; a list another assignment may build would keep its unscoped keys
+        fixable = method != "get_many" and (method not in _KEY_KEYWORD or facts.one_container(argument, where))
+        fix = self._key_fix(facts, unscoped) if fixable else None
+        yield self.diagnostic(ctx.location(argument), facts.message(built, argument, func), severity, fix)
+
+    def _key_fix(self, facts: "_FileFacts", unscoped: list[tuple[ast.expr, _Built]]) -> "KeyFix | None":
+        """Where to add the schema for every unscoped key of the call, or None when one cannot be fixed."""
+        targets = []
+        for key, built in unscoped:
+            if built.exact and facts.runs_per_call(built.node):
+                targets.append(facts.target(INSERT, built.node))
+            elif facts.runs_per_call(key):
+                # built once at import (a module constant) or in several places: scope it where it is used
+                targets.append(facts.target(WRAP, key))
+            else:
+                return None
+        # A shared constant key may be meant for every tenant (filled by one schema, read by all).
+        safe = all(built.variables() for _, built in unscoped)
+        return KeyFix(Applicability.SAFE if safe else Applicability.UNSAFE, FIX_MESSAGE,
+                      targets=tuple(dict.fromkeys(targets)))
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._tl201_fix import add_schema
+
+        targets = [target for d in diagnostics if isinstance(d.fix, KeyFix) for target in d.fix.targets]
+        return add_schema(module, list(dict.fromkeys(targets)))
 
     def _unscoped(self, shape: _Shape) -> _Built | None:
         if not isinstance(shape, _Built) or not shape.has_text():
@@ -290,6 +363,7 @@ class _FileFacts:
         self._helpers: set[int] = set()
         self._shapes: dict[tuple, _Shape] = {}
         self._depth = 0
+        self._bodies: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
 
     # -- names -----------------------------------------------------------
     def is_scope_name(self, name: str) -> bool:
@@ -407,6 +481,20 @@ class _FileFacts:
                 binding = resolved[0][-1]
                 return self.container_keys(method, binding.node, replace(resolved[1], before=binding.start), depth + 1)
         return []
+
+    def one_container(self, node: ast.expr, where: _Where) -> bool:
+        """Whether the keys of a `set_many`/`delete_many` argument come from one place only."""
+        for _ in range(5):
+            if not isinstance(node, ast.Name):
+                return True
+            resolved = self.resolve(node.id, where)
+            if not resolved or len(resolved[0]) != 1:
+                return False
+            binding = resolved[0][0]
+            if binding.kind != "assign":
+                return False
+            node, where = binding.node, replace(resolved[1], before=binding.start)
+        return False
 
     def read(self, node: ast.expr, where: _Where) -> _Shape:
         """What a key expression is made of, following names and helpers within the module."""
@@ -566,6 +654,7 @@ class _FileFacts:
             return _Opaque(node.id)
         bindings, scope = resolved
         current: _Shape = _Opaque(node.id)
+        builds = 0
         for binding in bindings:
             if binding.kind == "param":
                 current = dict(scope.arguments).get(node.id, _Opaque(node.id))
@@ -578,11 +667,15 @@ class _FileFacts:
                 return SCOPED
             if binding.kind == "assign":
                 current = shape
+                builds += isinstance(shape, _Built)
             elif isinstance(binding.op, ast.Add) and isinstance(current, _Built):
-                current = _Built((*current.pieces, *_pieces(shape)), current.node, current.helper, augmented=True)
+                current = replace(current, pieces=(*current.pieces, *_pieces(shape)), augmented=True)
             else:
                 current = _Opaque(node.id)
-        return current if isinstance(current, _Built) else _Opaque(node.id)
+        if not isinstance(current, _Built):
+            return _Opaque(node.id)
+        # branches (or a loop) may reach the read through another assignment than the last one
+        return current if builds <= 1 else replace(current, exact=False)
 
     def _helper(self, name: str, where: _Where) -> tuple[ast.AST, _Where] | None:
         """A function of this module (or a lambda bound to a name) that the key is the result of."""
@@ -611,6 +704,8 @@ class _FileFacts:
         built = next((shape for shape in results if isinstance(shape, _Built) and shape.has_text()), None)
         if built is None:
             return _Opaque(self.snippet(call))
+        if sum(isinstance(shape, _Built) for shape in results) > 1:
+            built = replace(built, exact=False)  # another return may build the key
         if built.helper or not _start(function) <= _start(built.node) <= _end(function):
             return built  # built by an inner helper, or by the caller and passed through
         return replace(built, helper=name)
@@ -632,6 +727,21 @@ class _FileFacts:
             if parameter.arg not in passed:
                 passed[parameter.arg] = self.read(default, outer)
         return tuple(sorted(passed.items()))
+
+    # -- fixing ----------------------------------------------------------
+    def runs_per_call(self, node: ast.AST) -> bool:
+        """Whether `node` is evaluated each time a function runs (its body), not once at import,
+        where there is no tenant yet (module and class level, default values, decorators)."""
+        if self._bodies is None:
+            self._bodies = [_body_span(function) for function in ast.walk(self.ctx.tree)
+                            if isinstance(function, _FUNCTIONS)]
+        return any(start <= _start(node) and _end(node) <= end for start, end in self._bodies)
+
+    def target(self, mode: str, node: ast.expr) -> FixTarget:
+        lines = self.ctx.lines
+        return FixTarget(mode, node.lineno, char_column(lines[node.lineno - 1], node.col_offset),
+                         node.end_lineno, char_column(lines[node.end_lineno - 1], node.end_col_offset),
+                         ast.get_source_segment(self.ctx.source.text, node))
 
     # -- reporting -------------------------------------------------------
     def snippet(self, node: ast.AST) -> str:
@@ -671,6 +781,12 @@ def _template_text(shape: _Shape) -> str | None:
     if isinstance(shape, _Built) and all(isinstance(piece, str) for piece in shape.pieces):
         return "".join(shape.pieces)
     return None
+
+
+def _body_span(function: ast.AST) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(function, ast.Lambda):
+        return _start(function.body), _end(function.body)
+    return _start(function.body[0]), _end(function.body[-1])
 
 
 def _returned(function: ast.AST) -> list[ast.expr]:

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.flow import Atom, Locals, known_at
+from tenantlint.flow import Atom, Locals, contains, known_at
 from tenantlint.known import DRF_SERIALIZERS, short
+from tenantlint.project import ImportTable
+from tenantlint.rules._audit_guard_plan import (Change, Insert, Replace, Rewrite, alone_on_lines, bindings,
+                                                import_insert, is_docstring, leading_imports, module_names,
+                                                reads, source_lines, span, starts_line)
 from tenantlint.rules.base import Rule, register
 
 # The serializer methods DRF calls with the data being saved.
@@ -20,6 +24,13 @@ AFTER_VALIDATE = frozenset({"create", "update", "save"})
 WRITE_CALLS = frozenset({"create", "save", "update", "update_or_create", "get_or_create", "dict"})
 
 REQUEST, CONTEXT, USER = "request", "context", "user"
+# How a module may already name DRF's ValidationError, best first: (dotted name bound, spelling).
+VALIDATION_ERRORS = (
+    ("rest_framework.serializers", "{}.ValidationError"),
+    ("rest_framework.serializers.ValidationError", "{}"),
+    ("rest_framework.exceptions.ValidationError", "{}"),
+    ("rest_framework.exceptions", "{}.ValidationError"),
+)
 
 
 @dataclass(frozen=True)
@@ -144,10 +155,21 @@ class UncheckedRequestUser(Rule):
         "permission classes decide who may write)."
     )
     fix_description = (
-        "Take the request with `self.context.get('request')`, raise "
-        "`serializers.ValidationError` unless the request exists and `request.user.is_authenticated`, "
-        "then write `request.user`, as the plan's Issue 5 does."
+        "Inserts the plan's Issue 5 guard at the top of the method (after its docstring): "
+        "`request = self.context.get('request')`, then `if not request or not hasattr(request, 'user') "
+        "or not request.user.is_authenticated: raise serializers.ValidationError(\"Invalid user context\")`. "
+        "An existing `request = self.context['request']` before the write is replaced rather than "
+        "doubled; the written `self.context['request'].user` becomes `request.user`. "
+        "`ValidationError` is spelt the way the module already imports it (`serializers`, an alias, "
+        "`from rest_framework.exceptions import ValidationError`); otherwise "
+        "`from rest_framework import serializers` is added. The plan's second check, looking the "
+        "user up again in the current tenant's schema, is not inserted: it needs a user model and "
+        "`schema_context` the module may not have, and whether a user belongs to the active tenant "
+        "is TL501's concern. Unsafe: requests without an authenticated user are now rejected, also "
+        "on paths of the method that did not write. No fix where the name `request` is already used "
+        "for something else, the method is written on one line, or `serializers` names another module."
     )
+    fix_safety = "unsafe"
     options = ("audit-fields",)
     severity = Severity.WARNING
     node_types = (ast.ClassDef,)
@@ -184,23 +206,146 @@ class RecordSerializer(serializers.ModelSerializer):
         audit_fields = frozenset(ctx.options.audit_fields)
         methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         validated = any(m.name == "validate" and _guards_every_return(m) for m in methods)
+        lines = source_lines(ctx.source.text)
         for method in methods:
             if method.name not in WRITE_METHODS or (validated and method.name in AFTER_VALIDATE):
                 continue
             reader = _Reader(method)
+            found = []
             for field, value in _writes(method, audit_fields):
-                found = reader.ref(value)
-                if found is None or found.kind != USER:
+                written = reader.ref(value)
+                if written is None or written.kind != USER:
                     continue
                 no_request, no_auth = reader.missing_checks(known_at(method, value))
                 if no_request or no_auth:
-                    yield self.diagnostic(ctx.location(value), _message(field, no_request, no_auth))
+                    found.append((value, _message(field, no_request, no_auth)))
+            guard = _guard(method, [value for value, _ in found], ctx.tree, ctx.imports, lines) if found else None
+            fix = self.fix("Raise ValidationError unless the request exists and its user is authenticated") \
+                if guard else None
+            for value, message in found:
+                yield self.diagnostic(ctx.location(value), message, fix=fix)
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._audit_guard_fix import apply_changes
+
+        text = module.code
+        tree, lines = ast.parse(text), source_lines(text)
+        imports = ImportTable(tree, "", False)
+        values: dict[ast.AST, list[ast.expr]] = {}
+        for diagnostic in diagnostics:
+            method, value = _written_value(tree, lines, diagnostic)
+            values.setdefault(method, []).append(value)
+        changes: list[Change] = []
+        for method, written in values.items():
+            guard = _guard(method, written, tree, imports, lines)
+            if guard is None:
+                raise ValueError(f"no place for the guard in '{method.name}'")
+            changes += guard
+        return apply_changes(module, list(dict.fromkeys(changes)), lines)
 
     def _is_serializer(self, node: ast.ClassDef, ctx) -> bool:
         ancestors = ctx.project.class_ancestors(ctx.project.class_in_module(ctx.module, node))
         if ancestors & DRF_SERIALIZERS:
             return True
         return node.name.endswith("Mixin") or any(short(name).endswith("Serializer") for name in ancestors)
+
+
+def _guard(method: ast.FunctionDef | ast.AsyncFunctionDef, values: list[ast.expr], tree: ast.Module,
+           imports: ImportTable, lines: list[str]) -> list[Change] | None:
+    """The plan's Issue 5 guard for one method as changes to the module; None where it cannot go."""
+    positional = method.args.posonlyargs + method.args.args
+    body = method.body
+    start = 1 if is_docstring(body[0]) else 0
+    error = _validation_error(method, tree, imports, lines)
+    if not positional or start == len(body) or error is None:
+        return None
+    reader = _Reader(method)
+    first_write = min(i for i, s in enumerate(body) if any(contains(s, v) for v in values))
+    binding = next((s for s in body[start:first_write] if _binds_request(s, reader) and alone_on_lines(s, lines)),
+                   None)
+    request = binding.targets[0].id if binding else "request"
+    taken = bindings(method, request)
+    if not all(_is_request(v, reader) for v in taken) or (not taken and reads(method, request)):
+        return None  # the name means something else here
+    raised, import_change = error
+    code = (f"{request} = {positional[0].arg}.context.get('request')\n"
+            f"if not {request} or not hasattr({request}, 'user') or not {request}.user.is_authenticated:\n"
+            f"    raise {raised}(\"Invalid user context\")\n")
+    if binding is not None:
+        changes: list[Change] = [Replace(binding, code)]
+    elif starts_line(body[start], lines):
+        changes = [Insert(code, body[start])]
+    else:
+        return None  # `def update(self, instance, data): ...` on one line
+    user_reads = dict.fromkeys(read for value in values for read in _user_reads(value, reader))
+    changes += [Rewrite(read, request) for read in user_reads if _rewritable(read, request)
+                and (binding is None or (read.lineno, read.col_offset) > (binding.end_lineno, binding.end_col_offset))]
+    return changes + ([import_change] if import_change else [])
+
+
+def _binds_request(statement: ast.stmt, reader: _Reader) -> bool:
+    """`request = self.context['request']` (or `.get('request')`): the guard takes its place."""
+    return (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name) and _is_request(statement.value, reader))
+
+
+def _is_request(value: ast.expr | None, reader: _Reader) -> bool:
+    found = reader.ref(value) if value is not None else None
+    return found is not None and found.kind == REQUEST
+
+
+def _user_reads(value: ast.expr, reader: _Reader) -> list[ast.expr]:
+    """Where the written user is read from the request: the value itself, or the local it names."""
+    if isinstance(value, ast.Name):
+        value = reader.locals.value_of(value)
+    return [value] if value is not None else []
+
+
+def _rewritable(value: ast.expr, request: str) -> bool:
+    """`<request>.user` spelt another way, and binding nothing the method might read later."""
+    return (isinstance(value, ast.Attribute) and value.attr == "user"
+            and not (isinstance(value.value, ast.Name) and value.value.id == request)
+            and not any(isinstance(n, ast.NamedExpr) for n in ast.walk(value)))
+
+
+def _validation_error(method, tree: ast.Module, imports: ImportTable,
+                      lines: list[str]) -> tuple[str, Change | None] | None:
+    """How the guard names DRF's ValidationError here, and the import that makes it so, if any."""
+    for dotted, spelling in VALIDATION_ERRORS:
+        for local, bound in imports.bindings.items():
+            if bound == dotted and not bindings(method, local):
+                return spelling.format(local), None
+    if "serializers" in module_names(tree) or bindings(method, "serializers"):
+        return None
+    return "serializers.ValidationError", _import_serializers(tree, lines)
+
+
+def _import_serializers(tree: ast.Module, lines: list[str]) -> Change:
+    """Add `serializers` to `from rest_framework import ...` when there is one on a line, else a new import."""
+    for statement in leading_imports(tree):
+        if (isinstance(statement, ast.ImportFrom) and statement.module == "rest_framework" and not statement.level
+                and statement.lineno == statement.end_lineno and alone_on_lines(statement, lines)):
+            names = [a.name if a.asname is None else f"{a.name} as {a.asname}" for a in statement.names]
+            at = len(names)
+            if [a.name for a in statement.names] == sorted(a.name for a in statement.names):
+                at = next((i for i, a in enumerate(statement.names) if a.name > "serializers"), len(names))
+            names.insert(at, "serializers")
+            return Replace(statement, f"from rest_framework import {', '.join(names)}\n")
+    return import_insert(tree, "from rest_framework import serializers\n", "rest_framework", from_import=True)
+
+
+def _written_value(tree: ast.Module, lines: list[str], diagnostic: Diagnostic):
+    """The serializer method and written value a finding points at."""
+    where = (diagnostic.line, diagnostic.col, diagnostic.end_line, diagnostic.end_col)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for method in node.body:
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name in WRITE_METHODS:
+                    value = next((n for n in ast.walk(method) if isinstance(n, ast.expr) and span(n, lines) == where),
+                                 None)
+                    if value is not None:
+                        return method, value
+    raise ValueError(f"nothing written at line {diagnostic.line}")
 
 
 def _message(field: str, no_request: bool, no_auth: bool) -> str:

@@ -6,9 +6,12 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.flow import Locals, known_at
+from tenantlint.flow import Locals, contains, known_at
 from tenantlint.known import MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
-from tenantlint.project import ClassInfo
+from tenantlint.project import ClassInfo, ImportTable
+from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_statement, bindings, dominates,
+                                                import_insert, insertion_point, leading_imports, module_names,
+                                                source_lines, span, statement_at, statement_path)
 from tenantlint.rules.base import Rule, register
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -22,6 +25,9 @@ LOOKING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "excep
 # Calls whose first argument is the value they test.
 TESTING_FUNCTIONS = frozenset({"isinstance", "hasattr", "bool"})
 SIGNAL_NAMES = frozenset(short(name) for name in MODEL_SIGNALS)
+# Module-level loggers the guard's warning may go to.
+LOGGER_FACTORIES = frozenset({"logging.getLogger", "structlog.get_logger", "structlog.getLogger",
+                              "celery.utils.log.get_task_logger", "celery.utils.log.get_logger"})
 ACTOR, DEREFERENCE = "actor", "dereference"
 
 
@@ -58,10 +64,22 @@ class UncheckedAuditUser(Rule):
         "(`user_logged_in`, `request_finished`) or connected from another module."
     )
     fix_description = (
-        "Return early when the field is empty or not an authenticated user (`if not "
-        "instance.updated_by: return`), before the audit record is created, as the plan's "
-        "Issue 7 does."
+        "Inserts the plan's Issue 7 guard right before the statement that uses the field, inside "
+        "the blocks that lead to it (as the plan puts it inside its `if`/`try`): "
+        "`if not instance.updated_by:` log a warning and `return`, then the same for "
+        "`not instance.updated_by.is_authenticated`. One guard per field covers the later uses it "
+        "precedes. The warning goes to the module's logger (a name bound to "
+        "`logging.getLogger(...)` or `structlog.get_logger(...)`); without one, `import logging` "
+        "and `logger = logging.getLogger(__name__)` are added after the imports. The plan's tenant "
+        "re-lookup of the user (`User.objects.get` in `schema_context`) is not inserted: it needs "
+        "a user model and `schema_context` the module may not have, and a user's tenant is "
+        "TL501's concern. Unsafe: a save without a user now skips the rest of the receiver from "
+        "that point on. No fix where no statement on the way to the use has a line of its own (a "
+        "receiver written on one line, `entry = AuditLog(); entry.user = instance.updated_by`), where "
+        "`instance` is rebound or set only in a branch, or where `logger` names something that is "
+        "not known to be a logger."
     )
+    fix_safety = "unsafe"
     options = ("audit-fields",)
     severity = Severity.WARNING
     node_types = (ast.Module,)
@@ -103,12 +121,119 @@ def handle_record_save(sender, instance, created, **kwargs):
 
     def visit(self, node: ast.Module, ctx) -> Iterator[Diagnostic]:
         audit_fields = frozenset(ctx.options.audit_fields)
-        for function, senders in _receivers(node, ctx).items():
+        receivers = _receivers(node, ctx.imports)
+        logger, lines = None, source_lines(ctx.source.text)
+        for function, senders in receivers.items():
             uses = _Uses(function, audit_fields)
-            for use, field, kind in uses.unchecked():
-                if kind == DEREFERENCE and all(_declared_non_null(s, field, ctx) for s in senders):
-                    continue
-                yield self.diagnostic(ctx.location(use), _message(field, kind, function.name))
+            found = [(use, field, kind) for use, field, kind in uses.unchecked()
+                     if not (kind == DEREFERENCE and all(_declared_non_null(s, field, ctx) for s in senders))]
+            if found and logger is None:
+                logger = _module_logger(node, ctx.imports, receivers) or ("", [])
+            guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines) \
+                if found and logger[0] else {}
+            for use, field, kind in found:
+                fix = self.fix(f"Return early with a warning unless instance.{field} is set and authenticated") \
+                    if use in guards else None
+                yield self.diagnostic(ctx.location(use), _message(field, kind, function.name), fix=fix)
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._audit_guard_fix import apply_changes
+
+        text = module.code
+        tree, lines = ast.parse(text), source_lines(text)
+        imports = ImportTable(tree, "", False)
+        receivers = _receivers(tree, imports)
+        logger = _module_logger(tree, imports, receivers)
+        if logger is None:
+            raise ValueError("no logger for the warning")
+        wanted = {(d.line, d.col, d.end_line, d.end_col) for d in diagnostics}
+        changes = list(logger[1])
+        for function in receivers:
+            uses = _Uses(function, frozenset(self.options.audit_fields))
+            chosen = [(use, field) for use, field, _ in uses.unchecked() if span(use, lines) in wanted]
+            guards = _guards(function, chosen, uses, logger[0], lines)
+            if len(guards) != len(chosen):
+                raise ValueError(f"no place for a guard in '{function.name}'")
+            changes += guards.values()
+            wanted -= {span(use, lines) for use, _ in chosen}
+        if wanted:
+            raise ValueError(f"no use of an audit field at {sorted(wanted)}")
+        return apply_changes(module, list(dict.fromkeys(changes)), lines)
+
+
+def _guards(function: Function, uses: list[tuple[ast.expr, str]], found: "_Uses", logger: str,
+            lines: list[str]) -> dict[ast.expr, Insert]:
+    """The guard that covers each use it can: the first use of a field gets one before its statement,
+    and later uses that guard precedes share it."""
+    placed: dict[str, list[Point]] = {}
+    guards: dict[tuple[int, str], Insert] = {}
+    covered: dict[ast.expr, Insert] = {}
+    for use, field in sorted(uses, key=lambda pair: span(pair[0], lines)):
+        path = statement_path(function, use)
+        point = next((p for p in placed.get(field, []) if dominates(p, path)), None)
+        if point is None:
+            point = insertion_point(path, lines)
+            instance = found.instance_name(use)
+            if point is None or instance is None or not _instance_ready(function, instance, path):
+                continue
+            placed.setdefault(field, []).append(point)
+            guards[id(statement_at(point)), field] = Insert(_guard_code(instance, field, logger), statement_at(point))
+        covered[use] = guards[id(statement_at(point)), field]
+    return covered
+
+
+def _guard_code(instance: str, field: str, logger: str) -> str:
+    """The plan's Issue 7 guard: no user, or not an authenticated one, means no audit entry."""
+    record = f"{{{instance}.__class__.__name__}} {{{instance}.pk}}"
+    return (f"if not {instance}.{field}:\n"
+            f"    {logger}.warning(f\"No {field} user for {record}\")\n"
+            f"    return\n"
+            f"if not {instance}.{field}.is_authenticated:\n"
+            f"    {logger}.warning(f\"Invalid {field} user for {record}: {{{instance}.{field}}}\")\n"
+            f"    return\n")
+
+
+def _instance_ready(function: Function, instance: str, path: list[Point]) -> bool:
+    """The guard can name the instance: the parameter, never rebound, or a local set once before the use's statement."""
+    taken = bindings(function, instance)
+    arguments = function.args
+    if instance in {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}:
+        return len(taken) == 1
+    first = next((i for i, s in enumerate(function.body) if isinstance(s, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == instance for t in s.targets)), None)
+    return len(taken) == 1 and first is not None and first < path[0][2]
+
+
+def _module_logger(tree: ast.Module, imports: ImportTable, receivers) -> tuple[str, list[Insert]] | None:
+    """The module's logger, or the statements that add `logger = logging.getLogger(__name__)`; None if neither."""
+    scopes = [s for s in tree.body if any(contains(s, f) for f in receivers)]
+
+    def usable(name: str) -> bool:
+        return not any(bindings(scope, name) for scope in scopes)
+
+    for statement in tree.body:
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Call)
+                and imports.qualify(statement.value.func) in LOGGER_FACTORIES and usable(statement.targets[0].id)):
+            return statement.targets[0].id, []
+    taken = module_names(tree)
+    if "logger" in taken or not usable("logger"):
+        return None
+    logging = next((local for local, dotted in imports.bindings.items() if dotted == "logging"), None)
+    inserts = []
+    if logging is None:
+        if "logging" in taken or not usable("logging"):
+            return None
+        logging = "logging"
+        inserts.append(import_insert(tree, "import logging\n", "logging", from_import=False))
+    code = f"logger = {logging}.getLogger(__name__)\n"
+    leading = leading_imports(tree)
+    if leading:
+        inserts.append(Insert(code, leading[-1], after=True, separate=True))
+    else:
+        anchor = inserts[0] if inserts else before_first_statement(tree, code)
+        inserts.append(Insert(code, anchor.anchor, anchor.after, separate=True))
+    return "logger", inserts
 
 
 def _message(field: str, kind: str, receiver: str) -> str:
@@ -119,38 +244,38 @@ def _message(field: str, kind: str, receiver: str) -> str:
             "without a user (by a system task, a script or a data migration) raises AttributeError on None")
 
 
-def _receivers(module: ast.Module, ctx) -> dict[Function, list[ast.expr | None]]:
+def _receivers(module: ast.Module, imports: ImportTable) -> dict[Function, list[ast.expr | None]]:
     """Each model signal receiver of the module, with the `sender=` of each registration (None: any)."""
     found: dict[Function, list[ast.expr | None]] = {}
     top_level = {s.name: s for s in module.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
     for node in ast.walk(module):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in node.decorator_list:
-                if isinstance(decorator, ast.Call) and _is_receiver_decorator(decorator.func, ctx):
+                if isinstance(decorator, ast.Call) and _is_receiver_decorator(decorator.func, imports):
                     signal = decorator.args[0] if decorator.args else _keyword(decorator, "signal")
-                    if _names_model_signal(signal, ctx):
+                    if _names_model_signal(signal, imports):
                         found.setdefault(node, []).append(_keyword(decorator, "sender"))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect":
             handler = node.args[0] if node.args else _keyword(node, "receiver")
-            if _names_model_signal(node.func.value, ctx) and isinstance(handler, ast.Name) and handler.id in top_level:
+            if _names_model_signal(node.func.value, imports) and isinstance(handler, ast.Name) and handler.id in top_level:
                 sender = node.args[1] if len(node.args) > 1 else _keyword(node, "sender")
                 found.setdefault(top_level[handler.id], []).append(sender)
     return found
 
 
-def _is_receiver_decorator(func: ast.expr, ctx) -> bool:
-    dotted = ctx.imports.qualify(func)
+def _is_receiver_decorator(func: ast.expr, imports: ImportTable) -> bool:
+    dotted = imports.qualify(func)
     if dotted is None:  # imported inside a function: judge by name
         return isinstance(func, (ast.Name, ast.Attribute)) and _last_name(func) == "receiver"
     return dotted in SIGNAL_RECEIVER_DECORATORS
 
 
-def _names_model_signal(expr: ast.expr | None, ctx) -> bool:
+def _names_model_signal(expr: ast.expr | None, imports: ImportTable) -> bool:
     if isinstance(expr, (ast.List, ast.Tuple)):
-        return any(_names_model_signal(element, ctx) for element in expr.elts)
+        return any(_names_model_signal(element, imports) for element in expr.elts)
     if not isinstance(expr, (ast.Name, ast.Attribute)):
         return False
-    dotted = ctx.imports.qualify(expr)
+    dotted = imports.qualify(expr)
     if dotted is None:  # imported inside a function (`AppConfig.ready`): judge by name
         return _last_name(expr) in SIGNAL_NAMES
     return dotted in MODEL_SIGNALS
@@ -186,20 +311,29 @@ class _Uses:
                 if kind and not any(a.holds and self._checks(a.expr, field) for a in known_at(self.function, node)):
                     yield node, field, kind
 
-    def field_of(self, expr: ast.AST, depth: int = 0) -> str | None:
+    def field_of(self, expr: ast.AST) -> str | None:
         """The audit field an expression holds: `instance.updated_by`, `getattr(instance, 'updated_by')`, a local."""
+        access = self._access(expr)
+        return access[0] if access else None
+
+    def instance_name(self, expr: ast.AST) -> str | None:
+        """The name the instance goes by where the field held by `expr` is read."""
+        access = self._access(expr)
+        return access[1] if access else None
+
+    def _access(self, expr: ast.AST, depth: int = 0) -> tuple[str, str] | None:
         if depth > 20:
             return None
         if isinstance(expr, ast.Attribute) and expr.attr in self.audit_fields and self._is_instance(expr.value):
-            return expr.attr
+            return expr.attr, expr.value.id
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "getattr":
             named = _text(expr.args[1]) if len(expr.args) >= 2 else None
-            return named if named in self.audit_fields and self._is_instance(expr.args[0]) else None
+            return (named, expr.args[0].id) if named in self.audit_fields and self._is_instance(expr.args[0]) else None
         if isinstance(expr, ast.Name) and isinstance(expr.ctx, ast.Load):
             value = self.locals.value_of(expr)
-            return self.field_of(value, depth + 1) if value is not None else None
+            return self._access(value, depth + 1) if value is not None else None
         if isinstance(expr, ast.NamedExpr):
-            return self.field_of(expr.value, depth + 1)
+            return self._access(expr.value, depth + 1)
         return None
 
     def _is_instance(self, expr: ast.expr) -> bool:

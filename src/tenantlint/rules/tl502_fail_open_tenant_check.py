@@ -7,7 +7,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.tl501_unchecked_token_tenant import TokenFunction, mentions_claim, string_constants
+from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, function_text, mentions_claim, string_constants
 
 
 @register
@@ -16,8 +16,8 @@ class FailOpenTenantCheck(Rule):
     name = "fail-open-tenant-check"
     summary = "a tenant-claim check that lets a token without the claim through"
     what = (
-        "An `if`, `while` or `assert` test comparing a token's tenant claim to the active tenant that a token "
-        "lacking the claim gets past as if its claim matched: "
+        "An `if`, `while` or `assert` test (or a helper's returned predicate) comparing a token's tenant claim "
+        "to the active tenant that a token lacking the claim gets past as if its claim matched: "
         "`if token_tenant_schema and current_schema and token_tenant_schema != current_schema: raise ...` "
         "(the fix plan's own patch), `if claim is not None and claim != schema`, "
         "`if 'tenant_schema' in token and ...`, `if not claim or claim == schema: <accept>`, a claim read as "
@@ -45,6 +45,7 @@ class FailOpenTenantCheck(Rule):
     severity = Severity.WARNING
     default_enabled = False
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
+    triggers = TRIGGERS
     example_filename = "auth.py"
     invalid = (
         """\
@@ -82,6 +83,9 @@ class TenantJWTAuthentication(JWTAuthentication):
         if ctx.options.tenant_from_user:
             return
         claim = ctx.options.tenant_claim
+        text = function_text(ctx, node)
+        if claim not in text and "claim" not in text.lower():
+            return
         if not mentions_claim(node, claim, string_constants(ctx.module.tree.body)):
             return
         owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
@@ -89,8 +93,8 @@ class TenantJWTAuthentication(JWTAuthentication):
         if not reading.has_sources:
             # A helper or a token class hook: its token arrives as a parameter or as `self`.
             reading = TokenFunction(node, ctx, ctx.module, owner, depth=1, token_self=reading.owner_is_token)
-        for check in reading.tenant_checks():
-            verdict = reading.fail_open(check)
+        for check, test in reading.tenant_checks():
+            verdict = reading.fail_open(check, test)
             if verdict is None:
                 continue
             how, handler = verdict
@@ -105,4 +109,4 @@ class TenantJWTAuthentication(JWTAuthentication):
                     f"tenant check skipped when the token has no '{claim}' claim: a token minted without it "
                     "(or by another service) passes on every tenant; fail closed"
                 )
-            yield self.diagnostic(ctx.location(check.test), message)
+            yield self.diagnostic(ctx.location(test), message)

@@ -1,0 +1,255 @@
+"""Where the TL401 and TL402 guards go, decided on the `ast` while checking.
+
+A finding offers a fix only when this finds a place for the guard, so the fix is
+never offered where it cannot be applied. The LibCST side (`_audit_guard_fix`)
+is imported only when fixing; it places what is planned here, found again by
+position in the text being fixed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from dataclasses import dataclass
+
+from tenantlint.diagnostics import char_column
+from tenantlint.flow import contains
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+# Statements that open a scope: a guard's `return` must stay out of them.
+SCOPE_STATEMENTS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_STDLIB, _THIRD_PARTY, _RELATIVE = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Insert:
+    """`code` (statements) goes before or after `anchor`, a statement of the module.
+
+    `separate`: the inserted code stands apart from `anchor` by a blank line (an
+    import in a group of its own, the logger after the imports).
+    """
+
+    code: str
+    anchor: ast.stmt
+    after: bool = False
+    separate: bool = False
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """The guarded value `self.context['request'].user` becomes `<request>.user`."""
+
+    value: ast.Attribute
+    request: str
+
+
+@dataclass(frozen=True)
+class Replace:
+    """`statement` (a whole line) gives way to `code`, keeping its comments."""
+
+    statement: ast.stmt
+    code: str
+
+
+Change = Insert | Rewrite | Replace
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as `ast` numbers them (`str.splitlines` would also split at form feeds)."""
+    return _NEWLINE.split(text)
+
+
+def span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:
+    """A node's start and end in characters, as diagnostics and LibCST give them."""
+    return (node.lineno, char_column(lines[node.lineno - 1], node.col_offset),
+            node.end_lineno, char_column(lines[node.end_lineno - 1], node.end_col_offset))
+
+
+def starts_line(statement: ast.stmt, lines: list[str]) -> bool:
+    """Only indentation precedes it: not the body of `if x: statement`, not the second of `a; statement`."""
+    return not lines[statement.lineno - 1].encode("utf-8")[: statement.col_offset].strip()
+
+
+def alone_on_lines(statement: ast.stmt, lines: list[str]) -> bool:
+    """It starts its line and at most a comment follows it, so it can be replaced whole."""
+    rest = lines[statement.end_lineno - 1].encode("utf-8")[statement.end_col_offset:].strip()
+    return starts_line(statement, lines) and (not rest or rest.startswith(b"#"))
+
+
+def is_docstring(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
+def bindings(scope: ast.AST, name: str) -> list[ast.expr | None]:
+    """What each binding of `name` inside `scope` (nested scopes too) assigns.
+
+    None stands for a binding that is not a plain assignment: a parameter, a loop
+    target, an import, a definition, `global`.
+    """
+    assigned: dict[ast.AST, ast.expr] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign):
+            assigned.update((t, node.value) for t in node.targets if isinstance(t, ast.Name) and t.id == name)
+        elif (isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None
+              and isinstance(node.target, ast.Name) and node.target.id == name):
+            assigned[node.target] = node.value
+    values: list[ast.expr | None] = []
+    for node in ast.walk(scope):
+        if node in assigned:
+            values.append(assigned[node])
+        elif node is not scope and name in _bound_names(node):
+            values.append(None)
+    return values
+
+
+def reads(scope: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(scope))
+
+
+def module_names(tree: ast.Module) -> set[str]:
+    """Names bound at module level, by any statement outside functions and classes."""
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        names.update(_bound_names(node))
+        if not isinstance(node, (*SCOPE_STATEMENTS, ast.Lambda)):
+            pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Name):
+        return [] if isinstance(node.ctx, ast.Load) else [node.id]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, SCOPE_STATEMENTS):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.split(".")[0] for alias in node.names]
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return list(node.names)
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return [node.name]
+    return [n for n in (getattr(node, "name", None), getattr(node, "rest", None)) if isinstance(n, str)]
+
+
+# -- where a guard goes ---------------------------------------------------------------
+
+Point = tuple[ast.AST, str, int]  # (owner of a block, the block's field, index of a statement in it)
+
+
+def statement_path(function: Function, target: ast.AST) -> list[Point]:
+    """The statements of `function`'s own scope that contain `target`, outermost first.
+
+    A nested function or class ends the path: its statement is where a guard can go.
+    """
+    path: list[Point] = []
+    owner: ast.AST = function
+    while True:
+        found = next(((o, f, i) for o, f, block in _blocks(owner) for i, s in enumerate(block) if contains(s, target)),
+                     None)
+        if found is None:
+            return path
+        path.append(found)
+        statement = statement_at(found)
+        if isinstance(statement, SCOPE_STATEMENTS) and statement is not function:
+            return path
+        owner = statement
+
+
+def statement_at(point: Point) -> ast.stmt:
+    owner, field, index = point
+    return getattr(owner, field)[index]
+
+
+def _blocks(node: ast.AST):
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(node, field, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            yield node, field, block
+    for child in [*getattr(node, "handlers", []), *getattr(node, "cases", [])]:
+        yield child, "body", child.body
+
+
+def insertion_point(path: list[Point], lines: list[str]) -> Point | None:
+    """The innermost statement on the path before which a new line can go.
+
+    Before a statement every path to it passes, so a guard there holds wherever
+    the statement runs. An `elif` or a statement sharing its line has no line of
+    its own to go before; the enclosing statement does.
+    """
+    for point in reversed(path):
+        statement = statement_at(point)
+        if starts_line(statement, lines) and not _is_elif(point, lines):
+            return point
+    return None
+
+
+def _is_elif(point: Point, lines: list[str]) -> bool:
+    owner, field, _ = point
+    statement = statement_at(point)
+    text = lines[statement.lineno - 1].encode("utf-8")[statement.col_offset:]
+    return isinstance(owner, ast.If) and field == "orelse" and text.startswith(b"elif")
+
+
+def dominates(point: Point, path: list[Point]) -> bool:
+    """A guard before `point` runs before whatever `path` leads to: a later statement of its block, or inside one."""
+    owner, field, index = point
+    return any(o is owner and f == field and i >= index for o, f, i in path)
+
+
+# -- module-level additions -----------------------------------------------------------------
+
+def import_insert(tree: ast.Module, code: str, module: str, from_import: bool) -> Insert:
+    """Where a new import goes: in its isort section, in order, among the module's leading imports."""
+    section = _section(module, 0)
+    key = (section, from_import, module)
+    leading = leading_imports(tree)
+    if not leading:
+        return before_first_statement(tree, code)
+    keys = [_import_key(s) for s in leading]
+    index = next((i for i, k in enumerate(keys) if k > key), len(leading))
+    if index < len(leading) and keys[index][0] == section:
+        return Insert(code, leading[index])
+    if index > 0 and keys[index - 1][0] == section:
+        return Insert(code, leading[index - 1], after=True)
+    if index < len(leading):
+        return Insert(code, leading[index], separate=True)
+    return Insert(code, leading[-1], after=True, separate=True)
+
+
+def before_first_statement(tree: ast.Module, code: str) -> Insert:
+    """At the head of a module without leading imports, after its docstring."""
+    first = next((s for s in tree.body if not is_docstring(s)), None)
+    if first is None:
+        return Insert(code, tree.body[-1], after=True, separate=True)
+    return Insert(code, first, separate=True)
+
+
+def leading_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The imports at the head of the module, before its first other statement."""
+    found = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            found.append(statement)
+        elif not is_docstring(statement):
+            break
+    return found
+
+
+def _import_key(statement: ast.Import | ast.ImportFrom) -> tuple[int, bool, str]:
+    if isinstance(statement, ast.Import):
+        return _section(statement.names[0].name, 0), False, statement.names[0].name
+    if statement.module == "__future__":
+        return 0, True, ""
+    return _section(statement.module or "", statement.level), True, statement.module or ""
+
+
+def _section(module: str, level: int) -> int:
+    if level:
+        return _RELATIVE
+    return _STDLIB if module.split(".")[0] in sys.stdlib_module_names else _THIRD_PARTY
