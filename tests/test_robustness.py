@@ -153,3 +153,23 @@ def test_stdin_without_a_name_and_with_a_syntax_error(tmp_path):
     assert result.stdout.decode().startswith("-:1:6: TL000 syntax error: '(' was never closed")
     mixed = _stdin("-", "other.py", data=b"", cwd=tmp_path)
     assert mixed.returncode == 2
+
+
+def test_interrupted_fix_leaves_no_half_written_or_temporary_file(tmp_path):
+    import signal
+    import time
+
+    original = COMMENTED + "# padding, so that writing takes a while\n" * 2000
+    fixed = original.replace("# 'x.y.Z'", "'x.y.Z'")
+    for index in range(300):
+        (tmp_path / f"app{index}_settings.py").write_text(original)
+    for delay in (0.8, 1.6, 2.4):
+        process = subprocess.Popen([sys.executable, "-m", "tenantlint", "check", "--fix", "--unsafe-fixes", "--no-cache",
+                                    "--jobs", "1", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert b"Traceback" not in stderr
+        states = {path.read_text() for path in tmp_path.glob("*.py")}
+        assert states <= {original, fixed}
+        assert [p.name for p in tmp_path.iterdir() if not p.name.endswith("_settings.py")] == []

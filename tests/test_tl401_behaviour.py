@@ -75,7 +75,8 @@ def saved(path) -> list[str]:
 def test_anonymous_request_is_recorded_before_the_fix_and_rejected_after(tmp_path):
     path = tmp_path / "serializers.py"
     path.write_text(SERIALIZER, encoding="utf-8")
-    assert saved(path) == ["updated_by=AnonymousUser AnonymousUser", "updated_by=User ann", "builtins.KeyError: 'request'"]
+    before = saved(path)
+    assert before == ["updated_by=AnonymousUser AnonymousUser", "updated_by=User ann", "builtins.KeyError: 'request'"]
 
     engine = Engine(Config(root=str(tmp_path), select=["TL401"]), files=[str(path)])
     outcome = fix_source(engine, str(path), decode_source(path.read_bytes()), unsafe=True)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
 from lintutil import CASES, SAMPLE, lint, with_options
+from tenantlint.config import Config
+from tenantlint.engine import Engine
+from tenantlint.fixing import fix_source
+from tenantlint.sourcefile import decode_source
 from tenantlint.diagnostics import Severity
 
 TL402 = CASES / "TL402"
@@ -134,3 +142,32 @@ def test_no_fix_without_a_logger_to_warn_with(tmp_path):
         encoding="utf-8",
     )
     assert fixes(path) == [(10, None)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="except* needs Python 3.11")
+def test_guard_for_a_use_in_an_except_star_block_goes_before_the_try(tmp_path):
+    """`return` is a syntax error inside `except*`, so the guard precedes the whole `try`."""
+    path = tmp_path / "signals.py"
+    receiver = (
+        "@receiver(post_save, sender=Record)\n"
+        "def record_saved(sender, instance, **kwargs):\n"
+        "{guard}"
+        "    try:\n"
+        "        instance.publish()\n"
+        "    except* ValueError:\n"
+        "        AuditLog.objects.create(user=instance.updated_by)\n"
+    )
+    head = ("import logging\n\nfrom django.db.models.signals import post_save\nfrom django.dispatch import receiver\n\n"
+            "from .models import AuditLog, Record\n\nlogger = logging.getLogger(__name__)\n\n\n")
+    path.write_text(head + receiver.format(guard=""), encoding="utf-8")
+    engine = Engine(Config(root=str(tmp_path), select=["TL402"]), files=[str(path)])
+    outcome = fix_source(engine, str(path), decode_source(path.read_bytes()), unsafe=True)
+    assert outcome.dropped == []
+    assert outcome.text == head + receiver.format(guard=(
+        "    if not instance.updated_by:\n"
+        "        logger.warning(f\"No updated_by user for {instance.__class__.__name__} {instance.pk}\")\n"
+        "        return\n"
+        "    if not instance.updated_by.is_authenticated:\n"
+        "        logger.warning(f\"Invalid updated_by user for {instance.__class__.__name__} {instance.pk}: "
+        "{instance.updated_by}\")\n"
+        "        return\n"))

@@ -146,7 +146,8 @@ class _Run:
     def take(self, result) -> None:
         path = result.path
         if self.fix and result.diagnostics and not result.errors and any(d.fix for d in result.diagnostics):
-            result = self.engine.check_path(path)  # fixing needs this process's engine and the file's text
+            if result.source is None:  # from the cache: fixing needs the file's text
+                result = self.engine.check_path(path)
             if result.source is not None:
                 result = self._fix(path, result)
         self.diagnostics.extend(result.diagnostics)

@@ -129,7 +129,7 @@ class Engine:
                 return self._finish(result, text, file_noqa)
         module, changed = self.project.remember(path, text, tree)
         if changed:
-            self.settings.reset()
+            self.settings.invalidate(path)
         ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)

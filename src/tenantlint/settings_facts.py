@@ -131,6 +131,7 @@ class SettingsReader:
         self._views: dict[str, SettingsView] | None = None
         self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
         self._results: dict[str, _ModuleResult] = {}
+        self._evaluated: dict[str, SettingsView] = {}  # per candidate, leaf or not
 
     def add_candidate(self, path: str) -> None:
         """A host tool (flake8, pylint) hands files over one by one: take settings-like ones as they come."""
@@ -139,11 +140,13 @@ class SettingsReader:
             self.candidates.append(key)
             self._views = None
 
-    def reset(self) -> None:
-        """Forget what was read: a module changed (while fixing)."""
+    def invalidate(self, path: str) -> None:
+        """A module's text changed (while fixing): forget what was derived from it, keep the rest."""
+        key = real(path)
         self._views = None
-        self._tokens.clear()
-        self._results.clear()
+        self._tokens.pop(key, None)
+        self._results = {k: r for k, r in self._results.items() if key not in r.modules}
+        self._evaluated = {k: v for k, v in self._evaluated.items() if key not in v.modules}
 
     def views(self) -> list[SettingsView]:
         """Every leaf's view; a rule that asks depends on every settings module (for the cache)."""
@@ -154,7 +157,10 @@ class SettingsReader:
 
     def _all_views(self) -> list[SettingsView]:
         if self._views is None:
-            evaluated = {path: self._evaluate(path) for path in self.candidates}
+            for path in self.candidates:
+                if path not in self._evaluated:
+                    self._evaluated[path] = self._evaluate(path)
+            evaluated = {path: self._evaluated[path] for path in self.candidates}
             included: set[str] = set()
             for path, view in evaluated.items():
                 # X is not a leaf when another module imports it and X does not import that one back

@@ -132,9 +132,11 @@ def _bound_names(node: ast.AST) -> list[str]:
         return [alias.asname or alias.name.split(".")[0] for alias in node.names]
     if isinstance(node, (ast.Global, ast.Nonlocal)):
         return list(node.names)
-    if isinstance(node, ast.ExceptHandler) and node.name:
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
         return [node.name]
-    return [n for n in (getattr(node, "name", None), getattr(node, "rest", None)) if isinstance(n, str)]
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return [node.rest]
+    return []
 
 
 # -- where a guard goes ---------------------------------------------------------------
@@ -171,8 +173,9 @@ def _blocks(node: ast.AST):
         block = getattr(node, field, None)
         if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
             yield node, field, block
-    for child in [*getattr(node, "handlers", []), *getattr(node, "cases", [])]:
-        yield child, "body", child.body
+    if type(node).__name__ != "TryStar":  # `return` is not allowed in an `except*` block
+        for child in [*getattr(node, "handlers", []), *getattr(node, "cases", [])]:
+            yield child, "body", child.body
 
 
 def insertion_point(path: list[Point], lines: list[str]) -> Point | None:
@@ -180,11 +183,12 @@ def insertion_point(path: list[Point], lines: list[str]) -> Point | None:
 
     Before a statement every path to it passes, so a guard there holds wherever
     the statement runs. An `elif` or a statement sharing its line has no line of
-    its own to go before; the enclosing statement does.
+    its own to go before; the enclosing statement does. So does a statement in a
+    `finally` block, where a `return` would swallow the exception being raised.
     """
     for point in reversed(path):
         statement = statement_at(point)
-        if starts_line(statement, lines) and not _is_elif(point, lines):
+        if starts_line(statement, lines) and not _is_elif(point, lines) and point[1] != "finalbody":
             return point
     return None
 

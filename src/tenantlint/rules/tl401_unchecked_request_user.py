@@ -210,15 +210,7 @@ class RecordSerializer(serializers.ModelSerializer):
         for method in methods:
             if method.name not in WRITE_METHODS or (validated and method.name in AFTER_VALIDATE):
                 continue
-            reader = _Reader(method)
-            found = []
-            for field, value in _writes(method, audit_fields):
-                written = reader.ref(value)
-                if written is None or written.kind != USER:
-                    continue
-                no_request, no_auth = reader.missing_checks(known_at(method, value))
-                if no_request or no_auth:
-                    found.append((value, _message(field, no_request, no_auth)))
+            found = _unchecked_writes(method, audit_fields)
             guard = _guard(method, [value for value, _ in found], ctx.tree, ctx.imports, lines) if found else None
             fix = self.fix("Raise ValidationError unless the request exists and its user is authenticated") \
                 if guard else None
@@ -231,10 +223,15 @@ class RecordSerializer(serializers.ModelSerializer):
         text = module.code
         tree, lines = ast.parse(text), source_lines(text)
         imports = ImportTable(tree, "", False)
+        wanted = {(d.line, d.col, d.end_line, d.end_col) for d in diagnostics}
         values: dict[ast.AST, list[ast.expr]] = {}
-        for diagnostic in diagnostics:
-            method, value = _written_value(tree, lines, diagnostic)
-            values.setdefault(method, []).append(value)
+        for method in _write_methods(tree):
+            for value, _ in _unchecked_writes(method, frozenset(self.options.audit_fields)):
+                if span(value, lines) in wanted:
+                    values.setdefault(method, []).append(value)
+                    wanted.discard(span(value, lines))
+        if wanted:
+            raise ValueError(f"no unchecked write at {sorted(wanted)}")
         changes: list[Change] = []
         for method, written in values.items():
             guard = _guard(method, written, tree, imports, lines)
@@ -257,10 +254,10 @@ def _guard(method: ast.FunctionDef | ast.AsyncFunctionDef, values: list[ast.expr
     body = method.body
     start = 1 if is_docstring(body[0]) else 0
     error = _validation_error(method, tree, imports, lines)
-    if not positional or start == len(body) or error is None:
-        return None
+    first_write = next((i for i, s in enumerate(body) if any(contains(s, v) for v in values)), None)
+    if not positional or start == len(body) or error is None or first_write is None:
+        return None  # also a write in the signature (a default value) has no place for a guard
     reader = _Reader(method)
-    first_write = min(i for i, s in enumerate(body) if any(contains(s, v) for v in values))
     binding = next((s for s in body[start:first_write] if _binds_request(s, reader) and alone_on_lines(s, lines)),
                    None)
     request = binding.targets[0].id if binding else "request"
@@ -334,18 +331,26 @@ def _import_serializers(tree: ast.Module, lines: list[str]) -> Change:
     return import_insert(tree, "from rest_framework import serializers\n", "rest_framework", from_import=True)
 
 
-def _written_value(tree: ast.Module, lines: list[str], diagnostic: Diagnostic):
-    """The serializer method and written value a finding points at."""
-    where = (diagnostic.line, diagnostic.col, diagnostic.end_line, diagnostic.end_col)
+def _unchecked_writes(method: ast.FunctionDef | ast.AsyncFunctionDef,
+                      audit_fields: frozenset[str]) -> list[tuple[ast.expr, str]]:
+    """(value, message) for each write of the request user that is not guarded on every path."""
+    reader = _Reader(method)
+    found = []
+    for field, value in _writes(method, audit_fields):
+        written = reader.ref(value)
+        if written is None or written.kind != USER:
+            continue
+        no_request, no_auth = reader.missing_checks(known_at(method, value))
+        if no_request or no_auth:
+            found.append((value, _message(field, no_request, no_auth)))
+    return found
+
+
+def _write_methods(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
-            for method in node.body:
-                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name in WRITE_METHODS:
-                    value = next((n for n in ast.walk(method) if isinstance(n, ast.expr) and span(n, lines) == where),
-                                 None)
-                    if value is not None:
-                        return method, value
-    raise ValueError(f"nothing written at line {diagnostic.line}")
+            yield from (m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and m.name in WRITE_METHODS)
 
 
 def _message(field: str, no_request: bool, no_auth: bool) -> str:

@@ -65,7 +65,9 @@ class UncheckedAuditUser(Rule):
     )
     fix_description = (
         "Inserts the plan's Issue 7 guard right before the statement that uses the field, inside "
-        "the blocks that lead to it (as the plan puts it inside its `if`/`try`): "
+        "the blocks that lead to it (as the plan puts it inside its `if`/`try`; never in a `finally` "
+        "or `except*` block, where a `return` swallows an exception or is not allowed, but before "
+        "that `try`): "
         "`if not instance.updated_by:` log a warning and `return`, then the same for "
         "`not instance.updated_by.is_authenticated`. One guard per field covers the later uses it "
         "precedes. The warning goes to the module's logger (a name bound to "
@@ -122,15 +124,15 @@ def handle_record_save(sender, instance, created, **kwargs):
     def visit(self, node: ast.Module, ctx) -> Iterator[Diagnostic]:
         audit_fields = frozenset(ctx.options.audit_fields)
         receivers = _receivers(node, ctx.imports)
-        logger, lines = None, source_lines(ctx.source.text)
+        if not receivers:
+            return
+        logger, lines = _module_logger(node, ctx.imports, receivers), source_lines(ctx.source.text)
         for function, senders in receivers.items():
             uses = _Uses(function, audit_fields)
             found = [(use, field, kind) for use, field, kind in uses.unchecked()
                      if not (kind == DEREFERENCE and all(_declared_non_null(s, field, ctx) for s in senders))]
-            if found and logger is None:
-                logger = _module_logger(node, ctx.imports, receivers) or ("", [])
             guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines) \
-                if found and logger[0] else {}
+                if found and logger else {}
             for use, field, kind in found:
                 fix = self.fix(f"Return early with a warning unless instance.{field} is set and authenticated") \
                     if use in guards else None
@@ -257,7 +259,8 @@ def _receivers(module: ast.Module, imports: ImportTable) -> dict[Function, list[
                         found.setdefault(node, []).append(_keyword(decorator, "sender"))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect":
             handler = node.args[0] if node.args else _keyword(node, "receiver")
-            if _names_model_signal(node.func.value, imports) and isinstance(handler, ast.Name) and handler.id in top_level:
+            if (_names_model_signal(node.func.value, imports) and isinstance(handler, ast.Name)
+                    and handler.id in top_level):
                 sender = node.args[1] if len(node.args) > 1 else _keyword(node, "sender")
                 found.setdefault(top_level[handler.id], []).append(sender)
     return found
