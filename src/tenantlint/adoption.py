@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from tenantlint.diagnostics import Diagnostic
+from tenantlint.sourcefile import split_lines
 
 BASELINE_VERSION = 1
 _NOQA_CODES = re.compile(r"#\s*noqa:\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*)", re.IGNORECASE)
@@ -72,7 +73,7 @@ def fingerprints(diagnostics: list[Diagnostic], texts: dict[str, str], root: str
                 scopes_by_path[diagnostic.path] = enclosing_scopes(ast.parse(text))
             except (SyntaxError, ValueError, RecursionError):
                 scopes_by_path[diagnostic.path] = []
-        found.append(fingerprint(diagnostic, text.splitlines(), scopes_by_path[diagnostic.path], root))
+        found.append(fingerprint(diagnostic, split_lines(text), scopes_by_path[diagnostic.path], root))
     return found
 
 
@@ -124,7 +125,7 @@ def add_noqa(text: str, diagnostics: list[Diagnostic], reason: str | None) -> tu
     if not codes_by_line:
         return text, 0
     blocked = _lines_inside_strings(text)
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text, keepends=True)
     changed = 0
     for number, codes in codes_by_line.items():
         if number in blocked or not 0 < number <= len(lines):

@@ -12,6 +12,7 @@ import click
 from tenantlint import __version__
 from tenantlint.config import Config, ConfigError, find_config_file, load_config
 from tenantlint.diagnostics import Diagnostic
+from tenantlint.sourcefile import split_lines
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 from tenantlint.report import FORMATS as OUTPUT_FORMATS
@@ -155,7 +156,7 @@ class _Run:
         if result.diagnostics:
             source = result.source or _reread(path)
             if source is not None:
-                self.sources[path] = source.text.splitlines()
+                self.sources[path] = split_lines(source.text)
                 self.texts[path] = source
 
     def codemod_previews(self, diagnostics: list[Diagnostic]) -> dict[int, tuple]:
@@ -234,7 +235,7 @@ def _check_stdin(config: Config, filename: str, fix: bool, unsafe: bool, diff: b
         from tenantlint.report.full import render_full
 
         if output_format == "full":
-            render_full(result.diagnostics, {filename: (text or "").splitlines()}, sys.stdout, None)
+            render_full(result.diagnostics, {filename: split_lines(text or "")}, sys.stdout, None)
         else:
             sys.stdout.write(render(output_format, result.diagnostics, {}))
     for error in result.errors:

@@ -15,7 +15,7 @@ from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, looks_like_settings
-from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source
+from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source, split_lines
 
 PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -59,7 +59,7 @@ class FileContext:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.source.text.splitlines()
+        return split_lines(self.source.text)
 
     @property
     def imports(self) -> ImportTable:
@@ -219,7 +219,7 @@ class Engine:
             result.errors.append(InternalError(path, rule.code, reason, traceback.format_exc()))
 
     def _finish(self, result: FileResult, text: str, file_noqa: set[str] | None = None) -> FileResult:
-        lines = text.splitlines()
+        lines = split_lines(text)
         kept: dict[tuple, Diagnostic] = {}
         for diagnostic in result.diagnostics:
             if diagnostic.code != PARSE_ERROR_CODE and (

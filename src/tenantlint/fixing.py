@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
 from tenantlint.engine import Engine, FileResult, InternalError
-from tenantlint.sourcefile import SourceText
+from tenantlint.sourcefile import SourceText, split_lines
 
 MAX_ROUNDS = 10
 
@@ -75,19 +75,17 @@ def _one_round(engine: Engine, path: str, source: SourceText, text: str, wanted:
             if _parses(candidate, path):
                 return candidate, _non_overlapping(group), []
         return text, [], [(d, "the fixed text would not parse") for d in textual]
+    # one rule's codemod per round: its positions are those of the text it was linted on
     codemods = [d for d in wanted if d.fix.is_codemod]
     context = FixContext(path, source.newline)
-    candidate, problem = _codemod(engine, text, codemods, context)
-    if problem is None and _parses(candidate, path):
-        return candidate, codemods, []
-    fixed, dropped = [], []
-    for code in sorted({d.code for d in codemods}):  # find the rule whose rewrite breaks the file
+    dropped = []
+    for code in sorted({d.code for d in codemods}):
         group = _by_code(codemods, code)
         candidate, problem = _codemod(engine, text, group, context)
         if problem is None and _parses(candidate, path):
             return candidate, group, dropped
         dropped += [(d, problem or "the fixed text would not parse") for d in group]
-    return text, fixed, dropped
+    return text, [], dropped
 
 
 def _by_code(diagnostics: list[Diagnostic], code: str) -> list[Diagnostic]:
@@ -100,8 +98,7 @@ def _codemod(engine: Engine, text: str, diagnostics: list[Diagnostic], context: 
     try:
         module = libcst.parse_module(text)
         for code in sorted({d.code for d in diagnostics}):
-            rule = engine.rule(code)
-            module = rule.apply_fixes(module, _by_code(diagnostics, code), context)
+            module = engine.rule(code).apply_fixes(module, _by_code(diagnostics, code), context)
         return module.code, None
     except Exception as error:  # a fixer bug must never cost the user's file
         return text, f"the fix failed: {type(error).__name__}: {error}".splitlines()[0]
@@ -127,7 +124,7 @@ def _non_overlapping(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text, keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
@@ -144,7 +141,7 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+    return "".join(difflib.unified_diff(split_lines(before, keepends=True), split_lines(after, keepends=True),
                                         fromfile=path, tofile=path))
 
 
@@ -196,7 +193,7 @@ def preview_edits(engine: Engine, path: str, source: SourceText, diagnostic: Dia
     after, problem = _codemod(engine, source.text, [diagnostic], FixContext(path, source.newline))
     if problem is not None:
         return ()
-    before_lines, after_lines = source.text.splitlines(keepends=True), after.splitlines(keepends=True)
+    before_lines, after_lines = split_lines(source.text, keepends=True), split_lines(after, keepends=True)
     edits = []
     matcher = difflib.SequenceMatcher(None, before_lines, after_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

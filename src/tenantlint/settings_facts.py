@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import Location
 from tenantlint.project import Project, real
+from tenantlint.sourcefile import split_lines
 
 COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
 SETTINGS_PATH_PATTERNS = ("settings.py", "*settings*.py", "*/settings/*.py")
@@ -204,7 +205,7 @@ class SettingsReader:
     def source_lines(self, path: str) -> list[str]:
         """The lines of a settings module as currently known (with a fix in progress), endings kept."""
         module = self.project.module_at(path)
-        return module.text.splitlines(keepends=True) if module else []
+        return split_lines(module.text, keepends=True) if module else []
 
     def comments_within(self, path: str, node: ast.AST) -> list[tokenize.TokenInfo]:
         """Comment tokens that stand alone on their line inside a literal's brackets."""

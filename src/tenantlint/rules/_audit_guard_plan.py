@@ -9,17 +9,16 @@ position in the text being fixed.
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from dataclasses import dataclass
 
 from tenantlint.diagnostics import char_column
+from tenantlint.sourcefile import split_lines
 from tenantlint.flow import contains
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 # Statements that open a scope: a guard's `return` must stay out of them.
 SCOPE_STATEMENTS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 _STDLIB, _THIRD_PARTY, _RELATIVE = 1, 2, 3
 
 
@@ -58,7 +57,7 @@ Change = Insert | Rewrite | Replace
 
 def source_lines(text: str) -> list[str]:
     """The lines as `ast` numbers them (`str.splitlines` would also split at form feeds)."""
-    return _NEWLINE.split(text)
+    return split_lines(text)
 
 
 def span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:

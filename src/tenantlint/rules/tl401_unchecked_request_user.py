@@ -173,6 +173,7 @@ class UncheckedRequestUser(Rule):
     options = ("audit-fields",)
     severity = Severity.WARNING
     node_types = (ast.ClassDef,)
+    triggers = ("context",)  # every request-user value it follows is read from `self.context`
     example_filename = "serializers.py"
     invalid = (
         """\
