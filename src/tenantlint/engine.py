@@ -172,19 +172,23 @@ class Engine:
             return
         # rules that want only statements (classes, functions) need no walk through expressions
         statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
+        children = _statement_children if statements_only else _all_children
         parents = ctx.parents
-        stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-        while stack:
-            node, leaving = stack.pop()
-            if leaving:
+        for rule in dispatch.get(ast.Module, ()):
+            self._run_rule(rule, result, ctx.path, lambda rule=rule: rule.visit(tree, ctx))
+        parents.append(tree)
+        pending = [iter(children(tree))]  # one iterator per open node; `parents` holds those nodes
+        while pending:
+            for node in pending[-1]:
+                for rule in dispatch.get(type(node), ()):
+                    self._run_rule(rule, result, ctx.path, lambda rule=rule, node=node: rule.visit(node, ctx))
+                if node._fields:
+                    parents.append(node)
+                    pending.append(iter(children(node)))
+                    break
+            else:
+                pending.pop()
                 parents.pop()
-                continue
-            for rule in dispatch.get(type(node), ()):
-                self._run_rule(rule, result, ctx.path, lambda: rule.visit(node, ctx))
-            parents.append(node)
-            stack.append((node, True))
-            children = _statement_children(node) if statements_only else ast.iter_child_nodes(node)
-            stack.extend((child, False) for child in reversed(list(children)))
 
     def _check_settings(self, ctx: FileContext, rules: list[Rule], result: FileResult) -> None:
         """Settings rules judge each leaf settings module that executes this file; findings located
@@ -237,11 +241,25 @@ class Engine:
 _BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
-def _statement_children(node: ast.AST):
+def _statement_children(node: ast.AST) -> list[ast.AST]:
+    found: list[ast.AST] = []
     for name in _BLOCK_FIELDS:
         block = getattr(node, name, None)
         if isinstance(block, list):
-            yield from block
+            found.extend(block)
+    return found
+
+
+def _all_children(node: ast.AST) -> list[ast.AST]:
+    """`ast.iter_child_nodes`, without its generator overhead (the walk is the engine's hot loop)."""
+    found: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+        elif isinstance(value, ast.AST):
+            found.append(value)
+    return found
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:
