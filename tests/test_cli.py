@@ -204,7 +204,7 @@ def test_file_level_noqa(tmp_path):
 
 
 def test_syntax_error_is_tl000_and_other_files_still_checked(project):
-    (project / "broken.py").write_text("def f(:\n    pass\n")
+    (project / "broken.py").write_text("def f(:\n    request = None\n")
     result = run("check", "--output-format", "concise", ".", cwd=project)
     assert result.exit_code == 1
     assert result.output.splitlines() == [
@@ -221,7 +221,7 @@ def test_undecodable_file_is_tl000(tmp_path):
 
 
 def test_tl000_cannot_be_silenced_by_noqa(tmp_path):
-    (tmp_path / "broken.py").write_text("x = (  # noqa\n")
+    (tmp_path / "broken.py").write_text("request = (  # noqa\n")
     result = run("check", "--output-format", "concise", str(tmp_path))
     assert "TL000" in result.output
 
@@ -308,3 +308,11 @@ def test_force_exclude_applies_to_named_files(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.tenantlint]\nextend-exclude = ["legacy"]\n')
     assert run("check", "legacy/settings.py", cwd=tmp_path).exit_code == 1
     assert run("check", "--force-exclude", "legacy/settings.py", cwd=tmp_path).exit_code == 0
+
+
+def test_a_file_no_rule_wants_is_not_parsed(tmp_path):
+    """The prefilter: without any rule's trigger word a file cannot have findings, so it is not even
+    parsed, and a syntax error in it is left to the tools that check syntax (flake8's E999, ruff)."""
+    (tmp_path / "unrelated.py").write_text("def f(:\n    pass\n")
+    result = run("check", "--output-format", "concise", "--no-cache", str(tmp_path))
+    assert (result.exit_code, result.output) == (0, "")

@@ -233,3 +233,259 @@ def test_classmethod_in_middleware_is_reported_once_as_a_class_attribute(tmp_pat
          "request-derived value stored on class attribute cls.last_path: a class attribute is shared by every "
          f"request in the process, {OVERWRITE}"),
     ]
+
+
+# -- fixes: which findings get one, how safe it is ------------------------------------
+def fixes(path, **kwargs):
+    diagnostics, errors = lint(path, select=["TL101"], **kwargs)
+    assert errors == []
+    return [(d.line, d.fix.applicability.value if d.fix else None, d.fix.message if d.fix else None)
+            for d in diagnostics]
+
+
+MIDDLEWARE_HEAD = """\
+class M:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+"""
+
+
+def middleware(tmp_path, body, tail=""):
+    """A new-style middleware with `body` as its request methods, and `tail` after the class."""
+    return write(tmp_path, MIDDLEWARE_HEAD + textwrap.indent(textwrap.dedent(body), "    ") + textwrap.dedent(tail))
+
+
+def test_sample_issue_1_reads_the_tenant_from_the_connection_unsafely():
+    assert fixes(SAMPLE / "backend", root=SAMPLE) == [
+        (19, "unsafe", "Read the tenant from django.db.connection instead of keeping the request on "
+                       "self._current_request"),
+    ]
+
+
+def test_without_django_tenants_the_same_shape_gets_a_context_variable(tmp_path):
+    path = write(tmp_path, """\
+        from rest_framework_simplejwt.authentication import JWTAuthentication
+
+
+        class TenantJWTAuthentication(JWTAuthentication):
+            def authenticate(self, request):
+                self._current_request = request
+                return super().authenticate(request)
+
+            def get_user(self, validated_token):
+                tenant = getattr(self._current_request, "tenant", None)
+                return super().get_user(validated_token) if tenant else None
+        """)
+    assert fixes(path) == [(6, "safe", "Move self._current_request into the context variable "
+                                       "_TenantJWTAuthentication_current_request")]
+
+
+def test_a_settings_module_naming_django_tenants_makes_it_a_tenant_project(tmp_path):
+    settings = write(tmp_path, 'INSTALLED_APPS = ["django_tenants", "django.contrib.auth"]\n', "settings.py")
+    path = write(tmp_path, """\
+        from rest_framework_simplejwt.authentication import JWTAuthentication
+
+
+        class TenantJWTAuthentication(JWTAuthentication):
+            def authenticate(self, request):
+                self._request = request
+                return super().authenticate(request)
+
+            def get_user(self, validated_token):
+                if self._request.tenant.schema_name == "public":
+                    return None
+                return super().get_user(validated_token)
+        """, "authentication.py")
+    assert [message for *_, message in fixes([path, settings], root=tmp_path)] == [
+        "Read the tenant from django.db.connection instead of keeping the request on self._request"]
+
+
+def test_private_attribute_rewritten_everywhere_is_safe_public_is_unsafe(tmp_path):
+    path = middleware(tmp_path, """\
+        def __call__(self, request):
+            self._user = request.user
+            self.tenant = request.tenant
+            return self.get_response(request)
+
+        def process_view(self, request, view_func, args, kwargs):
+            kwargs["owner"] = (self._user, self.tenant)
+        """)
+    assert fixes(path) == [
+        (6, "safe", "Move self._user into the context variable _M_user"),
+        (7, "unsafe", "Move self.tenant into the context variable _M_tenant"),
+    ]
+
+
+def test_private_attribute_reached_from_outside_the_class_is_unsafe(tmp_path):
+    reads = {
+        "module level": "instance = M(None)\nprint(instance._user)\n",
+        "a subclass": "class Sub(M):\n    def who(self):\n        return self._user\n",
+        "by name": 'def who(m):\n    return getattr(m, "_user")\n',
+    }
+    for where, tail in reads.items():
+        path = middleware(tmp_path, """\
+            def __call__(self, request):
+                self._user = request.user
+                return self.get_response(request)
+
+            def process_view(self, request, view_func, args, kwargs):
+                kwargs["owner"] = self._user
+            """, "\n\n" + tail)
+        assert [safety for _, safety, _ in fixes(path)] == ["unsafe"], where
+
+
+def test_the_same_private_name_in_an_unrelated_class_stays_safe(tmp_path):
+    path = middleware(tmp_path, """\
+        def __call__(self, request):
+            self._user = request.user
+            return self.get_response(request)
+
+        def process_view(self, request, view_func, args, kwargs):
+            kwargs["owner"] = self._user
+        """, """
+
+        class Other:
+            def __init__(self, user):
+                self._user = user
+        """)
+    assert [safety for _, safety, _ in fixes(path)] == ["safe"]
+
+
+def test_dynamic_access_to_self_makes_the_fix_unsafe(tmp_path):
+    path = middleware(tmp_path, """\
+        def __call__(self, request):
+            self._user = request.user
+            return self.get_response(request)
+
+        def process_view(self, request, view_func, args, kwargs):
+            kwargs.update(vars(self))
+            kwargs["owner"] = self._user
+        """)
+    assert [safety for _, safety, _ in fixes(path)] == ["unsafe"]
+
+
+def test_no_fix_where_an_access_cannot_be_rewritten(tmp_path):
+    shapes = {
+        "augmented assignment": ("self._total += len(request.body)", "return self._total"),
+        "tuple target": ("self._user, self._path = request.user, request.path", "return self._user"),
+        "container kept across requests": ("self._seen.append(request.path)", "return self._seen"),
+        "rebound self": ("self._user = request.user\nself = None", "return self._user"),
+        "low-level setattr": ('object.__setattr__(self, "_user", request.user)', "return self._user"),
+        "hasattr after a plain del": ("self._user = request.user\ndel self._user", 'return hasattr(self, "_user")'),
+        "getattr default after a plain del": ("self._user = request.user\ndel self._user",
+                                              'return getattr(self, "_user", "anonymous")'),
+        "never stored in the class": ("self._user.name = request.user.name", "return self._user"),
+    }
+    for name, (store, read) in shapes.items():
+        body = (f"def __call__(self, request):\n{textwrap.indent(store, '    ')}\n    return self.get_response(request)\n\n"
+                f"def process_view(self, request, view_func, args, kwargs):\n    {read}\n")
+        path = middleware(tmp_path, body.replace("def __call__", "_seen = []\n\ndef __call__", 1))
+        found = fixes(path)
+        assert found and all(fix is None for _, fix, _ in found), name
+
+
+def test_no_fix_for_a_public_attribute_nothing_in_the_class_reads(tmp_path):
+    path = middleware(tmp_path, """\
+        def __call__(self, request):
+            self.user = request.user
+            return self.get_response(request)
+        """)
+    assert fixes(path) == [(6, None, None)]
+
+
+def test_unread_private_attribute_is_removed_only_when_storing_it_does_nothing_else(tmp_path):
+    path = middleware(tmp_path, """\
+        def __call__(self, request):
+            self._request = request
+            self._path = request.get_full_path()
+            return self.get_response(request)
+        """)
+    assert fixes(path) == [(6, "safe", "Remove the stores to self._request: nothing reads it"), (7, None, None)]
+
+
+def test_no_fix_where_a_base_class_may_use_the_attribute(tmp_path):
+    write(tmp_path, "", "__init__.py")
+    write(tmp_path, """\
+        class Base:
+            def describe(self):
+                return self._user
+        """, "base.py")
+    project_base = write(tmp_path, """\
+        from .base import Base
+
+
+        class M(Base):
+            def __init__(self, get_response):
+                self.get_response = get_response
+
+            def __call__(self, request):
+                self._user = request.user
+                return self.describe()
+        """, "middleware.py")
+    assert fixes(project_base, root=tmp_path) == [(9, None, None)]
+    admin = write(tmp_path, """\
+        from django.contrib import admin
+        from vendor.admin import FancyModelAdmin
+
+
+        class RecordAdmin(admin.ModelAdmin):
+            def get_readonly_fields(self, request, obj=None):
+                if not request.user.is_superuser:
+                    self.readonly_fields = ("owner",)
+                return self.readonly_fields
+
+
+        class FancyAdmin(FancyModelAdmin):
+            def changelist_view(self, request, extra_context=None):
+                self.viewer = request.user
+                return self.render(self.viewer)
+
+            def change_view(self, request, object_id, form_url="", extra_context=None):
+                self._viewer = request.user
+                return self.render(self._viewer)
+
+        admin.site.register(Record, FancyAdmin)
+        """, "admin.py")
+    assert fixes(admin, root=tmp_path) == [
+        (8, None, None),
+        (14, None, None),
+        (18, "safe", "Move self._viewer into the context variable _FancyAdmin_viewer"),
+    ]
+
+
+def test_no_fix_for_mangled_names_nor_classes_inside_functions(tmp_path):
+    path = write(tmp_path, """\
+        def make():
+            class Nested:
+                def __init__(self, get_response):
+                    self.get_response = get_response
+
+                def __call__(self, request):
+                    self._user = request.user
+                    return self._user
+
+            return Nested
+
+
+        class Mangled:
+            def __init__(self, get_response):
+                self.get_response = get_response
+
+            def __call__(self, request):
+                self.__user = request.user
+                return self.__user
+        """)
+    assert [fix for _, fix, _ in fixes(path)] == [None, None]
+
+
+def test_checking_a_fixable_file_does_not_import_libcst():
+    import subprocess
+    import sys
+
+    target = SAMPLE / "backend" / "authentication" / "jwt_authentication.py"
+    code = ("import sys\nfrom tenantlint.cli import main\nsys.argv = ['tenantlint', 'check', '--no-cache', '--select', "
+            f"'TL101', '--output-format', 'concise', {str(target)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('libcst' in sys.modules)")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "TL101" in output and output.strip().splitlines()[-1] == "False"

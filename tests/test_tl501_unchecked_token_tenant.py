@@ -145,3 +145,109 @@ def test_metadata():
     assert UncheckedTokenTenant.severity is Severity.ERROR
     assert UncheckedTokenTenant.default_enabled
     assert set(UncheckedTokenTenant.options) == {"tenant-claim", "tenant-from-user", "authenticator-bases"}
+
+
+# -- the fix -------------------------------------------------------------------------------
+
+FIX_MESSAGE = "Reject the token unless its 'tenant_schema' claim is the active tenant, before the lookup"
+
+
+def fixes(path, **kwargs):
+    diagnostics, errors = lint(path, select=["TL501"], **kwargs)
+    assert errors == []
+    return {d.line: d.fix for d in diagnostics}
+
+
+def fixed_text(path, options=None):
+    from tenantlint.config import Config
+    from tenantlint.engine import Engine
+    from tenantlint.fixing import fix_source
+    from tenantlint.sourcefile import decode_source
+
+    config = Config(root=str(path.parent), select=["TL501"])
+    if options is not None:
+        config.options = options
+    engine = Engine(config, files=[str(path)])
+    return fix_source(engine, str(path), decode_source(path.read_bytes()), unsafe=True).text
+
+
+def test_fix_is_unsafe_and_says_what_it_does():
+    fix = fixes(SAMPLE / "backend" / "authentication" / "jwt_authentication.py")[37]
+    assert (fix.applicability.value, fix.message, fix.edits) == ("unsafe", FIX_MESSAGE, ())
+    assert UncheckedTokenTenant.fix_safety == "unsafe"
+
+
+def test_no_fix_where_the_check_has_no_place(tmp_path):
+    path = write(tmp_path, """\
+        from django.contrib.auth import get_user_model
+        from rest_framework.exceptions import PermissionDenied
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        User = get_user_model()
+
+
+        def inline(raw):
+            return User.objects.get(pk=AccessToken(raw)["user_id"])
+
+
+        def decoded_in_a_branch(raw, refresh):
+            if refresh:
+                token = AccessToken(raw)
+            else:
+                token = AccessToken(refresh)
+            return User.objects.get(pk=token["user_id"])
+
+
+        def rebound(raw):
+            token = AccessToken(raw)
+            token = AccessToken(str(token))
+            return User.objects.get(pk=token["user_id"])
+
+
+        def one_line(raw):
+            token = AccessToken(raw); return User.objects.get(pk=token["user_id"])
+
+
+        def connection_means_something_else(raw, connection):
+            token = AccessToken(raw)
+            return User.objects.get(pk=token["user_id"], db=connection)
+
+
+        def permission_denied_is_drfs(raw):
+            token = AccessToken(raw)
+            return User.objects.get(pk=token["user_id"])
+
+
+        def decoded_in_a_try_that_carries_on(raw):
+            try:
+                token = AccessToken(raw)
+            except Exception:
+                pass
+            return User.objects.get(pk=token["user_id"])
+    """)
+    assert fixes(path) == {9: None, 17: None, 23: None, 27: None, 32: None, 37: None, 45: None}
+
+
+def test_fix_uses_the_tenant_claim_option(tmp_path):
+    path = write(tmp_path, """\
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        User = get_user_model()
+
+
+        def lookup(raw):
+            token = AccessToken(raw)
+            return User.objects.get(pk=token["user_id"])
+    """)
+    text = fixed_text(path, options=with_options(tenant_claim="org"))
+    assert '    token_tenant_schema = token.get("org")\n' in text
+    assert fixed_text(path).count('token.get("tenant_schema")') == 1
+
+
+def test_fixed_sample_is_clean_for_tl501_and_tl502(tmp_path):
+    for name in ("authentication/jwt_authentication.py", "realtime/auth.py"):
+        path = tmp_path / name.replace("/", "_")
+        path.write_text(fixed_text(SAMPLE / "backend" / name), encoding="utf-8")
+        diagnostics, errors = lint(path, select=["TL501", "TL502"])
+        assert (diagnostics, errors) == ([], [])

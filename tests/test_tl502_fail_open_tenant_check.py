@@ -73,3 +73,29 @@ def test_tenant_claim_option(tmp_path):
 
 def test_sample_has_no_tenant_check_to_judge():
     assert found(SAMPLE) == []
+
+
+# -- the fix -------------------------------------------------------------------------------
+
+FIX_MESSAGE = "Fail closed: treat a token without the 'tenant_schema' claim as one for another tenant"
+
+
+def fixes(path):
+    diagnostics, errors = lint(path, select=["TL502"])
+    assert errors == []
+    return {d.line: d.fix for d in diagnostics}
+
+
+def test_fix_is_unsafe_and_says_what_it_does():
+    found_fixes = fixes(CASES / "TL502" / "plan_fixes.py")
+    assert [(f.applicability.value, f.message, f.edits) for f in found_fixes.values()] == [
+        ("unsafe", FIX_MESSAGE, ())] * 2
+    assert FailOpenTenantCheck.fix_safety == "unsafe"
+
+
+def test_no_fix_for_shapes_the_test_cannot_express():
+    found_fixes = fixes(CASES / "TL502" / "fail_open_shapes.py")
+    unfixed = {line for line, fix in found_fixes.items() if fix is None}
+    # `claim = token.get(...) or current`, the two swallowed KeyErrors, and the check nested in
+    # `if token_tenant is not None:`
+    assert unfixed == {49, 71, 82, 107}

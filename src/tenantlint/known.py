@@ -194,3 +194,22 @@ SYNC_TO_ASYNC = frozenset({
     "asgiref.sync.sync_to_async",
     "channels.db.database_sync_to_async",
 })
+
+# Exceptions that turn a token away: TL501's fix raises the one a function already raises for bad tokens.
+TOKEN_REJECTIONS = frozenset({
+    "rest_framework_simplejwt.exceptions.InvalidToken",
+    "rest_framework_simplejwt.exceptions.TokenError",
+    "rest_framework_simplejwt.exceptions.AuthenticationFailed",
+    "rest_framework.exceptions.AuthenticationFailed",
+    "rest_framework.exceptions.NotAuthenticated",
+    "rest_framework.exceptions.PermissionDenied",
+    "django.core.exceptions.PermissionDenied",
+    "jwt.InvalidTokenError",
+    "jwt.exceptions.InvalidTokenError",
+    "jose.JWTError",
+    "jose.exceptions.JWTError",
+})
+
+# Module-level loggers a fix's warning may go to.
+LOGGER_FACTORIES = frozenset({"logging.getLogger", "structlog.get_logger", "structlog.getLogger",
+                              "celery.utils.log.get_task_logger", "celery.utils.log.get_logger"})

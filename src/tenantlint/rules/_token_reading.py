@@ -48,6 +48,8 @@ _CAUGHT_BY_MISSING_CLAIM = frozenset({"KeyError", "LookupError", "AttributeError
 _MAX_UNKNOWN_ATOMS = 6
 
 MATCH, MISMATCH, MISSING = "match", "mismatch", "missing"
+# What a part of a tenant check says about the claim (`TokenFunction.claim_role`).
+PRESENT, ABSENT, NEUTRAL = "present", "absent", "neutral"
 
 # A file without any of these words neither decodes a token, nor overrides `get_user`, nor names a token
 # it was handed (`_TOKEN_NAME`, in its usual casings): TL501 and TL502 skip it unparsed.
@@ -748,6 +750,24 @@ class TokenFunction:
             value = self._assigned_value(expr.id)
             return [value] if value is not None else None
         return None
+
+    def claim_role(self, expr: ast.expr) -> str | None:
+        """PRESENT when the operand is true exactly for tokens carrying the claim (`claim is not None`,
+        `'tenant_schema' in token`), ABSENT for the opposite, NEUTRAL when it says nothing about the
+        claim (`current_schema`); None for anything else, a comparison of the claim included."""
+        if not self._unknown_atoms(expr):
+            try:
+                values = [self._evaluate(expr, scenario, {}) for scenario in (MATCH, MISMATCH, MISSING)]
+            except _ClaimRaises:
+                return None
+            return {(True, True, False): PRESENT, (False, False, True): ABSENT}.get(tuple(values))
+        if self.is_claim(expr) or any(self._atom_value(a, MATCH) is not None for a in self._atoms_of(expr)):
+            return None
+        return NEUTRAL
+
+    def _atoms_of(self, expr: ast.expr) -> list[ast.expr]:
+        operands = self._operands(expr)
+        return [expr] if operands is None else [atom for operand in operands for atom in self._atoms_of(operand)]
 
     def _unknown_atoms(self, expr: ast.expr) -> list[ast.expr]:
         """Atoms that say nothing about the claim, e.g. `current_schema` in `current_schema and ...`."""

@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -19,6 +19,7 @@ from tenantlint.known import (
     short,
 )
 from tenantlint.project import ClassInfo, ModuleInfo, _module_level_statements
+from tenantlint.rules._tl101_plan import StatePlan, StatePlanner, module_names
 from tenantlint.rules.base import Rule, register
 
 REQUEST_PARAMS = frozenset({"request", "scope"})
@@ -52,10 +53,18 @@ class Holder:
     entry_params: frozenset[str]
     unit: str = "request"
     latent: bool = False
+    kind: str = ""  # asgi, middleware, admin, authenticator or instance: what calls its methods
 
     def message(self, store: "Store") -> str:
         message = f"request-derived value {store.verb} {store.text} in {self.description}: {self.reach}"
         return message if self.latent else f"{message}, so {store.consequence(self.unit)}"
+
+
+@dataclass
+class StateFix(Fix):
+    """A codemod fix carrying the plan detection made: every access of the attribute to rewrite."""
+
+    plan: StatePlan | None = None
 
 
 @dataclass
@@ -148,10 +157,28 @@ class SharedRequestState(Rule):
         "as part of that base."
     )
     fix_description = (
-        "Pass the value along as an argument, keep it on the request, or hold it in a "
-        "`contextvars.ContextVar`; where the stored request only served to reach the tenant, read the "
-        "tenant from `django.db.connection` (`connection.schema_name`), as the plan's Issue 1 does."
+        "For a `self.<attr>` of a class, when every access of it in the class can be rewritten. A module-level "
+        "`contextvars.ContextVar` named `_<Class>_<attr>` takes the attribute's place, its default the literal "
+        "the class body or `__init__` gave the attribute (else None): stores become `.set(value)`, reads "
+        "`.get()`, `getattr(self, \"x\", d)` `.get(d)`, `hasattr` a sentinel check, `del`/`delattr` in the "
+        "`finally` of a `try` the store opens `.reset(token)`, elsewhere `.set(default)`. The store that opens a "
+        "method keeps its token, and the rest of the method goes into a `try` whose `finally` resets the "
+        "variable, when every reader runs inside that method (itself, or helpers only it calls); where a reader "
+        "runs later (`process_request` stores, `process_response` reads), the value stays set in the thread's "
+        "context (under WSGI a thread's next request starts with it until it stores its own). In an "
+        "authenticator of a django-tenants project, a request kept only to read its `tenant` (the plan's Issue "
+        "1) is no longer kept: `<attr>.tenant` becomes `connection.tenant` (`from django.db import connection`), "
+        "which the tenant middleware sets to `request.tenant`. A private attribute nothing in the class reads "
+        "loses its stores, when they store a name or a constant. Safe when the attribute is private (`_x`) and "
+        "nothing but the class's own methods reaches it (no `obj._x` or subclass use in the module, no "
+        "`vars(self)` or `getattr(self, name)`); unsafe otherwise. The connection form is always unsafe: "
+        "`connection.tenant` is never None (the public schema has a stand-in tenant) and no longer depends on "
+        "`authenticate` having run. No fix for counters (`+=`), containers kept across requests, tuple targets, "
+        "an attribute a base class may define or read (a project base that uses it, a framework attribute such "
+        "as `readonly_fields`, a public attribute of a base the fix does not know), a public attribute nothing in "
+        "the class reads, mangled `__x` names, classes not at module level, class attributes and module globals."
     )
+    fix_safety = "safe"
     options = ("middleware-bases", "authenticator-bases")
     severity = Severity.ERROR
     node_types = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -202,12 +229,13 @@ class CurrentUserMiddleware:
         super().__init__(options)
         self._facts_for = ""
         self._facts: dict[str, ModuleFacts] = {}
+        self._names: set[str] | None = None
 
     def visit(self, node, ctx) -> Iterator[Diagnostic]:
         if self._facts_for != ctx.path:
             # Module facts hold tree nodes: keep them only while one file is checked, as the
             # engine releases trees (and a module's text may change between checks).
-            self._facts_for, self._facts = ctx.path, {}
+            self._facts_for, self._facts, self._names = ctx.path, {}, None
         if isinstance(node, ast.ClassDef):
             yield from self._check_class(node, ctx)
         elif not _nested_in_function(ctx.parents):
@@ -229,6 +257,7 @@ class CurrentUserMiddleware:
         if holder is None:
             return
         attributes = None
+        planner = None
         for method, tainted in _request_paths(methods, holder).items():
             self_name = _self_name(method)
             for store in RequestFlow(method, tainted).stores():
@@ -241,7 +270,14 @@ class CurrentUserMiddleware:
                     continue
                 if store.collects and (len(store.attrs) > 1 or attributes.get(store.attrs[0]) != "container"):
                     continue
-                yield self.diagnostic(ctx.location(store.node), holder.message(store), holder.severity)
+                if planner is None:
+                    planner = StatePlanner(node, lineage, ctx.project.class_ancestors(info), holder.kind,
+                                           MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS | holder.entry_methods,
+                                           CONSTRUCTION, ctx, self._module_names(ctx))
+                plan = planner.plan(store.attrs[0])
+                fix = None if plan is None else StateFix(
+                    Applicability.SAFE if plan.safe else Applicability.UNSAFE, plan.message, plan=plan)
+                yield self.diagnostic(ctx.location(store.node), holder.message(store), holder.severity, fix)
 
     def _holder(self, node: ast.ClassDef, lineage: list[ClassInfo], ctx) -> Holder | None:
         ancestors = ctx.project.class_ancestors(lineage[0])
@@ -253,18 +289,19 @@ class CurrentUserMiddleware:
         if channels or _asgi_shape(nodes):
             kind = "Channels middleware" if channels else "ASGI application"
             return Holder(f"{kind} '{name}'", "one instance serves every connection in the process",
-                          Severity.ERROR, frozenset({"__call__"}), frozenset(ASGI_PARAMS), unit="connection")
+                          Severity.ERROR, frozenset({"__call__"}), frozenset(ASGI_PARAMS), unit="connection",
+                          kind="asgi")
         if (any(is_django_middleware(a) for a in ancestors) or ancestors & set(self.options.middleware_bases)
                 or _django_middleware_shape(nodes)):
             return Holder(f"middleware '{name}'", "one instance serves every request in the process",
-                          Severity.ERROR, MIDDLEWARE_METHODS, frozenset({"request"}))
+                          Severity.ERROR, MIDDLEWARE_METHODS, frozenset({"request"}), kind="middleware")
         if ancestors & ADMIN_SITES:
             return Holder(f"admin site '{name}'", "one site instance serves every admin request",
-                          Severity.ERROR, frozenset(), frozenset({"request"}))
+                          Severity.ERROR, frozenset(), frozenset({"request"}), kind="admin")
         facts = self._module_facts(ctx.module)
         if ancestors & MODEL_ADMINS or name in facts.registered:
             return Holder(f"admin '{name}'", "the admin site keeps one instance per model for the whole process",
-                          Severity.ERROR, frozenset(), frozenset({"request"}))
+                          Severity.ERROR, frozenset(), frozenset({"request"}), kind="admin")
         authenticator = bool(ancestors & (AUTHENTICATORS | set(self.options.authenticator_bases)))
         instance = facts.instances.get(name) if ctx.module.classes.get(name) is node else None
         if instance:
@@ -272,12 +309,14 @@ class CurrentUserMiddleware:
             entry_methods = AUTHENTICATOR_METHODS if authenticator else MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS
             return Holder(f"{kind}'{name}', instantiated once {instance}",
                           "that one instance serves every request in the process",
-                          Severity.ERROR, entry_methods, REQUEST_PARAMS)
+                          Severity.ERROR, entry_methods, REQUEST_PARAMS,
+                          kind="authenticator" if authenticator else "instance")
         if authenticator:
             return Holder(f"authenticator '{name}'",
                           "DRF builds authenticators per request, so this is a latent hazard rather than a live "
                           "race, until the instance is shared (module-level instance, caching)",
-                          Severity.WARNING, AUTHENTICATOR_METHODS, frozenset({"request"}), latent=True)
+                          Severity.WARNING, AUTHENTICATOR_METHODS, frozenset({"request"}), latent=True,
+                          kind="authenticator")
         return None
 
     def _attribute_kinds(self, lineage: list[ClassInfo], ctx) -> dict[str, str]:
@@ -294,6 +333,17 @@ class CurrentUserMiddleware:
                     if isinstance(target, (ast.Attribute, ast.Name)):
                         kinds[target.attr if isinstance(target, ast.Attribute) else target.id] = kind
         return kinds
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._tl101_fix import apply_plans
+
+        plans = [d.fix.plan for d in diagnostics if isinstance(d.fix, StateFix) and d.fix.plan is not None]
+        return apply_plans(module, list(dict.fromkeys(plans)))
+
+    def _module_names(self, ctx) -> set[str]:
+        if self._names is None:
+            self._names = module_names(ctx.tree)
+        return self._names
 
     # -- class attributes and module globals, from any function ---------------
     def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx) -> Iterator[Diagnostic]:

@@ -179,10 +179,10 @@ class UnscopedCacheKey(Rule):
         "tenant, so it stays as it is and each call using it gets `f\"{schema}:{KEY}\"`; so does a "
         "key that several assignments or returns may build. The fix reads "
         "`getattr(connection, \"schema_name\", \"public\")` rather than `connection.schema_name`: "
-        "django-tenants' connection always has the attribute, plain Django's does not (a test "
-        "settings module on SQLite, a second project sharing the code), and a safe fix must not "
-        "add an AttributeError; there every key gains the same `public` segment, which costs one "
-        "round of cache misses and nothing else. Not fixed: calls made at import (module or class "
+        "django-tenants' connection always has the attribute, plain Django's does not (a settings "
+        "module without django-tenants, a project sharing the code), and a safe fix must not add an "
+        "AttributeError; there every key gains the same `public` segment, which costs one round of "
+        "cache misses and nothing else. Not fixed: calls made at import (module or class "
         "level), `get_many` (its result is a dict keyed by the keys passed, which callers rebuild "
         "to read it), and `set_many`/`delete_many` lists that more than one assignment may build. "
         "The fix is safe for keys with a computed part; for keys made only of literal text it is "
@@ -194,6 +194,7 @@ class UnscopedCacheKey(Rule):
     options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
     severity = Severity.ERROR
     node_types = (ast.Call,)
+    triggers = ("cache",)  # `cache`, `caches[...]` and re-exports named like them
     invalid = (
         """\
 from django.core.cache import cache

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Severity
+from tenantlint.rules._token_fix_plan import PlannedFix, TenantCheck, plan_check
 from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
 from tenantlint.rules.base import Rule, register
 
@@ -43,9 +44,27 @@ class UncheckedTokenTenant(Rule):
         "(`get_user_by_id`, `fetch_user`)."
     )
     fix_description = (
-        "Read the claim and compare it to the active tenant before the lookup, failing closed: "
-        "`if validated_token.get('tenant_schema') != connection.schema_name: raise InvalidToken(...)`."
+        "Inserts the plan's tenant-claim check (Issues 1 and 6) right before the statement that looks the user "
+        "up, in the block where the token is decoded (the method's body for `get_user`'s token), failing "
+        "closed: `token_tenant_schema = validated_token.get('tenant_schema')`, "
+        "`current_schema = getattr(connection, 'schema_name', None)` (adding `from django.db import "
+        "connection`), then `if token_tenant_schema != current_schema:` and the function's own way to refuse: "
+        "`raise InvalidToken(\"Token not valid for current tenant\")` in a simplejwt authenticator "
+        "(`AuthenticationFailed` in another DRF authenticator), a warning to the module's logger and "
+        "`return None` where the function already returns None for bad tokens, else the token error the "
+        "function already raises, or `django.core.exceptions.PermissionDenied`; missing imports are added. "
+        "The active schema is what the function already has when it clearly is one (a `tenant_schema` "
+        "parameter, as in the plan's WebSocket function, or a local set from `connection.schema_name`). "
+        "A token without the claim is refused wherever there is an active schema, the public one included "
+        "(there only a token claiming `public` passes). Where there is none (no django-tenants: "
+        "`schema_name` is missing and `current_schema` is None) a token without the claim still passes "
+        "and a token with one is refused. Unsafe: tokens issued before the claim was "
+        "added, and tokens of other tenants, are now refused. No fix where the token is never bound to a "
+        "name (`AccessToken(raw)['user_id']` inline), is bound in a branch the lookup does not always pass "
+        "through, or where the statement holding the lookup shares its line, or the names the check needs "
+        "mean something else."
     )
+    fix_safety = "unsafe"
     options = ("tenant-claim", "tenant-from-user", "authenticator-bases")
     severity = Severity.ERROR
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -107,10 +126,25 @@ class TenantJWTAuthentication(JWTAuthentication):
         if not reading.has_sources:
             return
         claim = ctx.options.tenant_claim
+        placed: list = []  # checks planned in this function, which may guard its later lookups too
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
+                planned = plan_check(reading, lookup, ctx.source.text, placed)
+                if planned is not None and planned not in placed:
+                    placed.append(planned)
+                fix = PlannedFix(Applicability(self.fix_safety), f"Reject the token unless its '{claim}' claim is "
+                                 "the active tenant, before the lookup", plan=planned[1]) if planned else None
                 yield self.diagnostic(
                     ctx.location(lookup),
                     f"user resolved from a decoded token without comparing its '{claim}' claim to the active "
                     "tenant: a token issued in tenant A is accepted on tenant B's host",
+                    fix=fix,
                 )
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._token_fix import insert_checks
+
+        checks = [d.fix.plan for d in diagnostics if isinstance(d.fix, PlannedFix)]
+        if len(checks) != len(diagnostics) or not all(isinstance(c, TenantCheck) for c in checks):
+            raise ValueError("a TL501 finding without its planned check")
+        return insert_checks(module, list(dict.fromkeys(checks)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Severity
+from tenantlint.rules._token_fix_plan import FailClosed, PlannedFix, plan_fail_closed
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, function_text, mentions_claim, string_constants
 
@@ -39,8 +40,20 @@ class FailOpenTenantCheck(Rule):
         "Silent when `tenant-from-user` is set. Off by default; enable with `--extend-select TL502`."
     )
     fix_description = (
-        "Fail closed: `if not token_tenant_schema or token_tenant_schema != current_schema: raise InvalidToken(...)`."
+        "Rewrites the test so that a token without the claim counts as one for another tenant: the operands "
+        "that let it by (`token_tenant_schema`, `claim is not None`, `'tenant_schema' in token`, a walrus "
+        "reading the claim) are negated and joined to the comparison, so the plan's "
+        "`if token_tenant_schema and current_schema and token_tenant_schema != current_schema:` becomes "
+        "`if current_schema and (not token_tenant_schema or token_tenant_schema != current_schema):`, and an "
+        "accepting `if not claim or claim == schema:` becomes `if claim and claim == schema:` (a helper's "
+        "returned predicate `bool(claim) and claim == schema`, so it stays a bool); a claim read "
+        "as `token.get('tenant_schema', connection.schema_name)` loses its default. Operands that say nothing "
+        "about the claim (`current_schema`: is there an active tenant?) are kept, first, as TL502 does not "
+        "judge them. Unsafe: tokens minted without the claim are refused from then on. No fix where the "
+        "claim is swallowed by an `except`, falls back to the active tenant through a local "
+        "(`claim = token.get(...) or current`), or the check sits inside `if claim is not None:`."
     )
+    fix_safety = "unsafe"
     options = ("tenant-claim", "tenant-from-user")
     severity = Severity.WARNING
     default_enabled = False
@@ -98,6 +111,9 @@ class TenantJWTAuthentication(JWTAuthentication):
             if verdict is None:
                 continue
             how, handler = verdict
+            plan = plan_fail_closed(reading, check, test, ctx.source.text) if how == "skipped" else None
+            fix = PlannedFix(Applicability(self.fix_safety), f"Fail closed: treat a token without the '{claim}' "
+                             "claim as one for another tenant", plan=plan) if plan else None
             if how == "swallowed":
                 message = (
                     f"tenant check skipped when the token has no '{claim}' claim: the error raised reading it is "
@@ -109,4 +125,12 @@ class TenantJWTAuthentication(JWTAuthentication):
                     f"tenant check skipped when the token has no '{claim}' claim: a token minted without it "
                     "(or by another service) passes on every tenant; fail closed"
                 )
-            yield self.diagnostic(ctx.location(test), message)
+            yield self.diagnostic(ctx.location(test), message, fix=fix)
+
+    def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
+        from tenantlint.rules._token_fix import fail_closed
+
+        plans = [d.fix.plan for d in diagnostics if isinstance(d.fix, PlannedFix)]
+        if len(plans) != len(diagnostics) or not all(isinstance(p, FailClosed) for p in plans):
+            raise ValueError("a TL502 finding without its planned rewrite")
+        return fail_closed(module, list(dict.fromkeys(plans)))

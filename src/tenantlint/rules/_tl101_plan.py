@@ -1,0 +1,708 @@
+"""TL101's fix, planned on the `ast`: which accesses of a shared attribute to rewrite, and into what.
+
+The rule asks `StatePlanner.plan(attribute)` for each attribute a request-path method
+stores on `self`. The plan names every access of that attribute in the class by its
+position, so the LibCST codemod (`_tl101_fix`, loaded only when fixing) rewrites
+exactly those and refuses a module that has changed since. No plan (no fix) where
+an access cannot be rewritten faithfully.
+
+Two forms:
+- context variable: a module-level `contextvars.ContextVar` takes the attribute's
+  place; stores become `.set(value)`, loads `.get()`, `getattr`/`hasattr`/`delattr`
+  and `del` their equivalents; the store that opens a request resets the variable
+  when the method ends, where every reader runs inside that method.
+- connection: in an authenticator of a django-tenants project, a stored request read
+  only to reach its `tenant` (the plan's Issue 1) is dropped, and the tenant is read
+  from `django.db.connection`, which the tenant middleware points at the same tenant.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from tenantlint.diagnostics import char_column
+from tenantlint.known import (
+    ADMIN_SITES,
+    AUTHENTICATORS,
+    CHANNELS_MIDDLEWARE,
+    MODEL_ADMINS,
+    TENANT_APPS,
+    is_django_middleware,
+)
+
+CONTEXT_VAR, CONNECTION, UNREAD = "context variable", "connection", "unread"
+
+# rewrites of one access
+GET = "get"                  # `self.x` → `VAR.get()`; in the connection form → `connection`
+GETATTR = "getattr"          # `getattr(self, "x", d)` → `VAR.get(d)`
+HASATTR = "hasattr"          # `hasattr(self, "x")` → `VAR.get(UNSET) is not UNSET` (`not hasattr`: `is`)
+SET = "set"                  # `self.x = v` / `setattr(self, "x", v)` → `VAR.set(v)`
+SET_TOKEN = "set token"      # `self.x = v` → `x_token = VAR.set(v)`
+RESET = "reset"              # `del self.x` → `VAR.reset(x_token)`
+SET_DEFAULT = "set default"  # `del self.x` → `VAR.set(default)`
+DROP = "drop"                # the statement goes
+
+ACCESSORS = frozenset({"getattr", "hasattr", "setattr", "delattr"})
+LOW_LEVEL_ACCESSORS = frozenset({"__setattr__", "__getattribute__", "__getattr__", "__delattr__"})
+
+# Attributes the framework base classes define or read themselves (Django's ModelAdmin,
+# AdminSite and middleware, DRF's and simplejwt's authenticators, Channels' middleware):
+# moving one of them off the instance would hide it from the base class.
+FRAMEWORK_ATTRIBUTES = frozenset({
+    # django.contrib.admin.ModelAdmin
+    "actions", "actions_on_bottom", "actions_on_top", "actions_selection_counter", "add_form_template",
+    "admin_site", "autocomplete_fields", "change_form_template", "change_list_template", "date_hierarchy",
+    "delete_confirmation_template", "delete_selected_confirmation_template", "exclude", "fields", "fieldsets",
+    "filter_horizontal", "filter_vertical", "form", "formfield_overrides", "inlines", "list_display",
+    "list_display_links", "list_editable", "list_filter", "list_max_show_all", "list_per_page",
+    "list_select_related", "media", "model", "object_history_template", "opts", "ordering", "paginator",
+    "popup_response_template", "prepopulated_fields", "preserve_filters", "radio_fields", "raw_id_fields",
+    "readonly_fields", "save_as", "save_as_continue", "save_on_top", "search_fields", "search_help_text",
+    "show_facets", "show_full_result_count", "sortable_by", "urls", "view_on_site", "add_form",
+    "change_password_form", "change_user_password_template",
+    # django.contrib.admin.AdminSite
+    "_actions", "_global_actions", "_registry", "app_index_template", "empty_value_display",
+    "enable_nav_sidebar", "final_catch_all_view", "index_template", "index_title", "login_form",
+    "login_template", "logout_template", "name", "password_change_done_template", "password_change_template",
+    "site_header", "site_title", "site_url",
+    # Django middleware
+    "async_capable", "sync_capable", "async_mode", "get_response", "is_async", "header",
+    "force_logout_if_no_header", "response_redirect_class",
+    # DRF and simplejwt authenticators
+    "keyword", "www_authenticate_realm", "media_type", "user_model",
+    # Channels middleware
+    "inner",
+})
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a node is (lines 1-based, columns 0-based characters) and its text, to find it again."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    span: Span
+    # SET, SET_TOKEN: the value stored; GETATTR: getattr's default, when it applies
+    argument: Span | None = None
+    # SET_TOKEN: reset the variable in a `finally` around the rest of the method
+    wrap: bool = False
+    # SET_TOKEN: the store opens a `try` whose `finally` deletes the attribute: move it above the `try`
+    hoist: bool = False
+    # HASATTR: the span is `not hasattr(...)`, which becomes one comparison
+    negated: bool = False
+    # HASATTR: the comparison replacing the call needs parentheses where it stands
+    parenthesize: bool = False
+
+
+@dataclass(frozen=True)
+class StatePlan:
+    form: str
+    class_name: str
+    attribute: str
+    name: str          # the context variable's module-level name, or the name `connection` goes by
+    changes: tuple[Change, ...]
+    safe: bool
+    declaration: str = ""  # `NAME = contextvars.ContextVar(...)`
+    default: str = "None"
+    token: str = ""
+    sentinel: str = ""
+    imports: tuple[tuple[str, str | None, str | None], ...] = ()  # (module, name, alias) to add
+
+    @property
+    def message(self) -> str:
+        if self.form == CONNECTION:
+            return f"Read the tenant from django.db.connection instead of keeping the request on self.{self.attribute}"
+        if self.form == UNREAD:
+            return f"Remove the stores to self.{self.attribute}: nothing reads it"
+        return f"Move self.{self.attribute} into the context variable {self.name}"
+
+
+@dataclass
+class Use:
+    """One access of an attribute of `self` inside a method of the class."""
+
+    attribute: str
+    form: str          # "attribute", one of ACCESSORS, or "unsupported"
+    node: ast.AST      # the `self.x` Attribute, or the accessor call
+    method: ast.FunctionDef | ast.AsyncFunctionDef
+    nested: bool       # inside a function or lambda nested in the method
+
+
+@dataclass
+class Access:
+    kind: str          # GET, GETATTR, HASATTR, SET, "delete"
+    node: ast.AST      # GET: the `self.x` Attribute; GETATTR/HASATTR: the call; SET/delete: the statement
+    method: ast.FunctionDef | ast.AsyncFunctionDef
+    nested: bool
+    value: ast.expr | None = None  # SET: what is stored; GETATTR: getattr's default
+
+
+@dataclass
+class ClassUses:
+    """Every use of `self` in a class's methods, read once per class."""
+
+    by_attribute: dict[str, list[Use]] = field(default_factory=dict)
+    dynamic: bool = False  # `vars(self)`, `self.__dict__`, `getattr(self, name)`: any attribute may be reached
+    rebinds_self: set[str] = field(default_factory=set)  # methods that assign to their `self`
+
+
+class StatePlanner:
+    """Fix plans for the attributes one class stores request data on."""
+
+    def __init__(self, node: ast.ClassDef, lineage, ancestors: frozenset[str], kind: str, hooks: frozenset[str],
+                 construction: frozenset[str], ctx, module_names: set[str]):
+        self.node = node
+        self.lineage = lineage
+        self.ancestors = ancestors
+        self.kind = kind
+        self.hooks = hooks
+        self.construction = construction
+        self.ctx = ctx
+        self.module_names = module_names
+        self.methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        self.parents = {child: parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
+        self._uses: ClassUses | None = None
+        self._plans: dict[str, StatePlan | None] = {}
+
+    def plan(self, attribute: str) -> StatePlan | None:
+        if attribute not in self._plans:
+            self._plans[attribute] = self._plan(attribute)
+        return self._plans[attribute]
+
+    # -- the plan ------------------------------------------------------------
+    def _plan(self, attribute: str) -> StatePlan | None:
+        if self.node not in self.ctx.tree.body or _mangled(attribute) or not self._bases_leave_it_alone(attribute):
+            return None
+        default = self._class_default(attribute)
+        if default is False:
+            return None
+        uses = self.uses()
+        accesses = []
+        for use in uses.by_attribute.get(attribute, []):
+            access = self._access(use)
+            if access is None or use.method.name in uses.rebinds_self:
+                return None
+            accesses.append(access)
+        initial = self._initial_values(accesses)
+        if initial is False:
+            return None
+        if initial is not None:
+            accesses = [a for a in accesses if a is not initial]
+            default = initial.value
+        if not any(a.kind == SET for a in accesses):
+            return None  # the value comes from elsewhere (a base class, another object)
+        foreign = self._used_outside(attribute, accesses) or uses.dynamic
+        if not any(a.kind in (GET, GETATTR, HASATTR) for a in accesses):
+            return self._unread_plan(attribute, accesses, initial, foreign)
+        connection = self._connection_plan(attribute, accesses, initial)
+        if connection is not None:
+            return connection
+        return self._context_var_plan(attribute, accesses, initial, default, foreign)
+
+    def _unread_plan(self, attribute, accesses, initial, foreign) -> StatePlan | None:
+        """Nothing in the class reads the attribute. A private one nobody else reaches is dead: its stores
+        go (when storing had no effect of its own). A public one is read elsewhere: no fix."""
+        if foreign or not attribute.startswith("_"):
+            return None
+        if not all(isinstance(a.value, ast.Name) or _literal(a.value) for a in accesses if a.kind == SET):
+            return None
+        changes = [Change(DROP, self._span(a.node)) for a in [*accesses, *([initial] if initial else [])]]
+        return StatePlan(UNREAD, self.node.name, attribute, "", tuple(changes), safe=True)
+
+    def _context_var_plan(self, attribute, accesses, initial, default, foreign) -> StatePlan | None:
+        names = self.module_names
+        factory, imports = _context_var_factory(self.ctx, names)
+        if factory is None:
+            return None
+        name = _free_name(f"_{self.node.name}_{attribute.lstrip('_')}", names)
+        has_default = default is not None
+        default_text = self._text(default) if has_default else "None"
+        hasattrs = [a for a in accesses if a.kind == HASATTR]
+        if hasattrs and has_default:
+            return None  # with a default the attribute always exists; `hasattr` would read oddly as `True`
+        token_store, wrap, reset_node = self._token_store(accesses)
+        deletes = [a for a in accesses if a.kind == "delete" and a.node is not reset_node]
+        getattr_defaults = [a.value for a in accesses if a.kind == GETATTR and a.value is not None]
+        if deletes and not has_default and (hasattrs or not all(_is_none(d) for d in getattr_defaults)):
+            return None  # a context variable cannot be unset again: `del` then `hasattr` would differ
+        token = ""
+        if token_store is not None:
+            method_names = _names_in(token_store.method) | names
+            token = _free_name(f"{attribute.strip('_')}_token", method_names)
+        sentinel = _free_name("_UNSET", names) if hasattrs else ""
+        changes = []
+        for access in accesses:
+            changes.append(self._change(access, token_store, wrap, reset_node, has_default, sentinel))
+        if initial is not None:
+            changes.append(Change(DROP, self._span(initial.node)))
+        label = ".".join(part for part in (self.ctx.module.name, self.node.name, attribute) if part)
+        declaration = f'{name} = {factory}("{label}", default={default_text})'
+        return StatePlan(CONTEXT_VAR, self.node.name, attribute, name, tuple(changes),
+                         safe=attribute.startswith("_") and not foreign, declaration=declaration,
+                         default=default_text, token=token, sentinel=sentinel, imports=imports)
+
+    def _change(self, access: Access, token_store, wrap, reset_node, has_default, sentinel) -> Change:
+        span = self._span(access.node)
+        if access.kind == GET:
+            return Change(GET, span)
+        if access.kind == GETATTR:
+            # with a default the attribute always exists; the variable's own default is None
+            keep = not (has_default or access.value is None or _is_none(access.value))
+            return Change(GETATTR, span, self._span(access.value) if keep else None)
+        if access.kind == HASATTR:
+            node = access.node
+            parent = self.parents.get(node)
+            negated = isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)
+            if negated:  # `not hasattr(...)` → `VAR.get(UNSET) is UNSET`
+                node, parent = parent, self.parents.get(parent)
+            return Change(HASATTR, self._span(node), negated=negated, parenthesize=_needs_parentheses(parent, node))
+        if access.kind == SET:
+            value = self._span(access.value)
+            if access is token_store:
+                return Change(SET_TOKEN, span, value, wrap=wrap, hoist=access.node not in access.method.body)
+            return Change(SET, span, value)
+        return Change(RESET if access.node is reset_node else SET_DEFAULT, span)
+
+    def _connection_plan(self, attribute, accesses, initial) -> StatePlan | None:
+        """The plan's Issue 1: an authenticator keeps the request only to read `request.tenant` later."""
+        if self.kind != "authenticator":
+            return None
+        reads = [a for a in accesses if a.kind == GET]
+        if not reads or any(a.kind not in (GET, SET) for a in accesses):
+            return None
+        for access in accesses:
+            if access.kind == SET and not (
+                    isinstance(access.node, ast.Assign) and isinstance(access.value, ast.Name)
+                    and access.value.id == "request" and "request" in _params(access.method)[1:]):
+                return None
+            if access.kind == GET and not self._reads_tenant(access.node):
+                return None
+        if not self._tenant_project():
+            return None
+        name, imports = _connection_name(self.ctx, self.module_names)
+        changes = [Change(GET, self._span(a.node)) if a.kind == GET else Change(DROP, self._span(a.node))
+                   for a in accesses]
+        if initial is not None:
+            changes.append(Change(DROP, self._span(initial.node)))
+        # `connection.tenant` is what the tenant middleware resolved, but it is never None (the public
+        # schema has a stand-in tenant) and does not depend on `authenticate` having run: unsafe.
+        return StatePlan(CONNECTION, self.node.name, attribute, name, tuple(changes), safe=False, imports=imports)
+
+    def _reads_tenant(self, node: ast.Attribute) -> bool:
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.Attribute):
+            return parent.value is node and parent.attr == "tenant" and isinstance(parent.ctx, ast.Load)
+        return (isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name)
+                and parent.func.id in ("getattr", "hasattr") and parent.args[:1] == [node]
+                and len(parent.args) >= 2 and _string(parent.args[1]) == "tenant")
+
+    def _tenant_project(self) -> bool:
+        """django-tenants (or django-tenant-schemas) points the connection at the request's tenant."""
+        if any(dotted.split(".")[0] in TENANT_APPS for dotted in self.ctx.imports.bindings.values()):
+            return True
+        return any(view.is_tenant_project() for view in self.ctx.settings.views())
+
+    # -- resetting where the request ends ----------------------------------------
+    def _token_store(self, accesses) -> tuple[Access | None, bool, ast.AST | None]:
+        """The store that opens the value's life in a method; whether to wrap the rest of the method in
+        `try`/`finally` to reset it; the `del` in a `try`/`finally` the code already has for that."""
+        stores = [a for a in accesses if a.kind == SET]
+        if len({id(a.method) for a in stores}) != 1:
+            return None, False, None
+        method = stores[0].method
+        first = min(stores, key=lambda a: (a.node.lineno, a.node.col_offset))
+        if first.nested or _is_generator(method):
+            # a generator's `finally` may run in another context, where the token is refused
+            return None, False, None
+        if first.node not in method.body:
+            # `try: self.x = v; ... finally: del self.x`: the store moves above the `try`
+            for statement in method.body:
+                if (isinstance(statement, ast.Try) and statement.body[0] is first.node and len(statement.body) > 1
+                        and not statement.handlers):
+                    reset = self._deleted_in(statement, accesses)
+                    if reset is not None:
+                        return first, False, reset
+            return None, False, None
+        index = method.body.index(first.node)
+        rest = method.body[index + 1:]
+        for statement in rest:
+            reset = self._deleted_in(statement, accesses) if isinstance(statement, ast.Try) else None
+            if reset is not None:
+                return first, False, reset
+        if not rest or not _alone_on_its_lines(method.body, index):
+            return None, False, None
+        readers = [a for a in accesses if a.kind in (GET, GETATTR, HASATTR)]
+        extent = self._extent(method)
+        if any(a.nested or a.method.name not in extent for a in readers):
+            return None, False, None
+        return first, True, None
+
+    @staticmethod
+    def _deleted_in(statement: ast.Try, accesses) -> ast.AST | None:
+        return next((a.node for a in accesses if a.kind == "delete" and a.node in statement.finalbody), None)
+
+    def _extent(self, method) -> set[str]:
+        """The methods that only ever run inside `method`: it, and helpers called only from within it."""
+        extent = {method.name}
+        references: dict[str, list[Use]] = {}
+        for name, uses in self.uses().by_attribute.items():
+            if name in self.methods:
+                references[name] = uses
+        outside = self._names_used_outside_class()
+        changed = True
+        while changed:
+            changed = False
+            for name, helper in self.methods.items():
+                if name in extent or not self._may_be_helper(name, helper) or name in outside:
+                    continue
+                uses = references.get(name, [])
+                if uses and all(u.form == "attribute" and not u.nested and u.method.name in extent
+                                and isinstance(self.parents.get(u.node), ast.Call)
+                                and self.parents[u.node].func is u.node for u in uses):
+                    extent.add(name)
+                    changed = True
+        return extent
+
+    def _may_be_helper(self, name: str, helper) -> bool:
+        """Not a method the framework calls by itself: middleware are only called through their hooks."""
+        if name in self.hooks or name in self.construction or (name.startswith("__") and name.endswith("__")):
+            return False
+        if helper.decorator_list:
+            return False
+        return self.kind in ("middleware", "asgi") or name.startswith("_")
+
+    # -- the accesses --------------------------------------------------------------
+    def uses(self) -> ClassUses:
+        if self._uses is None:
+            self._uses = self._read_uses()
+        return self._uses
+
+    def _read_uses(self) -> ClassUses:
+        found = ClassUses()
+        for method in self.methods.values():
+            self_name = _self_name(method)
+            if self_name is None:
+                continue
+            for node, nested in _walk_method(method, self_name):
+                if not (isinstance(node, ast.Name) and node.id == self_name):
+                    continue
+                if not isinstance(node.ctx, ast.Load):
+                    found.rebinds_self.add(method.name)
+                    continue
+                self._read_use(node, method, nested, found)
+        return found
+
+    def _read_use(self, node: ast.Name, method, nested: bool, found: ClassUses) -> None:
+        parent = self.parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            if parent.attr == "__dict__":
+                found.dynamic = True
+            else:
+                found.by_attribute.setdefault(parent.attr, []).append(Use(parent.attr, "attribute", parent, method, nested))
+            return
+        if not (isinstance(parent, ast.Call) and parent.args[:1] == [node]):
+            return
+        func = parent.func
+        name = _string(parent.args[1]) if len(parent.args) > 1 else None
+        if isinstance(func, ast.Name) and func.id in ACCESSORS:
+            if name is None:
+                found.dynamic = True
+            else:
+                found.by_attribute.setdefault(name, []).append(Use(name, func.id, parent, method, nested))
+        elif isinstance(func, ast.Name) and func.id == "vars":
+            found.dynamic = True
+        elif isinstance(func, ast.Attribute) and func.attr in LOW_LEVEL_ACCESSORS:
+            if name is None:
+                found.dynamic = True
+            else:
+                found.by_attribute.setdefault(name, []).append(Use(name, "unsupported", parent, method, nested))
+
+    def _access(self, use: Use) -> Access | None:
+        """What one use does, or None when it cannot be rewritten."""
+        node, parent = use.node, self.parents.get(use.node)
+        if use.form == "attribute":
+            if isinstance(node.ctx, ast.Load):
+                return Access(GET, node, use.method, use.nested)
+            if isinstance(node.ctx, ast.Store):
+                if isinstance(parent, ast.Assign) and parent.targets == [node]:
+                    return Access(SET, parent, use.method, use.nested, parent.value)
+                if isinstance(parent, ast.AnnAssign) and parent.target is node and parent.value is not None:
+                    return Access(SET, parent, use.method, use.nested, parent.value)
+                return None  # tuple targets, `+=`, loop targets
+            if isinstance(parent, ast.Delete) and parent.targets == [node]:
+                return Access("delete", parent, use.method, use.nested)
+            return None
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            return None
+        statement = parent if isinstance(parent, ast.Expr) else None
+        arguments = len(node.args)
+        if use.form == "getattr" and arguments in (2, 3):
+            return Access(GETATTR, node, use.method, use.nested, node.args[2] if arguments == 3 else None)
+        if use.form == "hasattr" and arguments == 2:
+            return Access(HASATTR, node, use.method, use.nested)
+        if use.form == "setattr" and arguments == 3 and statement is not None:
+            return Access(SET, statement, use.method, use.nested, node.args[2])
+        if use.form == "delattr" and arguments == 2 and statement is not None:
+            return Access("delete", statement, use.method, use.nested)
+        return None
+
+    def _initial_values(self, accesses) -> Access | None | bool:
+        """`self.x = None` at the top of `__init__`: the variable's default. False: another store there."""
+        initial = [a for a in accesses if a.method.name in self.construction and a.kind in (SET, "delete")]
+        if not initial:
+            return None
+        if len(initial) > 1:
+            return False
+        access = initial[0]
+        if (access.method.name != "__init__" or access.node not in access.method.body
+                or not isinstance(access.node, (ast.Assign, ast.AnnAssign)) or not _literal(access.value)):
+            return False
+        return access
+
+    def _class_default(self, attribute: str) -> ast.expr | None | bool:
+        """A literal the class body assigns to the attribute; None without one; False when it is something
+        the fix cannot take over (a method, a property, a computed value)."""
+        default = None
+        for item in self.node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and item.name == attribute:
+                return False
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target] if isinstance(item, ast.AnnAssign) else []
+            for target in targets:
+                named = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+                if attribute not in named:
+                    continue
+                if not (isinstance(target, ast.Name) and len(targets) == 1):
+                    return False
+                if item.value is None:
+                    continue  # a bare annotation
+                if not _literal(item.value):
+                    return False
+                default = item.value
+        return default
+
+    def _bases_leave_it_alone(self, attribute: str) -> bool:
+        """No project base class touches the attribute, and no framework base may define or read it."""
+        for info in self.lineage[1:]:
+            for node in ast.walk(info.node):
+                if (isinstance(node, ast.Attribute) and node.attr == attribute) or _string(node) == attribute:
+                    return False
+        project = self.ctx.project
+        known = {info.qualname for info in self.lineage}
+        external = {a for a in self.ancestors - known - {"object", "builtins.object"}
+                    if project.resolve_class(a, self.ctx.path) is None}
+        # a base written as a call or an unimported name: nothing is known about it
+        unreadable = any(len(info.bases) < sum(not _is_object(base) for base in info.node.bases)
+                         for info in self.lineage)
+        if not external and not unreadable:
+            return True
+        if attribute in FRAMEWORK_ATTRIBUTES:
+            return False
+        # a base class the fix knows nothing about may use any public attribute
+        return attribute.startswith("_") or (not unreadable and all(_framework_base(a) for a in external))
+
+    def _used_outside(self, attribute: str, accesses) -> bool:
+        """Whether anything outside the class's own methods may reach the attribute: `obj.x` anywhere in the
+        module (a subclass's `self.x` included), or its name as a string outside the accessor calls."""
+        own = {id(a.node) for a in accesses}
+        own |= {id(u.node) for u in self.uses().by_attribute.get(attribute, [])}
+        own_strings = {id(u.node.args[1]) for u in self.uses().by_attribute.get(attribute, []) if u.form != "attribute"}
+        for node, owner, self_name in _walk_module(self.ctx.tree):
+            if isinstance(node, ast.Attribute) and node.attr == attribute and id(node) not in own:
+                if owner is not None and owner is not self.node and isinstance(node.value, ast.Name) \
+                        and node.value.id == self_name and not self._subclass(owner):
+                    continue  # another class's own attribute of the same name
+                return True
+            if _string(node) == attribute and id(node) not in own_strings:
+                return True
+        return False
+
+    def _names_used_outside_class(self) -> set[str]:
+        inside = {id(n) for n in ast.walk(self.node)}
+        return {n.attr for n in ast.walk(self.ctx.tree) if isinstance(n, ast.Attribute) and id(n) not in inside}
+
+    def _subclass(self, owner: ast.ClassDef) -> bool:
+        project = self.ctx.project
+        mine = project.class_in_module(self.ctx.module, self.node).qualname
+        return mine in project.class_ancestors(project.class_in_module(self.ctx.module, owner))
+
+    # -- positions -------------------------------------------------------------------
+    def _span(self, node: ast.AST) -> Span:
+        lines = self.ctx.lines
+        return Span(node.lineno, char_column(lines[node.lineno - 1], node.col_offset),
+                    node.end_lineno, char_column(lines[node.end_lineno - 1], node.end_col_offset),
+                    ast.get_source_segment(self.ctx.source.text, node) or "")
+
+    def _text(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.ctx.source.text, node) or ast.unparse(node)
+
+
+def module_names(tree: ast.Module) -> set[str]:
+    """Every identifier the module binds or uses anywhere, so new names cannot capture or shadow one."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return names
+
+
+def _names_in(function: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name)} | {
+        n.arg for n in ast.walk(function) if isinstance(n, ast.arg)}
+
+
+def _free_name(wanted: str, taken: set[str]) -> str:
+    name, number = wanted, 1
+    while name in taken:
+        number += 1
+        name = f"{wanted}_{number}"
+    return name
+
+
+def _context_var_factory(ctx, names: set[str]):
+    """How the module can spell `contextvars.ContextVar`, and the import it needs for that."""
+    for local, dotted in ctx.imports.bindings.items():
+        if dotted == "contextvars":
+            return f"{local}.ContextVar", ()
+    for local, dotted in ctx.imports.bindings.items():
+        if dotted == "contextvars.ContextVar":
+            return local, ()
+    if "contextvars" in names:
+        return None, ()
+    return "contextvars.ContextVar", (("contextvars", None, None),)
+
+
+def _connection_name(ctx, names: set[str]):
+    for local, dotted in ctx.imports.bindings.items():
+        if dotted == "django.db.connection":
+            return local, ()
+    for candidate in ("connection", "db_connection", "django_db_connection"):
+        if candidate not in names:
+            alias = None if candidate == "connection" else candidate
+            return candidate, (("django.db", "connection", alias),)
+    return _free_name("db_connection", names), (("django.db", "connection", _free_name("db_connection", names)),)
+
+
+def _framework_base(dotted: str) -> bool:
+    return dotted in MODEL_ADMINS | ADMIN_SITES | AUTHENTICATORS | CHANNELS_MIDDLEWARE or is_django_middleware(dotted)
+
+
+def _walk_method(method, self_name: str):
+    """(node, nested) for the method's body; skips functions and lambdas that rebind `self_name`."""
+    pending = [(child, False) for child in method.body]
+    while pending:
+        node, nested = pending.pop()
+        yield node, nested
+        inner = nested
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            if not isinstance(node, ast.ClassDef) and self_name in _params(node):
+                continue
+            inner = True
+        pending.extend((child, inner) for child in ast.iter_child_nodes(node))
+
+
+def _walk_module(tree: ast.Module):
+    """(node, enclosing class, that class's method's `self` name) for every node of the module."""
+    pending = [(child, None, None) for child in tree.body]
+    while pending:
+        node, owner, self_name = pending.pop()
+        yield node, owner, self_name
+        if isinstance(node, ast.ClassDef):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    method_self = _self_name(child)
+                    pending.extend((grandchild, node, method_self) for grandchild in ast.iter_child_nodes(child))
+                else:
+                    pending.append((child, node, None))
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self_name in _params(node):
+            self_name = None
+        pending.extend((child, owner, self_name) for child in ast.iter_child_nodes(node))
+
+
+def _is_generator(function) -> bool:
+    pending = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _alone_on_its_lines(body: list[ast.stmt], index: int) -> bool:
+    statement = body[index]
+    before = body[index - 1].end_lineno < statement.lineno if index else True
+    after = body[index + 1].lineno > statement.end_lineno if index + 1 < len(body) else True
+    return before and after
+
+
+# Where a comparison can stand without parentheses.
+_COMPARISON_HOMES = (ast.Expr, ast.If, ast.While, ast.Assert, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return,
+                     ast.BoolOp, ast.IfExp, ast.Call, ast.keyword, ast.List, ast.Tuple, ast.Set, ast.comprehension,
+                     ast.NamedExpr, ast.Yield, ast.Dict, ast.Lambda, ast.FormattedValue)
+
+
+def _needs_parentheses(parent: ast.AST | None, node: ast.AST) -> bool:
+    if isinstance(parent, ast.UnaryOp):
+        return not isinstance(parent.op, ast.Not)
+    if isinstance(parent, ast.Call):
+        return parent.func is node
+    return not isinstance(parent, _COMPARISON_HOMES)
+
+
+def _literal(node: ast.AST | None) -> bool:
+    """An immutable constant (None, a bool, a number, a string), which can serve as the variable's default."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant)
+
+
+def _is_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _string(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _mangled(attribute: str) -> bool:
+    """`self.__x` is stored as `_Class__x`: its string spellings differ; left alone."""
+    return attribute.startswith("__") and not attribute.endswith("__")
+
+
+def _self_name(func) -> str | None:
+    if any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in func.decorator_list):
+        return None
+    positional = [*func.args.posonlyargs, *func.args.args]
+    return positional[0].arg if positional else None
+
+
+def _params(func) -> list[str]:
+    args = func.args
+    names = [a.arg for a in [*args.posonlyargs, *args.args]]
+    names += [a.arg for a in (args.vararg,) if a]
+    names += [a.arg for a in args.kwonlyargs]
+    names += [a.arg for a in (args.kwarg,) if a]
+    return names
+
+
+def _is_object(base: ast.expr) -> bool:
+    return isinstance(base, ast.Name) and base.id == "object"
