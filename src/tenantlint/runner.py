@@ -43,11 +43,19 @@ def _read(path: str) -> bytes | None:
 
 
 def fingerprint(config: Config, engine: Engine) -> str:
-    """What besides a file's bytes decides its findings."""
+    """What besides a file's bytes decides its findings (tenantlint's own code included, so that an
+    edited development install never serves results of the code it had before)."""
     return repr((
         sorted(engine.enabled), config.options, config.per_file_ignores, config.settings_modules, config.root,
-        sorted(engine.settings.candidates),
+        sorted(engine.settings.candidates), _code_stamp(),
     ))
+
+
+def _code_stamp() -> tuple[int, int]:
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamps = [entry.stat().st_mtime_ns for folder in (package, os.path.join(package, "rules"), os.path.join(package, "report"))
+              for entry in os.scandir(folder) if entry.name.endswith(".py")]
+    return len(stamps), max(stamps, default=0)
 
 
 def check_files(engine: Engine, files: list[str], jobs: int, use_cache: bool) -> Iterator[FileResult]:

@@ -17,7 +17,6 @@ from tenantlint.rules._tl101_plan import (
     DROP,
     GET,
     GETATTR,
-    HASATTR,
     RESET,
     SET,
     SET_DEFAULT,
@@ -115,7 +114,7 @@ class _Rewriter(cst.CSTTransformer):
         plan, change = entry
         parens = {"lpar": updated_node.lpar, "rpar": updated_node.rpar}
         if change.kind == GETATTR:
-            arguments = [updated_node.args[2].value] if change.argument is not None else []
+            arguments = [updated_node.args[2].value] if change.keeps_default else []
             return _call(plan.name, "get", *arguments).with_changes(**parens)
         return self._hasattr(plan, change, updated_node)
 

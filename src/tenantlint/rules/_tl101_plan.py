@@ -91,8 +91,8 @@ class Span:
 class Change:
     kind: str
     span: Span
-    # SET, SET_TOKEN: the value stored; GETATTR: getattr's default, when it applies
-    argument: Span | None = None
+    # GETATTR: getattr's default still applies (no default of the variable's own makes it moot)
+    keeps_default: bool = False
     # SET_TOKEN: reset the variable in a `finally` around the rest of the method
     wrap: bool = False
     # SET_TOKEN: the store opens a `try` whose `finally` deletes the attribute: move it above the `try`
@@ -130,7 +130,6 @@ class StatePlan:
 class Use:
     """One access of an attribute of `self` inside a method of the class."""
 
-    attribute: str
     form: str          # "attribute", one of ACCESSORS, or "unsupported"
     node: ast.AST      # the `self.x` Attribute, or the accessor call
     method: ast.FunctionDef | ast.AsyncFunctionDef
@@ -257,7 +256,7 @@ class StatePlanner:
         if access.kind == GETATTR:
             # with a default the attribute always exists; the variable's own default is None
             keep = not (has_default or access.value is None or _is_none(access.value))
-            return Change(GETATTR, span, self._span(access.value) if keep else None)
+            return Change(GETATTR, span, keeps_default=keep)
         if access.kind == HASATTR:
             node = access.node
             parent = self.parents.get(node)
@@ -266,10 +265,9 @@ class StatePlanner:
                 node, parent = parent, self.parents.get(parent)
             return Change(HASATTR, self._span(node), negated=negated, parenthesize=_needs_parentheses(parent, node))
         if access.kind == SET:
-            value = self._span(access.value)
             if access is token_store:
-                return Change(SET_TOKEN, span, value, wrap=wrap, hoist=access.node not in access.method.body)
-            return Change(SET, span, value)
+                return Change(SET_TOKEN, span, wrap=wrap, hoist=access.node not in access.method.body)
+            return Change(SET, span)
         return Change(RESET if access.node is reset_node else SET_DEFAULT, span)
 
     def _connection_plan(self, attribute, accesses, initial) -> StatePlan | None:
@@ -407,7 +405,7 @@ class StatePlanner:
             if parent.attr == "__dict__":
                 found.dynamic = True
             else:
-                found.by_attribute.setdefault(parent.attr, []).append(Use(parent.attr, "attribute", parent, method, nested))
+                found.by_attribute.setdefault(parent.attr, []).append(Use("attribute", parent, method, nested))
             return
         if not (isinstance(parent, ast.Call) and parent.args[:1] == [node]):
             return
@@ -417,14 +415,14 @@ class StatePlanner:
             if name is None:
                 found.dynamic = True
             else:
-                found.by_attribute.setdefault(name, []).append(Use(name, func.id, parent, method, nested))
+                found.by_attribute.setdefault(name, []).append(Use(func.id, parent, method, nested))
         elif isinstance(func, ast.Name) and func.id == "vars":
             found.dynamic = True
         elif isinstance(func, ast.Attribute) and func.attr in LOW_LEVEL_ACCESSORS:
             if name is None:
                 found.dynamic = True
             else:
-                found.by_attribute.setdefault(name, []).append(Use(name, "unsupported", parent, method, nested))
+                found.by_attribute.setdefault(name, []).append(Use("unsupported", parent, method, nested))
 
     def _access(self, use: Use) -> Access | None:
         """What one use does, or None when it cannot be rewritten."""

@@ -272,8 +272,8 @@ class CurrentUserMiddleware:
                     continue
                 if planner is None:
                     planner = StatePlanner(node, lineage, ctx.project.class_ancestors(info), holder.kind,
-                                           MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS | holder.entry_methods,
-                                           CONSTRUCTION, ctx, self._module_names(ctx))
+                                           MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS, CONSTRUCTION, ctx,
+                                           self._module_names(ctx))
                 plan = planner.plan(store.attrs[0])
                 fix = None if plan is None else StateFix(
                     Applicability.SAFE if plan.safe else Applicability.UNSAFE, plan.message, plan=plan)
