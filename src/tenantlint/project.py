@@ -47,16 +47,19 @@ class ImportTable:
 
     def qualify(self, node: ast.AST) -> str | None:
         """The dotted name an expression like `auth.JWTAuthentication` refers to, if it is static."""
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
-            return None
-        head = self.bindings.get(node.id)
-        if head is None:
-            return None
-        return ".".join([head, *reversed(parts)])
+        return qualify_with(node, self.bindings.get)
+
+
+def qualify_with(node: ast.AST, lookup) -> str | None:
+    """`a.b.c` as a dotted name, its head `a` resolved by `lookup` (None: not static)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    head = lookup(node.id)
+    return ".".join([head, *reversed(parts)]) if head else None
 
 
 def resolve_relative(package: str, module: str | None, level: int) -> str | None:

@@ -24,7 +24,7 @@ from tenantlint.known import (
     SYNC_TO_ASYNC,
     USER_MODELS,
 )
-from tenantlint.project import ClassInfo, ModuleInfo, resolve_relative
+from tenantlint.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
 from tenantlint.settings_facts import Seq
 
 # Nested functions and classes are read on their own; lambdas and comprehensions belong to the function.
@@ -203,14 +203,7 @@ class TokenFunction:
         return bindings
 
     def qualify(self, node: ast.AST) -> str | None:
-        parts: list[str] = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
-            return None
-        head = self._local_bindings.get(node.id) or self.module.imports.bindings.get(node.id)
-        return ".".join([head, *reversed(parts)]) if head else None
+        return qualify_with(node, lambda name: self._local_bindings.get(name) or self.module.imports.bindings.get(name))
 
     @cached_property
     def _assignments(self) -> list[tuple[set[str], ast.expr, ast.AST]]:
