@@ -378,7 +378,8 @@ def test_no_fix_where_an_access_cannot_be_rewritten(tmp_path):
         "never stored in the class": ("self._user.name = request.user.name", "return self._user"),
     }
     for name, (store, read) in shapes.items():
-        body = (f"def __call__(self, request):\n{textwrap.indent(store, '    ')}\n    return self.get_response(request)\n\n"
+        body = (f"def __call__(self, request):\n{textwrap.indent(store, '    ')}\n"
+                "    return self.get_response(request)\n\n"
                 f"def process_view(self, request, view_func, args, kwargs):\n    {read}\n")
         path = middleware(tmp_path, body.replace("def __call__", "_seen = []\n\ndef __call__", 1))
         found = fixes(path)

@@ -355,7 +355,7 @@ def list_rules() -> None:
     for rule in all_rules():
         fix = rule.fix_safety or "-"
         state = "on" if rule.default_enabled else "off"
-        click.echo(f"{rule.code}  {rule.name:<26} {state:<4} fix: {fix:<7} {rule.summary}")
+        click.echo(f"{rule.code}  {rule.name:<24} {state:<4} fix: {fix:<15} {rule.summary}")
 
 
 @cli.command("rule")

@@ -15,6 +15,14 @@ def strip_expectations(example: str) -> str:
     return "".join(_EXPECTATION.sub("", line.rstrip("\n")) + "\n" for line in example.splitlines())
 
 
+_SAFETY = {
+    "safe": "The fix is safe. It runs with `--fix`.",
+    "unsafe": "The fix is unsafe. It runs only with `--unsafe-fixes`.",
+    "safe or unsafe": ("Each finding's fix is safe (it runs with `--fix`) or unsafe (it needs `--unsafe-fixes`), "
+                       "as the fix description above explains; `--diff` and the JSON output show which."),
+}
+
+
 def fix_label(rule: type[Rule]) -> str:
     return rule.fix_safety or "none"
 
@@ -44,8 +52,7 @@ def rule_markdown(rule: type[Rule]) -> str:
             parts += [f"## {title} (`{rule.example_filename}`)", "", "```python", strip_expectations(example).rstrip("\n"), "```", ""]
     parts += ["## Fix", "", rule.fix_description, ""]
     if rule.fix_safety:
-        parts += ["## Fix safety", "", f"The fix is {rule.fix_safety}." + (
-            " It runs only with `--unsafe-fixes`." if rule.fix_safety == "unsafe" else " It runs with `--fix`."), ""]
+        parts += ["## Fix safety", "", _SAFETY[rule.fix_safety], ""]
     if rule.options:
         parts += ["## Options (`[tool.tenantlint]`)", ""]
         parts += [f"- `{option}`: {OPTION_HELP[option]}" for option in rule.options]

@@ -225,7 +225,8 @@ class _Rewriter(cst.CSTTransformer):
 
 
 def _reset_finally(plans: list[StatePlan], rest: list[cst.BaseStatement]) -> cst.Try:
-    """`try: <rest> finally: VAR.reset(token)`; blank lines and comments above the first statement stay above the try."""
+    """`try: <rest> finally: VAR.reset(token)`; the blank lines and comments above the first statement
+    stay above the `try`."""
     first = rest[0]
     leading = first.leading_lines
     rest = [first.with_changes(leading_lines=()), *rest[1:]]
@@ -261,17 +262,25 @@ def _declare(module: cst.Module, plans: list[StatePlan]) -> cst.Module:
     if imports:
         at = imports[-1] + 1
         statements[0] = statements[0].with_changes(leading_lines=[cst.EmptyLine()])
-    else:
+    else:  # the declarations take the blank lines above the class; its comments stay with it
         at = first_class
-        leading = list(body[at].leading_lines)
-        blank = 0
-        while blank < len(leading) and leading[blank].comment is None:
-            blank += 1
-        statements[0] = statements[0].with_changes(leading_lines=leading[:blank])
-        if not body[at].leading_lines[:blank]:
-            body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *leading])
+        leading = body[at].leading_lines
+        statements[0] = statements[0].with_changes(leading_lines=leading[:_blank_lines(leading)])
     body[at:at] = statements
+    following = at + len(statements)
+    if following < len(body) and isinstance(body[following], (cst.ClassDef, cst.FunctionDef)):
+        leading = body[following].leading_lines
+        missing = max(0, 2 - _blank_lines(leading))
+        body[following] = body[following].with_changes(leading_lines=[cst.EmptyLine()] * missing + list(leading))
     return module.with_changes(body=body)
+
+
+def _blank_lines(leading) -> int:
+    """How many blank lines come before the first comment line."""
+    count = 0
+    while count < len(leading) and leading[count].comment is None:
+        count += 1
+    return count
 
 
 def _declaration(plan: StatePlan, module: cst.Module) -> str:

@@ -167,7 +167,8 @@ class StatePlanner:
         self.construction = construction
         self.ctx = ctx
         self.module_names = module_names
-        self.methods = {item.name: item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        self.methods = {item.name: item for item in node.body
+                        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
         self.parents = {child: parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
         self._uses: ClassUses | None = None
         self._plans: dict[str, StatePlan | None] = {}
@@ -219,7 +220,7 @@ class StatePlanner:
 
     def _context_var_plan(self, attribute, accesses, initial, default, foreign) -> StatePlan | None:
         names = self.module_names
-        factory, imports = _context_var_factory(self.ctx, names)
+        factory, imports = _context_var_factory(self.ctx.tree, names)
         if factory is None:
             return None
         name = _free_name(f"_{self.node.name}_{attribute.lstrip('_')}", names)
@@ -286,7 +287,7 @@ class StatePlanner:
                 return None
         if not self._tenant_project():
             return None
-        name, imports = _connection_name(self.ctx, self.module_names)
+        name, imports = _connection_name(self.ctx.tree, self.module_names)
         changes = [Change(GET, self._span(a.node)) if a.kind == GET else Change(DROP, self._span(a.node))
                    for a in accesses]
         if initial is not None:
@@ -473,7 +474,8 @@ class StatePlanner:
         for item in self.node.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and item.name == attribute:
                 return False
-            targets = item.targets if isinstance(item, ast.Assign) else [item.target] if isinstance(item, ast.AnnAssign) else []
+            targets = (item.targets if isinstance(item, ast.Assign)
+                       else [item.target] if isinstance(item, ast.AnnAssign) else [])
             for target in targets:
                 named = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
                 if attribute not in named:
@@ -573,12 +575,13 @@ def _free_name(wanted: str, taken: set[str]) -> str:
     return name
 
 
-def _context_var_factory(ctx, names: set[str]):
+def _context_var_factory(tree: ast.Module, names: set[str]):
     """How the module can spell `contextvars.ContextVar`, and the import it needs for that."""
-    for local, dotted in ctx.imports.bindings.items():
+    imported = _imported_at_top(tree)
+    for local, dotted in imported.items():
         if dotted == "contextvars":
             return f"{local}.ContextVar", ()
-    for local, dotted in ctx.imports.bindings.items():
+    for local, dotted in imported.items():
         if dotted == "contextvars.ContextVar":
             return local, ()
     if "contextvars" in names:
@@ -586,15 +589,27 @@ def _context_var_factory(ctx, names: set[str]):
     return "contextvars.ContextVar", (("contextvars", None, None),)
 
 
-def _connection_name(ctx, names: set[str]):
-    for local, dotted in ctx.imports.bindings.items():
+def _connection_name(tree: ast.Module, names: set[str]):
+    """The name `django.db.connection` goes by in the module, and the import it needs for that."""
+    for local, dotted in _imported_at_top(tree).items():
         if dotted == "django.db.connection":
             return local, ()
-    for candidate in ("connection", "db_connection", "django_db_connection"):
-        if candidate not in names:
-            alias = None if candidate == "connection" else candidate
-            return candidate, (("django.db", "connection", alias),)
-    return _free_name("db_connection", names), (("django.db", "connection", _free_name("db_connection", names)),)
+    name = next((n for n in ("connection", "db_connection") if n not in names), None)
+    name = name or _free_name("db_connection", names)
+    return name, (("django.db", "connection", None if name == "connection" else name),)
+
+
+def _imported_at_top(tree: ast.Module) -> dict[str, str]:
+    """Local name → dotted name for the module's unconditional absolute imports (not those under
+    `if TYPE_CHECKING:`, which do not exist when the code runs)."""
+    bound = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            bound.update((a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0])
+                         for a in statement.names)
+        elif isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+            bound.update((a.asname or a.name, f"{statement.module}.{a.name}") for a in statement.names)
+    return bound
 
 
 def _framework_base(dotted: str) -> bool:

@@ -291,6 +291,9 @@ def _module_logger(reading: TokenFunction) -> str | None:
     return None
 
 
+_STRING_STARTS = {tokenize.STRING, getattr(tokenize, "FSTRING_START", tokenize.STRING)}  # f-strings are split on 3.12+
+
+
 def _quote(reading: TokenFunction, lines: list[str]) -> str:
     """The quote most of the function's one-line strings use (double on a tie)."""
     function = reading.function
@@ -298,7 +301,7 @@ def _quote(reading: TokenFunction, lines: list[str]) -> str:
     counts = {"'": 0, '"': 0}
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type == tokenize.STRING:
+            if token.type in _STRING_STARTS:
                 quote = token.string.lstrip("rRbBuUfF")[:3]
                 if quote[0] in counts and quote != quote[0] * 3:
                     counts[quote[0]] += 1

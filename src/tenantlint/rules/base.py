@@ -29,6 +29,7 @@ class Rule:
     why: ClassVar[str]
     avoids: ClassVar[str] = ""
     fix_description: ClassVar[str] = "No automatic fix yet."
+    # "safe", "unsafe", "safe or unsafe" (decided per finding, see fix_description), or None: no fix
     fix_safety: ClassVar[str | None] = None
     options: ClassVar[tuple[str, ...]] = ()
     severity: ClassVar[Severity] = Severity.WARNING
@@ -68,7 +69,8 @@ class Rule:
 
     def fix(self, message: str, edits: Iterable[Edit] = ()) -> Fix:
         """A fix with this rule's safety; without edits it is a codemod (see `apply_fixes`)."""
-        return Fix(Applicability(self.fix_safety or "unsafe"), message, tuple(edits))
+        applicability = Applicability.SAFE if self.fix_safety == "safe" else Applicability.UNSAFE
+        return Fix(applicability, message, tuple(edits))
 
 
 _REGISTRY: dict[str, type[Rule]] = {}

@@ -157,7 +157,7 @@ class SharedRequestState(Rule):
         "as part of that base."
     )
     fix_description = (
-        "For a `self.<attr>` of a class, when every access of it in the class can be rewritten. A module-level "
+        "Fixed per attribute of `self`, when every access of it in the class can be rewritten. A module-level "
         "`contextvars.ContextVar` named `_<Class>_<attr>` takes the attribute's place, its default the literal "
         "the class body or `__init__` gave the attribute (else None): stores become `.set(value)`, reads "
         "`.get()`, `getattr(self, \"x\", d)` `.get(d)`, `hasattr` a sentinel check, `del`/`delattr` in the "
@@ -178,7 +178,7 @@ class SharedRequestState(Rule):
         "as `readonly_fields`, a public attribute of a base the fix does not know), a public attribute nothing in "
         "the class reads, mangled `__x` names, classes not at module level, class attributes and module globals."
     )
-    fix_safety = "safe"
+    fix_safety = "safe or unsafe"
     options = ("middleware-bases", "authenticator-bases")
     severity = Severity.ERROR
     node_types = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)

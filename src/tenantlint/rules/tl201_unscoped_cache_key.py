@@ -190,7 +190,7 @@ class UnscopedCacheKey(Rule):
         "under all). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
         "cache alias, or listing a deliberately shared key in public-cache-keys."
     )
-    fix_safety = "safe"
+    fix_safety = "safe or unsafe"
     options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
     severity = Severity.ERROR
     node_types = (ast.Call,)
