@@ -40,3 +40,40 @@ def test_sample_reports_exactly_the_plans_seven_problems():
 
 def test_opt_in_rules_find_nothing_more_in_the_sample():
     assert found(select=["ALL"]) == PLAN_PROBLEMS
+
+
+def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
+    import ast
+    import shutil
+
+    from test_cli import run
+
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project)
+    result = run("check", "--fix", "--unsafe-fixes", "--no-cache", "--output-format", "concise", str(project))
+    assert (result.exit_code, result.output) == (0, "")
+    backend = project / "backend"
+    texts = {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")}
+    for text in texts.values():
+        ast.parse(text)
+    jwt = texts["authentication/jwt_authentication.py"]
+    assert "self._current_request" not in jwt  # plan Issue 1: no request on the authenticator
+    assert "getattr(connection, 'tenant', None)" in jwt and "from django.db import connection" in jwt
+    assert 'if token_tenant_schema != current_schema:\n            raise InvalidToken("Token not valid for current tenant")' in jwt
+    realtime = texts["realtime/auth.py"]
+    assert "cache_key = f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"" in realtime  # plan Issue 2
+    assert "if token_tenant_schema != tenant_schema:" in realtime and "return None" in realtime  # plan Issue 6
+    settings = texts["oneo_crm/settings.py"]
+    assert "    'rest_framework.authentication.SessionAuthentication'," not in settings  # plan Issue 3
+    for name in ("AsyncSessionAuthenticationMiddleware", "AsyncTenantMiddleware", "AsyncPermissionMiddleware"):
+        assert f"    'authentication.middleware.{name}',  # ❌ Disabled" in settings  # plan Issue 4
+    serializers = texts["api/serializers.py"]
+    assert ("request = self.context.get('request')\n        if not request or not hasattr(request, 'user') or not "
+            "request.user.is_authenticated:\n            raise serializers.ValidationError(\"Invalid user context\")") in serializers
+    assert "validated_data['updated_by'] = request.user" in serializers  # plan Issue 5
+    signals = texts["pipelines/signals.py"]
+    assert "if not instance.updated_by:" in signals and "if not instance.updated_by.is_authenticated:" in signals  # Issue 7
+    again = run("check", "--fix", "--unsafe-fixes", "--no-cache", str(project))
+    assert again.exit_code == 0
+    assert {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")} == texts
+    assert run("check", "--no-cache", str(project)).exit_code == 0
