@@ -316,3 +316,14 @@ def test_a_file_no_rule_wants_is_not_parsed(tmp_path):
     (tmp_path / "unrelated.py").write_text("def f(:\n    pass\n")
     result = run("check", "--output-format", "concise", "--no-cache", str(tmp_path))
     assert (result.exit_code, result.output) == (0, "")
+
+
+def test_nested_gitignore_applies_relative_to_its_folder(tmp_path):
+    for relative in ("app/generated_settings.py", "app/sub/generated_settings.py", "other/generated_settings.py"):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(MIXED)
+    (tmp_path / "app" / ".gitignore").write_text("/generated_settings.py\n")
+    result = run("check", "--output-format", "concise", "--no-cache", ".", cwd=tmp_path)
+    assert sorted(line.split(":")[0] for line in result.output.splitlines()) == [
+        "app/sub/generated_settings.py", "other/generated_settings.py"]

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 
 from tenantlint import __version__
-from tenantlint.engine import FileResult
+from tenantlint.results import FileResult
 
 CACHE_DIR = ".tenantlint_cache"
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by tenantlint.\n"

@@ -60,8 +60,6 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
           stdin_filename, verbose) -> None:
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
-    from tenantlint.engine import Engine
-    from tenantlint.selection import known_selector
 
     paths = list(paths) or ["."]
     if paths == ["-"] and stdin_filename is None:
@@ -71,7 +69,13 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
             raise ConfigError(f"configuration file not found: {config_file}")
         config = load_config(config_file or find_config_file(stdin_filename if paths == ["-"] else paths[0]))
         _apply_cli_options(config, select, extend_select, ignore, exclude, extend_exclude)
-        unknown = [s for s in (config.select or []) + config.extend_select + config.ignore if not known_selector(s)]
+        selectors = (config.select or []) + config.extend_select + config.ignore
+        if selectors:
+            from tenantlint.selection import known_selector  # loads the rules: only when there is something to check
+
+            unknown = [s for s in selectors if not known_selector(s)]
+        else:
+            unknown = []
         if unknown:
             raise ConfigError(f"unknown rule selector: {', '.join(unknown)}")
     except ConfigError as error:
@@ -86,10 +90,9 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     from tenantlint.runner import check_files, tune_gc
 
     tune_gc()
-    engine = Engine(config, files=found.files)
-    run = _Run(engine, fix=fix or diff, unsafe=unsafe_fixes, diff=diff)
+    run = _Run(config, found.files, fix=fix or diff, unsafe=unsafe_fixes, diff=diff)
     jobs = jobs or os.cpu_count() or 1
-    for result in check_files(engine, found.files, jobs, use_cache=not no_cache):
+    for result in check_files(config, found.files, jobs, not no_cache, run.engine):
         run.take(result)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
     if add_noqa:
@@ -134,8 +137,10 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
 class _Run:
     """One `check` over many files: findings, fixes, diffs and the messages to print."""
 
-    def __init__(self, engine, fix: bool, unsafe: bool, diff: bool):
-        self.engine, self.fix, self.unsafe, self.diff = engine, fix, unsafe, diff
+    def __init__(self, config: Config, files: list[str], fix: bool, unsafe: bool, diff: bool):
+        self.config, self.files = config, files
+        self.fix, self.unsafe, self.diff = fix, unsafe, diff
+        self._engine = None
         self.diagnostics: list[Diagnostic] = []
         self.sources: dict[str, list[str]] = {}
         self.texts: dict[str, object] = {}
@@ -144,11 +149,19 @@ class _Run:
         self.diffs: list[str] = []
         self.warnings: list[str] = []
 
+    def engine(self):
+        """Built on first need: a run answered wholly by the cache imports no rule."""
+        if self._engine is None:
+            from tenantlint.engine import Engine
+
+            self._engine = Engine(self.config, files=self.files)
+        return self._engine
+
     def take(self, result) -> None:
         path = result.path
         if self.fix and result.diagnostics and not result.errors and any(d.fix for d in result.diagnostics):
             if result.source is None:  # from the cache: fixing needs the file's text
-                result = self.engine.check_path(path)
+                result = self.engine().check_path(path)
             if result.source is not None:
                 result = self._fix(path, result)
         self.diagnostics.extend(result.diagnostics)
@@ -166,7 +179,7 @@ class _Run:
             return {}
         from tenantlint.fixing import preview_edits
 
-        return {id(d): preview_edits(self.engine, d.path, self.texts[d.path], d) for d in wanted}
+        return {id(d): preview_edits(self.engine(), d.path, self.texts[d.path], d) for d in wanted}
 
     def _fix(self, path: str, result):
         from tenantlint.fixing import WriteRefused, fix_source, unified_diff, write_fixed
@@ -175,7 +188,7 @@ class _Run:
             return result
         with open(path, "rb") as handle:
             original = handle.read()
-        outcome = fix_source(self.engine, path, result.source, self.unsafe)
+        outcome = fix_source(self.engine(), path, result.source, self.unsafe)
         for diagnostic, why in outcome.dropped:
             self.warnings.append(f"{path}:{diagnostic.line}: fix for {diagnostic.code} not applied: {why}")
         if not outcome.changed:

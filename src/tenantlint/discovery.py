@@ -34,8 +34,8 @@ def discover(paths: list[str], config: Config, force_exclude: bool = False) -> D
     excluded = _exclude_spec(config)
     seen: set[str] = set()
 
-    def add(path: str) -> None:
-        key = os.path.realpath(path)
+    def add(path: str, key: str | None = None) -> None:
+        key = key or os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             found.files.append(os.path.normpath(path))
@@ -44,8 +44,8 @@ def discover(paths: list[str], config: Config, force_exclude: bool = False) -> D
         if not os.path.lexists(path):
             found.missing.append(path)
         elif os.path.isdir(path):
-            for file in _walk(path, config, excluded):
-                add(file)
+            for file, key in _walk(path, config, excluded):
+                add(file, key)
         elif not (force_exclude and _excluded_file(path, config, excluded)):
             add(path)  # named explicitly: checked even if a pattern would exclude it, as ruff does
     return found
@@ -63,50 +63,63 @@ def _relative(path: str, root: str) -> str:
 
 
 def _walk(top: str, config: Config, excluded: pathspec.PathSpec):
-    ignores: list[tuple[str, pathspec.PathSpec]] = _parent_gitignores(top)
-    visited: set[str] = set()
-    top_abs = os.path.abspath(top)
+    """Yield (path, real path) of each Python file below `top`.
 
-    def ignored(path: str, is_dir: bool) -> bool:
+    Paths relative to `top` and to each .gitignore's folder are built as the walk
+    descends, so no entry costs a `relpath` or `realpath` (this runs on every file).
+    """
+    top_abs = os.path.abspath(top)
+    # (spec, what to put before and what to strip from a path relative to `top` to make it
+    # relative to the spec's own folder)
+    ignores: list[tuple[pathspec.PathSpec, str, str]] = [
+        (spec, _prefix(_relative(top_abs, base)), "") for base, spec in _parent_gitignores(top)]
+    visited: set[tuple[int, int]] = set()
+
+    def ignored(relative: str, is_dir: bool) -> bool:
         """Excludes apply below the folder the user named: `check .venv/lib/x` checks x."""
         suffix = "/" if is_dir else ""
-        if excluded.match_file(_relative(path, top_abs) + suffix):
+        if excluded.match_file(relative + suffix):
             return True
-        for base, spec in ignores:
-            rel = _relative(path, base)
-            if not rel.startswith("../") and spec.match_file(rel + suffix):
-                return True
-        return False
+        return any(spec.match_file(add + relative[len(strip):] + suffix) for spec, add, strip in ignores)
 
-    def walk(directory: str):
-        real = os.path.realpath(directory)
-        if real in visited:  # a symlink loop
+    def walk(directory: str, relative: str, real: str):
+        try:
+            status = os.stat(directory)
+        except OSError:
             return
-        visited.add(real)
-        gitignore = os.path.join(directory, ".gitignore")
+        if (status.st_dev, status.st_ino) in visited:  # a symlink loop
+            return
+        visited.add((status.st_dev, status.st_ino))
         pushed = False
-        if os.path.isfile(gitignore):
-            ignores.append((os.path.abspath(directory), _read_gitignore(gitignore)))
+        if os.path.isfile(os.path.join(directory, ".gitignore")):
+            ignores.append((_read_gitignore(os.path.join(directory, ".gitignore")), "", relative))
             pushed = True
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             entries = []
         for entry in entries:
+            child = f"{relative}{entry.name}"
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
             if is_dir:
-                if ignored(entry.path, True) or os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+                if ignored(child, True) or os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
                     continue
-                yield from walk(entry.path)
-            elif entry.name.endswith((".py", ".pyi")) and not ignored(entry.path, False):
-                yield entry.path
+                real_child = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+                yield from walk(entry.path, child + "/", real_child)
+            elif entry.name.endswith((".py", ".pyi")) and not ignored(child, False):
+                # the folder's real path is known: only a linked file needs its own
+                yield entry.path, os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
         if pushed:
             ignores.pop()
 
-    yield from walk(top)
+    yield from walk(top, "", os.path.realpath(top))
+
+
+def _prefix(relative: str) -> str:
+    return "" if relative == "." else relative + "/"
 
 
 def _read_gitignore(path: str) -> pathspec.PathSpec:

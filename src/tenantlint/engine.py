@@ -6,12 +6,12 @@ import ast
 import os
 import re
 import traceback
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity, char_column
 from tenantlint.project import ImportTable, ModuleInfo, Project, real
+from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, looks_like_settings
@@ -21,25 +21,6 @@ PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(r"^#\s*tenantlint:\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE | re.MULTILINE)
 _CODE_LIST = re.compile(r"[,\s]+")
-
-
-@dataclass
-class InternalError:
-    """A rule that crashed on a file: reported, exit 2, the other rules and files still run."""
-
-    path: str
-    rule: str
-    reason: str
-    traceback: str
-
-
-@dataclass
-class FileResult:
-    path: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    errors: list[InternalError] = field(default_factory=list)
-    source: SourceText | None = None
-    dependencies: list[str] = field(default_factory=list)  # other files the result depends on
 
 
 class FileContext:
@@ -161,7 +142,8 @@ class Engine:
             elif rule.reviews_suppressions:
                 if "noqa" in text:
                     wanted.append(rule)
-            elif not rule.triggers or any(word in text for word in rule.triggers):
+            elif (not rule.triggers or any(word in text for word in rule.triggers)) and all(
+                    word in text for word in rule.requires):
                 wanted.append(rule)
         return wanted
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 
@@ -13,9 +14,15 @@ from tenantlint.sourcefile import SourceText
 _ENGINES: dict[tuple, Engine] = {}
 
 
+@functools.lru_cache(maxsize=4096)
+def _config_file_for(folder: str) -> str | None:
+    """Memoised per folder: flake8 and pylint hand files over one by one, all in a few folders."""
+    return find_config_file(folder)
+
+
 def engine_for(filename: str, option_overrides: dict | None = None, apply_noqa: bool = True) -> Engine:
     """The engine for a file's project, built once per process (class facts are reused across files)."""
-    config_path = find_config_file(os.path.dirname(os.path.abspath(filename)) or ".")
+    config_path = _config_file_for(os.path.dirname(os.path.abspath(filename)) or ".")
     overrides = tuple(sorted((option_overrides or {}).items()))
     key = (config_path, overrides, apply_noqa)
     engine = _ENGINES.get(key)

@@ -7,6 +7,7 @@ Modules are parsed lazily, only when a rule asks about a name they define.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,7 +18,13 @@ _MAX_DEPTH = 25
 
 
 def real(path: str) -> str:
-    return os.path.realpath(path)
+    """The canonical path, computed once per absolute path (realpath costs a system call per component)."""
+    return _real(os.path.abspath(path))
+
+
+@functools.lru_cache(maxsize=65536)
+def _real(absolute: str) -> str:
+    return os.path.realpath(absolute)
 
 
 class ImportTable:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gc
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from tenantlint.config import Config
-from tenantlint.engine import Engine, FileResult
+from tenantlint.results import FileResult
 
-_WORKER_ENGINE: Engine | None = None
+if TYPE_CHECKING:
+    from tenantlint.engine import Engine
+
+_WORKER_ENGINE: "Engine | None" = None
 
 
 def tune_gc() -> None:
@@ -19,15 +22,17 @@ def tune_gc() -> None:
 
 
 def _init_worker(config: Config, files: list[str]) -> None:
+    from tenantlint.engine import Engine
+
     global _WORKER_ENGINE
     tune_gc()
     _WORKER_ENGINE = Engine(config, files=files)
 
 
-def _check_chunk(chunk: list[tuple[str, bytes]]) -> list[FileResult]:
+def _check_chunk(chunk: list[str]) -> list[FileResult]:
     results = []
-    for path, data in chunk:
-        result = _WORKER_ENGINE.check_bytes(path, data)
+    for path in chunk:
+        result = _WORKER_ENGINE.check_path(path)
         if not result.diagnostics:
             result.source = None  # nothing to show: do not send the text back
         results.append(result)
@@ -42,12 +47,16 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def fingerprint(config: Config, engine: Engine) -> str:
-    """What besides a file's bytes decides its findings (tenantlint's own code included, so that an
-    edited development install never serves results of the code it had before)."""
+def fingerprint(config: Config, files: list[str]) -> str:
+    """What besides a file's bytes decides its findings, read without loading the rules:
+    the configuration, the settings modules among the files, and tenantlint's own code (so
+    that an edited development install never serves results of the code it had before)."""
+    from tenantlint.settings_facts import looks_like_settings
+
+    settings = sorted(f for f in files if looks_like_settings(os.path.relpath(f, config.root), config.settings_modules))
     return repr((
-        sorted(engine.enabled), config.options, config.per_file_ignores, config.settings_modules, config.root,
-        sorted(engine.settings.candidates), _code_stamp(),
+        config.select, config.extend_select, config.ignore, config.options, config.per_file_ignores,
+        config.settings_modules, config.root, settings, _code_stamp(),
     ))
 
 
@@ -58,26 +67,31 @@ def _code_stamp() -> tuple[int, int]:
     return len(stamps), max(stamps, default=0)
 
 
-def check_files(engine: Engine, files: list[str], jobs: int, use_cache: bool) -> Iterator[FileResult]:
-    """Results for `files` (in no particular order); `engine` serves the cache key and single-process runs."""
+def check_files(config: Config, files: list[str], jobs: int, use_cache: bool, engine) -> Iterator[FileResult]:
+    """Results for `files` (in no particular order). `engine()` gives the engine, built only if some
+    file is not answered by the cache: a warm run loads no rule at all."""
     from tenantlint.cache import ResultCache
 
-    cache = ResultCache(engine.config.root, fingerprint(engine.config, engine)) if use_cache else None
-    pending: list[tuple[str, bytes]] = []
+    cache = ResultCache(config.root, fingerprint(config, files)) if use_cache else None
+    pending: list[tuple[str, bytes | None]] = []
+    if cache is None:  # nothing to look up: the checks read the files themselves
+        pending = [(path, None) for path in files]
+        files = []
     for path in files:
         data = _read(path)
         if data is None:
-            yield engine.check_path(path)  # reports the read error
+            yield engine().check_path(path)  # reports the read error
             continue
         cached = cache.get(path, data) if cache else None
         if cached is not None:
             yield cached
         else:
             pending.append((path, data))
-    for (path, data), result in zip(pending, _run(engine, pending, jobs)):
-        if cache:
-            cache.put(path, data, result)
-        yield result
+    if pending:
+        for (path, data), result in zip(pending, _run(engine(), pending, jobs)):
+            if cache and data is not None:
+                cache.put(path, data, result)
+            yield result
     if cache:
         cache.save()
 
@@ -85,13 +99,14 @@ def check_files(engine: Engine, files: list[str], jobs: int, use_cache: bool) ->
 def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterator[FileResult]:
     if jobs <= 1 or len(pending) < 2 * jobs:
         for path, data in pending:
-            yield engine.check_bytes(path, data)
+            yield engine.check_path(path) if data is None else engine.check_bytes(path, data)
         return
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     size = max(1, min(64, len(pending) // (jobs * 4)))
-    chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+    paths = [path for path, _ in pending]  # workers read the files themselves: no bytes through the pipes
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                              initargs=(engine.config, engine.project.files)) as pool:
         for results in pool.map(_check_chunk, chunks):

@@ -37,6 +37,8 @@ class Rule:
     node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
     # words one of which must occur in a file's text for the rule to run on it (empty: every file)
     triggers: ClassVar[tuple[str, ...]] = ()
+    # words every one of which must occur too
+    requires: ClassVar[tuple[str, ...]] = ()
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"

@@ -759,12 +759,15 @@ def _declared_globals(func) -> set[str]:
     """Names a function declares `global`, not counting nested functions."""
     names: set[str] = set()
     pending = list(func.body)
-    while pending:
+    while pending:  # `global` is a statement: only statement blocks need looking into
         node = pending.pop()
         if isinstance(node, ast.Global):
             names.update(node.names)
-        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            pending.extend(ast.iter_child_nodes(node))
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                block = getattr(node, field, None)
+                if isinstance(block, list):
+                    pending.extend(block)
     return names
 
 

@@ -194,7 +194,8 @@ class UnscopedCacheKey(Rule):
     options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
     severity = Severity.ERROR
     node_types = (ast.Call,)
-    triggers = ("cache",)  # `cache`, `caches[...]` and re-exports named like them
+    # `cache.get(...)`, `caches[...]`, `from django.core.cache import cache as c` (not `cached_property`)
+    triggers = ("cache.", "caches", "core.cache")
     invalid = (
         """\
 from django.core.cache import cache

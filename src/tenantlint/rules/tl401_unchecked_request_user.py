@@ -173,7 +173,8 @@ class UncheckedRequestUser(Rule):
     options = ("audit-fields",)
     severity = Severity.WARNING
     node_types = (ast.ClassDef,)
-    triggers = ("context",)  # every request-user value it follows is read from `self.context`
+    triggers = ("context",)  # every request-user value it follows is read from `self.context`...
+    requires = (".user",)  # ...and is its request's `.user`
     example_filename = "serializers.py"
     invalid = (
         """\

@@ -85,7 +85,7 @@ class UncheckedAuditUser(Rule):
     options = ("audit-fields",)
     severity = Severity.WARNING
     node_types = (ast.Module,)
-    triggers = ("receiver", "connect")  # receivers are registered with `@receiver` or `signal.connect`
+    triggers = ("receiver", ".connect(")  # receivers are registered with `@receiver` or `signal.connect(...)`
     example_filename = "signals.py"
     invalid = (
         """\
