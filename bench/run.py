@@ -10,6 +10,7 @@ min/max, peak memory (max RSS) and the ratios the performance targets use.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import statistics
@@ -24,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / ".work"
 CORPUS = {"django": "Django==5.2.19", "rest_framework": "djangorestframework==3.16.1"}
-PEERS = ["flake8==7.3.0", "flake8-bugbear==24.12.12", "pylint==3.3.9", "pylint-django==2.6.1", "ruff==0.14.4"]
+# Django itself is there for pylint-django, which imports it
+PEERS = ["flake8==7.3.0", "flake8-bugbear==24.12.12", "pylint==3.3.9", "pylint-django==2.6.1", "ruff==0.14.4", "Django==5.2.19"]
 PYLINT_SUBSET = "django/contrib/auth"
 SMALL_FILE = "django/contrib/auth/tokens.py"
 
@@ -51,7 +53,7 @@ def corpus() -> Path:
 def environment(name: str, with_tenantlint: bool) -> Path:
     folder = WORK / name
     python = folder / "bin" / "python"
-    marker = folder / ".ready"
+    marker = folder / (".ready-" + hashlib.sha1(" ".join(PEERS).encode()).hexdigest()[:12])  # new pins: rebuilt
     if not marker.exists():
         venv.create(folder, with_pip=True, clear=True)
         sh(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
@@ -63,13 +65,15 @@ def environment(name: str, with_tenantlint: bool) -> Path:
 
 
 def measure(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak memory (MB) of one run of `command`."""
+    """Wall seconds and peak memory (MB) of one run of `command`; a tool that failed stops the run."""
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1, 4, 8, 16, 20, 24, 28, 30, 32):  # linters exit non-zero on findings (pylint: bit flags)
+    pylint = "pylint" in Path(command[0]).name
+    failed = code & (1 | 32) if pylint else code not in (0, 1)  # pylint: bits 1 (fatal) and 32 (usage) are failures
+    if failed:
         raise SystemExit(f"{' '.join(command)} failed with exit code {code}")
     return elapsed, usage.ru_maxrss / 1024
 

@@ -27,6 +27,7 @@ class Entry:
     digest: str
     dependencies: dict[str, tuple[int, int]]
     result: FileResult
+    stamp: tuple[int, int] | None = None  # size and mtime when the digest was taken
 
 
 def digest(data: bytes) -> str:
@@ -56,10 +57,24 @@ class ResultCache:
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError, KeyError):
             self.entries = {}
 
+    def lookup(self, path: str) -> FileResult | None:
+        """A hit without reading the file: its size and mtime are those its digest was taken at."""
+        entry = self.entries.get(os.path.abspath(path))
+        if entry is None or entry.stamp is None or _stamp(path) != entry.stamp:
+            return None
+        return self._valid(entry, path)
+
     def get(self, path: str, data: bytes) -> FileResult | None:
-        entry = self.entries.get(os.path.realpath(path))
+        entry = self.entries.get(os.path.abspath(path))
         if entry is None or entry.digest != digest(data):
             return None
+        result = self._valid(entry, path)
+        if result is not None:
+            entry.stamp = _stamp(path)  # touched but unchanged: next time, stat it only
+            self.dirty = True
+        return result
+
+    def _valid(self, entry: Entry, path: str) -> FileResult | None:
         if any(_stamp(dep) != stamp for dep, stamp in entry.dependencies.items()):
             return None
         result = entry.result
@@ -75,7 +90,7 @@ class ResultCache:
         if any(stamp is None for stamp in stamps.values()):
             return
         stored = FileResult(result.path, list(result.diagnostics), [], None, list(result.dependencies))
-        self.entries[os.path.realpath(path)] = Entry(digest(data), stamps, stored)
+        self.entries[os.path.abspath(path)] = Entry(digest(data), stamps, stored, _stamp(path))
         self.dirty = True
 
     def save(self) -> None:

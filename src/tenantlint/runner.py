@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Iterator
 
 from tenantlint.config import Config
@@ -78,6 +77,10 @@ def check_files(config: Config, files: list[str], jobs: int, use_cache: bool, en
         pending = [(path, None) for path in files]
         files = []
     for path in files:
+        cached = cache.lookup(path)
+        if cached is not None:
+            yield cached
+            continue
         data = _read(path)
         if data is None:
             yield engine().check_path(path)  # reports the read error
@@ -102,6 +105,7 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
             yield engine.check_path(path) if data is None else engine.check_bytes(path, data)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     size = max(1, min(64, len(pending) // (jobs * 4)))
