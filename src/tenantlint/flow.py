@@ -193,3 +193,13 @@ class Locals:
             if end <= point:
                 found = value
         return found
+
+
+def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
+    """Every parameter's name, in signature order."""
+    args = function.args
+    names = [a.arg for a in [*args.posonlyargs, *args.args]]
+    names += [a.arg for a in (args.vararg,) if a]
+    names += [a.arg for a in args.kwonlyargs]
+    names += [a.arg for a in (args.kwarg,) if a]
+    return names

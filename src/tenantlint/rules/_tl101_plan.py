@@ -22,6 +22,7 @@ import ast
 from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import char_column
+from tenantlint.flow import parameter_names
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -708,13 +709,7 @@ def _self_name(func) -> str | None:
     return positional[0].arg if positional else None
 
 
-def _params(func) -> list[str]:
-    args = func.args
-    names = [a.arg for a in [*args.posonlyargs, *args.args]]
-    names += [a.arg for a in (args.vararg,) if a]
-    names += [a.arg for a in args.kwonlyargs]
-    names += [a.arg for a in (args.kwarg,) if a]
-    return names
+_params = parameter_names
 
 
 def _is_object(base: ast.expr) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
+from tenantlint.flow import parameter_names
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -735,13 +736,7 @@ def _asgi_shape(lineage: list[ast.ClassDef]) -> bool:
     return False
 
 
-def _params(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
-    args = func.args
-    names = [a.arg for a in [*args.posonlyargs, *args.args]]
-    names += [a.arg for a in (args.vararg,) if a]
-    names += [a.arg for a in args.kwonlyargs]
-    names += [a.arg for a in (args.kwarg,) if a]
-    return names
+_params = parameter_names
 
 
 def _self_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
