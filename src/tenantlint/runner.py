@@ -108,7 +108,7 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    size = max(1, min(64, len(pending) // (jobs * 4)))
+    size = max(1, min(16, len(pending) // (jobs * 4)))
     paths = [path for path, _ in pending]  # workers read the files themselves: no bytes through the pipes
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
