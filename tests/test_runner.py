@@ -73,3 +73,25 @@ def test_checking_one_file_imports_neither_libcst_nor_rich(tmp_path):
             "print(sorted(m for m in ('libcst', 'rich') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip().splitlines()[-1] == "[]"
+
+
+def test_a_dying_worker_does_not_lose_files(tmp_path, monkeypatch):
+    """If the pool breaks, the remaining files are checked in the main process: same findings."""
+    from tenantlint import runner
+
+    for index in range(12):
+        (tmp_path / f"app{index}_settings.py").write_text("MIDDLEWARE = [\n    'a.b.C',\n    # 'x.y.Z',\n]\n")
+    expected = concise("--no-cache", "--jobs", "1", cwd=tmp_path)
+    monkeypatch.setattr(runner, "_check_chunk", _die_on_app3)
+    assert concise("--no-cache", "--jobs", "2", cwd=tmp_path) == expected
+
+
+def _die_on_app3(chunk):
+    """A worker task that kills its process on one file (module level: the pool pickles it by name)."""
+    import os
+
+    from tenantlint.runner import _WORKER_ENGINE
+
+    if any(path.endswith("app3_settings.py") for path in chunk):
+        os._exit(1)
+    return [_WORKER_ENGINE.check_path(path) for path in chunk]

@@ -111,7 +111,16 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     size = max(1, min(16, len(pending) // (jobs * 4)))
     paths = [path for path, _ in pending]  # workers read the files themselves: no bytes through the pipes
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(engine.config, engine.project.files)) as pool:
-        for results in pool.map(_check_chunk, chunks):
-            yield from results
+    from concurrent.futures.process import BrokenProcessPool
+
+    done = 0
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(engine.config, engine.project.files)) as pool:
+            for results in pool.map(_check_chunk, chunks):
+                done += 1
+                yield from results
+    except BrokenProcessPool:  # a worker died (killed, out of memory): finish in this process
+        for chunk in chunks[done:]:
+            for path in chunk:
+                yield engine.check_path(path)
