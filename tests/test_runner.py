@@ -95,3 +95,26 @@ def _die_on_app3(chunk):
     if any(path.endswith("app3_settings.py") for path in chunk):
         os._exit(1)
     return [_WORKER_ENGINE.check_path(path) for path in chunk]
+
+
+def test_remembered_discovery_follows_new_files_and_gitignore_edits(tmp_path):
+    import os
+    import time
+
+    settings = "MIDDLEWARE = [\n    'a.b.C',\n    # 'x.y.Z',\n]\n"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "one_settings.py").write_text(settings)
+    (tmp_path / ".gitignore").write_text("")
+    files = lambda: sorted(line.split(":")[0] for line in concise(cwd=tmp_path)[1].splitlines())  # noqa: E731
+    assert files() == ["pkg/one_settings.py"]
+    assert files() == ["pkg/one_settings.py"]  # the remembered discovery is written on the second run
+    assert (tmp_path / ".tenantlint_cache" / "discovery.pickle").exists()
+    time.sleep(0.01)
+    (tmp_path / "pkg" / "two_settings.py").write_text(settings)
+    assert files() == ["pkg/one_settings.py", "pkg/two_settings.py"]
+    gitignore = tmp_path / ".gitignore"
+    gitignore.write_text("two_settings.py\n")
+    os.utime(gitignore, ns=(gitignore.stat().st_atime_ns, gitignore.stat().st_mtime_ns + 1_000_000))
+    assert files() == ["pkg/one_settings.py"]
+    (tmp_path / "pkg" / "one_settings.py").unlink()
+    assert files() == []

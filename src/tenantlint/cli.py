@@ -84,7 +84,13 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         sys.exit(_check_stdin(config, stdin_filename, fix or diff, unsafe_fixes, diff, output_format, exit_zero, verbose))
     elif "-" in paths:
         _fail("'-' (standard input) cannot be combined with other paths")
-    found = discover(paths, config, force_exclude)
+    if no_cache:
+        found = discover(paths, config, force_exclude)
+    else:
+        from tenantlint.cache import CACHE_DIR
+        from tenantlint.discovery import discover_remembered
+
+        found = discover_remembered(paths, config, force_exclude, os.path.join(config.root, CACHE_DIR))
     if found.missing:
         _fail(f"no such file or directory: {', '.join(found.missing)}")
     from tenantlint.runner import check_files, tune_gc
