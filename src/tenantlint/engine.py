@@ -10,6 +10,7 @@ from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity, char_column
+from tenantlint.flow import statement_children
 from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
@@ -103,6 +104,8 @@ class Engine:
         if not rules:
             return result  # no rule's trigger words in the file: it is not even parsed
         if tree is None:
+            tree = self.project.parsed(path, text)
+        if tree is None:
             try:
                 tree = parse_source(text, path)
             except SourceError as error:
@@ -154,7 +157,7 @@ class Engine:
             return
         # rules that want only statements (classes, functions) need no walk through expressions
         statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
-        children = _statement_children if statements_only else _all_children
+        children = statement_children if statements_only else _all_children
         parents = ctx.parents
         for rule in dispatch.get(ast.Module, ()):
             self._run_rule(rule, result, ctx.path, lambda rule=rule: rule.visit(tree, ctx))
@@ -218,18 +221,6 @@ class Engine:
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result
-
-
-_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
-def _statement_children(node: ast.AST) -> list[ast.AST]:
-    found: list[ast.AST] = []
-    for name in _BLOCK_FIELDS:
-        block = getattr(node, name, None)
-        if isinstance(block, list):
-            found.extend(block)
-    return found
 
 
 def _all_children(node: ast.AST) -> list[ast.AST]:

@@ -203,3 +203,16 @@ def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambd
     names += [a.arg for a in args.kwonlyargs]
     names += [a.arg for a in (args.kwarg,) if a]
     return names
+
+
+_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def statement_children(node: ast.AST) -> list[ast.AST]:
+    """The statements (and handlers, match cases) directly inside a node's blocks."""
+    found: list[ast.AST] = []
+    for name in _BLOCK_FIELDS:
+        block = getattr(node, name, None)
+        if isinstance(block, list):
+            found.extend(block)
+    return found

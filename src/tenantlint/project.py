@@ -166,6 +166,11 @@ class Project:
             self._deps.clear()
         return module, changed
 
+    def parsed(self, path: str, text: str) -> ast.Module | None:
+        """The tree of `text` if a class lookup already parsed this file as it is now (no second parse)."""
+        module = self._modules.get(real(path))
+        return module.tree if module is not None and module.text == text else None
+
     def release(self, path: str) -> None:
         """Drop a checked file's tree (memory); it is parsed again only if another file's lookup needs it."""
         self._modules.pop(real(path), None)

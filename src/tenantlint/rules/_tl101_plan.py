@@ -282,7 +282,7 @@ class StatePlanner:
         for access in accesses:
             if access.kind == SET and not (
                     isinstance(access.node, ast.Assign) and isinstance(access.value, ast.Name)
-                    and access.value.id == "request" and "request" in _params(access.method)[1:]):
+                    and access.value.id == "request" and "request" in parameter_names(access.method)[1:]):
                 return None
             if access.kind == GET and not self._reads_tenant(access.node):
                 return None
@@ -625,7 +625,7 @@ def _walk_method(method, self_name: str):
         yield node, nested
         inner = nested
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            if not isinstance(node, ast.ClassDef) and self_name in _params(node):
+            if not isinstance(node, ast.ClassDef) and self_name in parameter_names(node):
                 continue
             inner = True
         pending.extend((child, inner) for child in ast.iter_child_nodes(node))
@@ -645,7 +645,7 @@ def _walk_module(tree: ast.Module):
                 else:
                     pending.append((child, node, None))
             continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self_name in _params(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self_name in parameter_names(node):
             self_name = None
         pending.extend((child, owner, self_name) for child in ast.iter_child_nodes(node))
 
@@ -707,9 +707,6 @@ def _self_name(func) -> str | None:
         return None
     positional = [*func.args.posonlyargs, *func.args.args]
     return positional[0].arg if positional else None
-
-
-_params = parameter_names
 
 
 def _is_object(base: ast.expr) -> bool:

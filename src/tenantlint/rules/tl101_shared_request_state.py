@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
-from tenantlint.flow import parameter_names
+from tenantlint.flow import parameter_names, statement_children
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -350,7 +350,7 @@ class CurrentUserMiddleware:
     def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx) -> Iterator[Diagnostic]:
         owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
         self_name = _self_name(node) if owner else None
-        params = _params(node)
+        params = parameter_names(node)
         tainted = {p for p in params if p in REQUEST_PARAMS}
         if owner and node.name in MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS:
             tainted |= set(params[1:])
@@ -494,7 +494,7 @@ class RequestFlow:
             elif isinstance(node, ast.withitem) and node.optional_vars is not None:
                 bindings.append((node.optional_vars, node.context_expr))
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
-                self.names |= {p for p in _params(node) if p in REQUEST_PARAMS}
+                self.names |= {p for p in parameter_names(node) if p in REQUEST_PARAMS}
             elif self._is_source(node):
                 has_source_attribute = True
         self.has_sources = has_source_attribute or bool(self.names)
@@ -622,7 +622,7 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
 def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Cheap filter before resolving bases: could any kind of holder treat this method as a request path?"""
     return (method.name in MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS
-            or not REQUEST_PARAMS.isdisjoint(_params(method)[1:])) and method.name not in CONSTRUCTION
+            or not REQUEST_PARAMS.isdisjoint(parameter_names(method)[1:])) and method.name not in CONSTRUCTION
 
 
 def _bound_names(target: ast.expr) -> set[str]:
@@ -645,7 +645,7 @@ def _request_paths(methods: dict[str, ast.FunctionDef], holder: Holder) -> dict[
     tainted: dict[str, set[str]] = {}
     pending = []
     for name, method in methods.items():
-        params = _params(method)
+        params = parameter_names(method)
         if name not in CONSTRUCTION and (name in holder.entry_methods or holder.entry_params & set(params[1:])):
             tainted[name] = set(params[1:])
             pending.append(name)
@@ -664,7 +664,7 @@ def _request_paths(methods: dict[str, ast.FunctionDef], holder: Holder) -> dict[
 
 
 def _receiving_params(callee, call: ast.Call, flow: RequestFlow) -> set[str]:
-    params = _params(callee)[1:]
+    params = parameter_names(callee)[1:]
     if any(isinstance(a, ast.Starred) and flow.derived(a) for a in call.args) \
             or any(k.arg is None and flow.derived(k.value) for k in call.keywords):
         return set(params)
@@ -722,7 +722,7 @@ def _django_middleware_shape(lineage: list[ast.ClassDef]) -> bool:
     methods = {item.name: item for cls in lineage for item in cls.body
                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
     init = methods.get("__init__")
-    if init is not None and "get_response" in _params(init) and ("__call__" in methods or "__acall__" in methods):
+    if init is not None and "get_response" in parameter_names(init) and ("__call__" in methods or "__acall__" in methods):
         return True
     return bool(methods.keys() & (MIDDLEWARE_METHODS - {"__call__", "__acall__"}))
 
@@ -732,11 +732,8 @@ def _asgi_shape(lineage: list[ast.ClassDef]) -> bool:
     for cls in lineage:
         for item in cls.body:
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__call__":
-                return _params(item)[1:2] == ["scope"]
+                return parameter_names(item)[1:2] == ["scope"]
     return False
-
-
-_params = parameter_names
 
 
 def _self_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
@@ -759,22 +756,19 @@ def _declared_globals(func) -> set[str]:
         if isinstance(node, ast.Global):
             names.update(node.names)
         elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-                block = getattr(node, field, None)
-                if isinstance(block, list):
-                    pending.extend(block)
+            pending.extend(statement_children(node))
     return names
 
 
 def _local_names(func) -> set[str]:
-    names = set(_params(func))
+    names = set(parameter_names(func))
     for node in ast.walk(func):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
-            names |= set(_params(node))
+            names |= set(parameter_names(node))
     return names - _declared_globals(func)
 
 

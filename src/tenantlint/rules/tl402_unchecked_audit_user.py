@@ -7,7 +7,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
 from tenantlint.flow import Locals, contains, known_at
-from tenantlint.known import MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
+from tenantlint.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
 from tenantlint.project import ClassInfo, ImportTable
 from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_statement, bindings, dominates,
                                                 import_insert, insertion_point, leading_imports, module_names,
@@ -25,9 +25,6 @@ LOOKING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "excep
 # Calls whose first argument is the value they test.
 TESTING_FUNCTIONS = frozenset({"isinstance", "hasattr", "bool"})
 SIGNAL_NAMES = frozenset(short(name) for name in MODEL_SIGNALS)
-# Module-level loggers the guard's warning may go to.
-LOGGER_FACTORIES = frozenset({"logging.getLogger", "structlog.get_logger", "structlog.getLogger",
-                              "celery.utils.log.get_task_logger", "celery.utils.log.get_logger"})
 ACTOR, DEREFERENCE = "actor", "dereference"
 
 
