@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.sourcefile import split_lines
+from tenantlint.trees import child_nodes
 
 BASELINE_VERSION = 1
 _NOQA_CODES = re.compile(r"#\s*noqa:\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*)", re.IGNORECASE)
@@ -40,7 +41,7 @@ def enclosing_scopes(tree: ast.Module) -> list[tuple[int, int, str]]:
     spans = []
 
     def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
+        for child in child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}{child.name}"
                 spans.append((child.lineno, child.end_lineno or child.lineno, name))

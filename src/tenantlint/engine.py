@@ -10,13 +10,13 @@ from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity, char_column
-from tenantlint.flow import statement_children
 from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, looks_like_settings
 from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source, split_lines
+from tenantlint.trees import child_nodes, statement_children
 
 PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -157,7 +157,7 @@ class Engine:
             return
         # rules that want only statements (classes, functions) need no walk through expressions
         statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
-        children = statement_children if statements_only else _all_children
+        children = statement_children if statements_only else child_nodes
         parents = ctx.parents
         for rule in dispatch.get(ast.Module, ()):
             self._run_rule(rule, result, ctx.path, lambda rule=rule: rule.visit(tree, ctx))
@@ -221,18 +221,6 @@ class Engine:
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result
-
-
-def _all_children(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes`, without its generator overhead (the walk is the engine's hot loop)."""
-    found: list[ast.AST] = []
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if isinstance(value, list):
-            found.extend(item for item in value if isinstance(item, ast.AST))
-        elif isinstance(value, ast.AST):
-            found.append(value)
-    return found
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from tenantlint.trees import child_nodes, walk
+
 
 @dataclass(frozen=True)
 class Atom:
@@ -65,7 +67,7 @@ def always_exits(body: list[ast.stmt]) -> bool:
 
 
 def contains(node: ast.AST, target: ast.AST) -> bool:
-    return any(child is target for child in ast.walk(node))
+    return any(child is target for child in walk(node))
 
 
 def known_at(function: ast.FunctionDef | ast.AsyncFunctionDef, target: ast.AST) -> list[Atom]:
@@ -154,7 +156,7 @@ def _in_expression(node: ast.AST, target: ast.AST) -> list[Atom]:
                     break
                 facts += atoms(value, isinstance(node.op, ast.And))
             continue
-        child = next((c for c in ast.iter_child_nodes(node) if contains(c, target)), None)
+        child = next((c for c in child_nodes(node) if contains(c, target)), None)
         if child is None:
             break
         node = child
@@ -171,7 +173,7 @@ class Locals:
 
     def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef):
         self._bindings: dict[str, list[tuple[tuple[int, int], ast.expr]]] = {}
-        for node in ast.walk(function):
+        for node in walk(function):
             if isinstance(node, ast.Assign):
                 targets, value = node.targets, node.value
             elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
@@ -193,26 +195,3 @@ class Locals:
             if end <= point:
                 found = value
         return found
-
-
-def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
-    """Every parameter's name, in signature order."""
-    args = function.args
-    names = [a.arg for a in [*args.posonlyargs, *args.args]]
-    names += [a.arg for a in (args.vararg,) if a]
-    names += [a.arg for a in args.kwonlyargs]
-    names += [a.arg for a in (args.kwarg,) if a]
-    return names
-
-
-_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
-def statement_children(node: ast.AST) -> list[ast.AST]:
-    """The statements (and handlers, match cases) directly inside a node's blocks."""
-    found: list[ast.AST] = []
-    for name in _BLOCK_FIELDS:
-        block = getattr(node, name, None)
-        if isinstance(block, list):
-            found.extend(block)
-    return found

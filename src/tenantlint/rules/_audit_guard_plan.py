@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tenantlint.diagnostics import char_column
 from tenantlint.sourcefile import split_lines
 from tenantlint.flow import contains
+from tenantlint.trees import child_nodes, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 # Statements that open a scope: a guard's `return` must stay out of them.
@@ -89,14 +90,14 @@ def bindings(scope: ast.AST, name: str) -> list[ast.expr | None]:
     target, an import, a definition, `global`.
     """
     assigned: dict[ast.AST, ast.expr] = {}
-    for node in ast.walk(scope):
+    for node in walk(scope):
         if isinstance(node, ast.Assign):
             assigned.update((t, node.value) for t in node.targets if isinstance(t, ast.Name) and t.id == name)
         elif (isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None
               and isinstance(node.target, ast.Name) and node.target.id == name):
             assigned[node.target] = node.value
     values: list[ast.expr | None] = []
-    for node in ast.walk(scope):
+    for node in walk(scope):
         if node in assigned:
             values.append(assigned[node])
         elif node is not scope and name in _bound_names(node):
@@ -105,7 +106,7 @@ def bindings(scope: ast.AST, name: str) -> list[ast.expr | None]:
 
 
 def reads(scope: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in ast.walk(scope))
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in walk(scope))
 
 
 def module_names(tree: ast.Module) -> set[str]:
@@ -116,7 +117,7 @@ def module_names(tree: ast.Module) -> set[str]:
         node = pending.pop()
         names.update(_bound_names(node))
         if not isinstance(node, (*SCOPE_STATEMENTS, ast.Lambda)):
-            pending.extend(ast.iter_child_nodes(node))
+            pending.extend(child_nodes(node))
     return names
 
 

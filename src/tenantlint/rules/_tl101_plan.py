@@ -22,7 +22,6 @@ import ast
 from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import char_column
-from tenantlint.flow import parameter_names
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -31,6 +30,7 @@ from tenantlint.known import (
     TENANT_APPS,
     is_django_middleware,
 )
+from tenantlint.trees import child_nodes, parameter_names, walk
 
 CONTEXT_VAR, CONNECTION, UNREAD = "context variable", "connection", "unread"
 
@@ -170,7 +170,7 @@ class StatePlanner:
         self.module_names = module_names
         self.methods = {item.name: item for item in node.body
                         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        self.parents = {child: parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
+        self.parents = {child: parent for parent in walk(node) for child in child_nodes(parent)}
         self._uses: ClassUses | None = None
         self._plans: dict[str, StatePlan | None] = {}
 
@@ -478,7 +478,7 @@ class StatePlanner:
             targets = (item.targets if isinstance(item, ast.Assign)
                        else [item.target] if isinstance(item, ast.AnnAssign) else [])
             for target in targets:
-                named = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+                named = {n.id for n in walk(target) if isinstance(n, ast.Name)}
                 if attribute not in named:
                     continue
                 if not (isinstance(target, ast.Name) and len(targets) == 1):
@@ -493,7 +493,7 @@ class StatePlanner:
     def _bases_leave_it_alone(self, attribute: str) -> bool:
         """No project base class touches the attribute, and no framework base may define or read it."""
         for info in self.lineage[1:]:
-            for node in ast.walk(info.node):
+            for node in walk(info.node):
                 if (isinstance(node, ast.Attribute) and node.attr == attribute) or _string(node) == attribute:
                     return False
         project = self.ctx.project
@@ -527,8 +527,8 @@ class StatePlanner:
         return False
 
     def _names_used_outside_class(self) -> set[str]:
-        inside = {id(n) for n in ast.walk(self.node)}
-        return {n.attr for n in ast.walk(self.ctx.tree) if isinstance(n, ast.Attribute) and id(n) not in inside}
+        inside = {id(n) for n in walk(self.node)}
+        return {n.attr for n in walk(self.ctx.tree) if isinstance(n, ast.Attribute) and id(n) not in inside}
 
     def _subclass(self, owner: ast.ClassDef) -> bool:
         project = self.ctx.project
@@ -549,7 +549,7 @@ class StatePlanner:
 def module_names(tree: ast.Module) -> set[str]:
     """Every identifier the module binds or uses anywhere, so new names cannot capture or shadow one."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Name):
             names.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -564,8 +564,8 @@ def module_names(tree: ast.Module) -> set[str]:
 
 
 def _names_in(function: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name)} | {
-        n.arg for n in ast.walk(function) if isinstance(n, ast.arg)}
+    return {n.id for n in walk(function) if isinstance(n, ast.Name)} | {
+        n.arg for n in walk(function) if isinstance(n, ast.arg)}
 
 
 def _free_name(wanted: str, taken: set[str]) -> str:
@@ -628,7 +628,7 @@ def _walk_method(method, self_name: str):
             if not isinstance(node, ast.ClassDef) and self_name in parameter_names(node):
                 continue
             inner = True
-        pending.extend((child, inner) for child in ast.iter_child_nodes(node))
+        pending.extend((child, inner) for child in child_nodes(node))
 
 
 def _walk_module(tree: ast.Module):
@@ -638,16 +638,16 @@ def _walk_module(tree: ast.Module):
         node, owner, self_name = pending.pop()
         yield node, owner, self_name
         if isinstance(node, ast.ClassDef):
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     method_self = _self_name(child)
-                    pending.extend((grandchild, node, method_self) for grandchild in ast.iter_child_nodes(child))
+                    pending.extend((grandchild, node, method_self) for grandchild in child_nodes(child))
                 else:
                     pending.append((child, node, None))
             continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and self_name in parameter_names(node):
             self_name = None
-        pending.extend((child, owner, self_name) for child in ast.iter_child_nodes(node))
+        pending.extend((child, owner, self_name) for child in child_nodes(node))
 
 
 def _is_generator(function) -> bool:
@@ -657,7 +657,7 @@ def _is_generator(function) -> bool:
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             return True
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(ast.iter_child_nodes(node))
+            pending.extend(child_nodes(node))
     return False
 
 

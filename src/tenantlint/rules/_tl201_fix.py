@@ -18,6 +18,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tenantlint.rules.tl201_unscoped_cache_key import _PERCENT_FIELD, INSERT, FixTarget
+from tenantlint.trees import walk
 
 CONNECTION_MODULE, CONNECTION = "django.db", "connection"
 # the first of these names that nothing else in the module uses
@@ -263,7 +264,7 @@ def _connection_name(tree: ast.Module) -> tuple[str, bool]:
     bound: dict[str, list[bool]] = {}
     read: set[str] = set()
     imported_at_top: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walk(tree):
         for name, is_connection in _bindings(node):
             bound.setdefault(name, []).append(is_connection)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):

@@ -22,6 +22,7 @@ from tenantlint.rules._audit_guard_plan import (
     Point, bindings, dominates, insertion_point, module_names, reads, source_lines, span, statement_at, statement_path,
 )
 from tenantlint.rules._token_reading import ABSENT, NEUTRAL, PRESENT, TokenFunction, own_nodes
+from tenantlint.trees import walk
 
 COMPARISON = "comparison"
 MESSAGE = "Token not valid for current tenant"
@@ -218,7 +219,7 @@ def _active(reading: TokenFunction, path: list[Point], at: int) -> tuple[str, st
 
 def _reads_schema_name(value: ast.expr) -> bool:
     return any((isinstance(n, ast.Attribute) and n.attr == "schema_name")
-               or (isinstance(n, ast.Constant) and n.value == "schema_name") for n in ast.walk(value))
+               or (isinstance(n, ast.Constant) and n.value == "schema_name") for n in walk(value))
 
 
 def _taken(reading: TokenFunction, name: str) -> bool:

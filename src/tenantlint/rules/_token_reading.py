@@ -26,6 +26,7 @@ from tenantlint.known import (
 )
 from tenantlint.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
 from tenantlint.settings_facts import Seq
+from tenantlint.trees import child_nodes, walk
 
 # Nested functions and classes are read on their own; lambdas and comprehensions belong to the function.
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -63,7 +64,7 @@ def own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(child for child in reversed(list(ast.iter_child_nodes(node))) if not isinstance(child, _SCOPES))
+        stack.extend(child for child in reversed(list(child_nodes(node))) if not isinstance(child, _SCOPES))
 
 
 def identifier(node: ast.AST) -> str | None:
@@ -179,7 +180,7 @@ class TokenFunction:
         self.nodes = list(own_nodes(function))
         self.parent: dict[ast.AST, ast.AST] = {}
         for node in [function, *self.nodes]:
-            for child in ast.iter_child_nodes(node):
+            for child in child_nodes(node):
                 self.parent[child] = node
         self.constants = {**string_constants(module.tree.body), **string_constants(function.body)}
         self._seed = set(tainted) | ({"self"} if token_self else set())
@@ -316,7 +317,7 @@ class TokenFunction:
         return self._closure(self.token_names, self._contains_source)
 
     def _contains_source(self, expr: ast.AST, names: set[str]) -> bool:
-        return any((isinstance(n, ast.Name) and n.id in names) or id(n) in self._source_ids for n in ast.walk(expr))
+        return any((isinstance(n, ast.Name) and n.id in names) or id(n) in self._source_ids for n in walk(expr))
 
     def derives(self, expr: ast.AST) -> bool:
         """Whether the value comes from a decoded token."""
@@ -412,11 +413,11 @@ class TokenFunction:
     @cached_property
     def claim_names(self) -> set[str]:
         return self._closure(set(), lambda value, names: any(
-            (isinstance(n, ast.Name) and n.id in names) or self.is_claim_read(n) for n in ast.walk(value)))
+            (isinstance(n, ast.Name) and n.id in names) or self.is_claim_read(n) for n in walk(value)))
 
     def is_claim(self, expr: ast.AST) -> bool:
         return any((isinstance(n, ast.Name) and n.id in self.claim_names) or self.is_claim_read(n)
-                   for n in ast.walk(expr))
+                   for n in walk(expr))
 
     @cached_property
     def active_names(self) -> set[str]:
@@ -428,7 +429,7 @@ class TokenFunction:
         return not self.derives(expr) and not self.is_claim(expr) and self._mentions_active(expr, self.active_names)
 
     def _mentions_active(self, expr: ast.AST, names: set[str]) -> bool:
-        for node in ast.walk(expr):
+        for node in walk(expr):
             if isinstance(node, ast.Attribute) and node.attr in _ACTIVE_ATTRIBUTES:
                 return True
             if isinstance(node, ast.Subscript) and _constant_in(node.slice, _ACTIVE_ATTRIBUTES):
@@ -452,7 +453,7 @@ class TokenFunction:
         return any(self.is_claim(o) for o in operands) and any(self.is_active(o) for o in operands)
 
     def tenant_comparisons(self, expr: ast.AST) -> list[ast.Compare]:
-        return [n for n in ast.walk(expr) if self.is_tenant_comparison(n)]
+        return [n for n in walk(expr) if self.is_tenant_comparison(n)]
 
     @cached_property
     def has_tenant_check(self) -> bool:
@@ -462,7 +463,7 @@ class TokenFunction:
     def verdict_names(self) -> set[str]:
         """Locals holding the outcome of a tenant check: `ok = claim == connection.schema_name`."""
         return self._closure(set(), lambda value, names: bool(self.tenant_comparisons(value)) or any(
-            isinstance(n, ast.Call) and self.callee_kind(n) == "checks" for n in ast.walk(value)))
+            isinstance(n, ast.Call) and self.callee_kind(n) == "checks" for n in walk(value)))
 
     # -- user lookups ---------------------------------------------------------
     @cached_property
@@ -479,7 +480,7 @@ class TokenFunction:
         if self.qualify(node.func) in GET_USER_MODEL or identifier(node.func) == "get_user_model":
             return True
         return identifier(node.func) == "get_model" and any(
-            identifier(a) == "AUTH_USER_MODEL" for arg in node.args for a in ast.walk(arg))
+            identifier(a) == "AUTH_USER_MODEL" for arg in node.args for a in walk(arg))
 
     def is_user_model(self, node: ast.AST) -> bool:
         if self._is_user_model_call(node):
@@ -620,7 +621,7 @@ class TokenFunction:
         if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and self.is_tenant_comparison(expr):
             return atom.holds == isinstance(expr.ops[0], _POSITIVE)
         return any(self.is_tenant_comparison(n) or (isinstance(n, ast.Name) and n.id in self.verdict_names)
-                   or (isinstance(n, ast.Call) and self.callee_kind(n) == "checks") for n in ast.walk(expr))
+                   or (isinstance(n, ast.Call) and self.callee_kind(n) == "checks") for n in walk(expr))
 
     def _statement_checks(self, statement: ast.stmt) -> bool:
         """A statement that stops a mismatching token: `if claim != schema: raise`, `self.check_tenant(token)`."""
@@ -842,7 +843,7 @@ class TokenFunction:
             if self.is_active(default):
                 return ("active",)
             return ("const", default.value) if isinstance(default, ast.Constant) else ("none",)
-        inner = next((n for n in ast.walk(expr) if n is not expr and (
+        inner = next((n for n in walk(expr) if n is not expr and (
             self.is_claim_read(n) or (isinstance(n, ast.Name) and n.id in self.claim_names))), None)
         return self.missing_value(inner, test) if inner is not None else ("none",)
 
@@ -884,7 +885,7 @@ def _module_function(module: ModuleInfo, name: str) -> ast.FunctionDef | ast.Asy
 
 
 def _target_names(target: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(target) if isinstance(n, ast.Name)}
 
 
 def _arguments(call: ast.Call) -> list[ast.expr]:
@@ -898,7 +899,7 @@ def _returns(statement: ast.stmt) -> bool:
         node = stack.pop()
         if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
             return True
-        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES))
+        stack.extend(child for child in child_nodes(node) if not isinstance(child, _SCOPES))
     return False
 
 

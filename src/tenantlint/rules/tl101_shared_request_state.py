@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
-from tenantlint.flow import parameter_names, statement_children
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -22,6 +21,7 @@ from tenantlint.known import (
 from tenantlint.project import ClassInfo, ModuleInfo, _module_level_statements
 from tenantlint.rules._tl101_plan import StatePlan, StatePlanner, module_names
 from tenantlint.rules.base import Rule, register
+from tenantlint.trees import child_nodes, parameter_names, statement_children, walk
 
 REQUEST_PARAMS = frozenset({"request", "scope"})
 MIDDLEWARE_METHODS = frozenset({
@@ -324,7 +324,7 @@ class CurrentUserMiddleware:
         """`local` or `container` for attributes a class (or its bases) sets in its body or on self."""
         kinds: dict[str, str] = {}
         for info in reversed(lineage):
-            for item in ast.walk(info.node):
+            for item in walk(info.node):
                 if not isinstance(item, (ast.Assign, ast.AnnAssign)) or item.value is None:
                     continue
                 kind = self._value_kind(item.value, info.module, ctx)
@@ -484,7 +484,7 @@ class RequestFlow:
         self.names = set(tainted)
         has_source_attribute = False
         bindings: list[tuple[ast.expr, ast.expr]] = []
-        for node in ast.walk(func):
+        for node in walk(func):
             if isinstance(node, ast.Assign):
                 bindings += [(t, node.value) for t in node.targets]
             elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
@@ -505,7 +505,7 @@ class RequestFlow:
         if expr is None:
             return False
         return any((isinstance(node, ast.Name) and node.id in self.names) or self._is_source(node)
-                   for node in ast.walk(expr))
+                   for node in walk(expr))
 
     def _is_source(self, node: ast.AST) -> bool:
         """`self.request` / `self.scope` in a view or consumer method."""
@@ -527,7 +527,7 @@ class RequestFlow:
         yield from self._block(self.func.body, False, _declared_globals(self.func))
 
     def self_calls(self, self_name: str) -> Iterator[ast.Call]:
-        for node in ast.walk(self.func):
+        for node in walk(self.func):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == self_name):
                 yield node
@@ -542,7 +542,7 @@ class RequestFlow:
             return
         if isinstance(stmt, ast.ClassDef):
             return
-        for child in ast.iter_child_nodes(stmt):
+        for child in child_nodes(stmt):
             if isinstance(child, (ast.expr, ast.withitem)):
                 yield from self._calls(child, guarded)
         if isinstance(stmt, ast.Assign):
@@ -582,7 +582,7 @@ class RequestFlow:
         return False
 
     def _calls(self, expr: ast.AST, guarded: bool) -> Iterator[Store]:
-        for call in ast.walk(expr):
+        for call in walk(expr):
             if not isinstance(call, ast.Call):
                 continue
             func = call.func
@@ -714,7 +714,7 @@ def _instantiated(value: ast.expr, classes: set[str]) -> Iterator[str]:
             continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
             yield node.func.id
-        pending.extend(ast.iter_child_nodes(node))
+        pending.extend(child_nodes(node))
 
 
 def _django_middleware_shape(lineage: list[ast.ClassDef]) -> bool:
@@ -762,7 +762,7 @@ def _declared_globals(func) -> set[str]:
 
 def _local_names(func) -> set[str]:
     names = set(parameter_names(func))
-    for node in ast.walk(func):
+    for node in walk(func):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -14,6 +14,7 @@ from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, T
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
 from tenantlint.settings_facts import Mapping, Str
+from tenantlint.trees import child_nodes, walk
 
 _SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many",
                      "incr", "decr", "touch", "has_key")
@@ -342,7 +343,7 @@ def _call_site(parents: list[ast.AST], call: ast.Call) -> _Where:
 
 
 def _comprehension_targets(node: ast.AST) -> set[str]:
-    return {name.id for generator in node.generators for name in ast.walk(generator.target)
+    return {name.id for generator in node.generators for name in walk(generator.target)
             if isinstance(name, ast.Name)}
 
 
@@ -538,7 +539,7 @@ class _FileFacts:
                 return SCOPED
         elif isinstance(node, _NESTED_SCOPES):
             return _Opaque(self.snippet(node))
-        children = [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)]
+        children = [child for child in child_nodes(node) if isinstance(child, ast.expr)]
         if any(self.read(child, where) is SCOPED for child in children):
             return SCOPED
         return _Opaque(self.snippet(node))
@@ -735,7 +736,7 @@ class _FileFacts:
         """Whether `node` is evaluated each time a function runs (its body), not once at import,
         where there is no tenant yet (module and class level, default values, decorators)."""
         if self._bodies is None:
-            self._bodies = [_body_span(function) for function in ast.walk(self.ctx.tree)
+            self._bodies = [_body_span(function) for function in walk(self.ctx.tree)
                             if isinstance(function, _FUNCTIONS)]
         return any(start <= _start(node) and _end(node) <= end for start, end in self._bodies)
 
@@ -801,7 +802,7 @@ def _returned(function: ast.AST) -> list[ast.expr]:
         if isinstance(node, ast.Return) and node.value is not None:
             found.append(node.value)
         elif not isinstance(node, _NESTED_SCOPES):
-            pending.extend(ast.iter_child_nodes(node))
+            pending.extend(child_nodes(node))
     return sorted(found, key=_start)
 
 
@@ -817,7 +818,7 @@ def _collect_bindings(scope: ast.AST, package: str) -> dict[str, list[_Binding]]
         if isinstance(target, ast.Name) and value is not None:
             bind(target.id, _Binding("assign", _start(statement), _end(statement), value))
             return
-        for name in ast.walk(target):
+        for name in walk(target):
             if isinstance(name, ast.Name):
                 bind(name.id, _Binding("other", _start(statement), _end(target)))
 
@@ -861,7 +862,7 @@ def _collect_bindings(scope: ast.AST, package: str) -> dict[str, list[_Binding]]
             kind = "global" if isinstance(node, ast.Global) else "nonlocal"
             for name in node.names:
                 bind(name, _Binding(kind, _start(node), _start(node)))
-        pending.extend(reversed(list(ast.iter_child_nodes(node))))
+        pending.extend(reversed(list(child_nodes(node))))
     for bindings in found.values():
         bindings.sort(key=lambda binding: binding.end)
     return found

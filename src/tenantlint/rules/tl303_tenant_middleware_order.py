@@ -10,6 +10,7 @@ from tenantlint.known import AUTH_MIDDLEWARE, SESSION_MIDDLEWARE, derives_from, 
 from tenantlint.rules.base import Rule, register
 from tenantlint.settings_edits import entry_alone_on_line, has_comma_after, indent_of, insert_before_line, line_ending, replace_lines
 from tenantlint.settings_facts import COMMENTED_ENTRY, Seq, Str
+from tenantlint.trees import walk
 
 
 @register
@@ -176,7 +177,7 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
             return False
         return any(
             isinstance(node, ast.Attribute) and node.attr == "user" and isinstance(node.value, ast.Name) and node.value.id == "request"
-            for node in ast.walk(info.node)
+            for node in walk(info.node)
         )
 
     def _commented_out(self, middleware: Seq, ctx) -> bool:

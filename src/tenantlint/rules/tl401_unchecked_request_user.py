@@ -14,6 +14,7 @@ from tenantlint.rules._audit_guard_plan import (Change, Insert, Replace, Rewrite
                                                 import_insert, is_docstring, leading_imports, module_names,
                                                 reads, source_lines, span, starts_line)
 from tenantlint.rules.base import Rule, register
+from tenantlint.trees import child_nodes, walk
 
 # The serializer methods DRF calls with the data being saved.
 WRITE_METHODS = frozenset({"create", "update", "save", "validate", "to_internal_value"})
@@ -304,7 +305,7 @@ def _rewritable(value: ast.expr, request: str) -> bool:
     """`<request>.user` spelt another way, and binding nothing the method might read later."""
     return (isinstance(value, ast.Attribute) and value.attr == "user"
             and not (isinstance(value.value, ast.Name) and value.value.id == request)
-            and not any(isinstance(n, ast.NamedExpr) for n in ast.walk(value)))
+            and not any(isinstance(n, ast.NamedExpr) for n in walk(value)))
 
 
 def _validation_error(method, tree: ast.Module, imports: ImportTable,
@@ -349,7 +350,7 @@ def _unchecked_writes(method: ast.FunctionDef | ast.AsyncFunctionDef,
 
 
 def _write_methods(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.ClassDef):
             yield from (m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
                         and m.name in WRITE_METHODS)
@@ -375,8 +376,8 @@ def _guards_every_return(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool
 def _writes(method: ast.FunctionDef | ast.AsyncFunctionDef,
             audit_fields: frozenset[str]) -> Iterator[tuple[str, ast.expr]]:
     """(audit field, value written to it) for each store of a value into an audit field."""
-    parents = {child: parent for parent in ast.walk(method) for child in ast.iter_child_nodes(parent)}
-    for node in ast.walk(method):
+    parents = {child: parent for parent in walk(method) for child in child_nodes(parent)}
+    for node in walk(method):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 field = _stored_field(target)
@@ -434,7 +435,7 @@ def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast
         node = pending.pop()
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(ast.iter_child_nodes(node))
+            pending.extend(child_nodes(node))
 
 
 def _text(node: ast.AST) -> str | None:

@@ -13,6 +13,7 @@ from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_stat
                                                 import_insert, insertion_point, leading_imports, module_names,
                                                 source_lines, span, statement_at, statement_path)
 from tenantlint.rules.base import Rule, register
+from tenantlint.trees import child_nodes, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -248,7 +249,7 @@ def _receivers(module: ast.Module, imports: ImportTable) -> dict[Function, list[
     """Each model signal receiver of the module, with the `sender=` of each registration (None: any)."""
     found: dict[Function, list[ast.expr | None]] = {}
     top_level = {s.name: s for s in module.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    for node in ast.walk(module):
+    for node in walk(module):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in node.decorator_list:
                 if isinstance(decorator, ast.Call) and _is_receiver_decorator(decorator.func, imports):
@@ -301,12 +302,12 @@ class _Uses:
         names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
         self.instance_parameter = "instance" if "instance" in names else None
         self.kwargs = arguments.kwarg.arg if arguments.kwarg else None
-        self.parents = {child: parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)}
+        self.parents = {child: parent for parent in walk(function) for child in child_nodes(parent)}
 
     def unchecked(self) -> Iterator[tuple[ast.expr, str, str]]:
         """(use, field, ACTOR or DEREFERENCE) for each use no check of the field guards."""
         for statement in self.function.body:
-            for node in ast.walk(statement):
+            for node in walk(statement):
                 field = self.field_of(node)
                 kind = self._use_kind(node) if field else None
                 if kind and not any(a.holds and self._checks(a.expr, field) for a in known_at(self.function, node)):
