@@ -250,6 +250,8 @@ class CurrentUserMiddleware:
         }
         if not any(_may_serve_requests(method) for method in methods.values()):
             return
+        if not any(_writes_to_self(method) for method in methods.values()):
+            return  # nothing to find: skip resolving the bases and the data flow
         info = ctx.project.class_in_module(ctx.module, node)
         names = ctx.project.class_ancestors(info) - {info.qualname}
         bases = [ctx.project.resolve_class(name, ctx.path) for name in names]
@@ -356,14 +358,16 @@ class CurrentUserMiddleware:
             tainted |= set(params[1:])
         if not tainted and not _mentions_request(node, ctx):
             return
+        cls_name = params[0] if owner and _decorated(node, "classmethod") and params else None
+        local_names = _local_names(node)
+        if not _may_write_shared(node, self_name, cls_name, local_names):
+            return  # every write stays in the function or on `self`: no data flow needed
         flow = RequestFlow(node, tainted, self_name)
         if not flow.has_sources:
             return
         stores = [store for store in flow.stores() if store.derived]
         if not stores:
             return
-        cls_name = params[0] if owner and _decorated(node, "classmethod") and params else None
-        local_names = _local_names(node)
         for store in stores:
             target = self._shared_target(store, owner, self_name, cls_name, local_names, ctx)
             if target is not None:
@@ -617,6 +621,52 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
     root = node if isinstance(node, ast.Name) or _is_type_call(node) else None
     declared = isinstance(root, ast.Name) and root.id in globals_
     return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
+
+
+def _written_chains(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[ast.expr | None, list[str]]]:
+    """The root and attribute names of every chain `func` may write through: assigned attributes and
+    items, receivers of `append`-like calls, objects given to `setattr` (a superset of `RequestFlow.stores`)."""
+    for node in walk(func):
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+            written = node
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+            written = node.func.value
+        elif isinstance(node, ast.Call) and _is_setattr(node.func) and node.args:
+            written = node.args[0]
+        else:
+            continue
+        attrs = []
+        while isinstance(written, (ast.Attribute, ast.Subscript)):
+            if isinstance(written, ast.Attribute):
+                attrs.append(written.attr)
+            written = written.value
+        yield written, attrs[::-1]
+
+
+def _writes_to_self(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Cheap pass before a class is judged: does this method write through `self` at all?"""
+    self_name = _self_name(method)
+    return self_name is not None and any(
+        isinstance(root, ast.Name) and root.id == self_name and attrs[:1] != ["__class__"]
+        for root, attrs in _written_chains(method))
+
+
+def _may_write_shared(func, self_name: str | None, cls_name: str | None, local_names: set[str]) -> bool:
+    """Cheap pass before the data flow: could a write land outside the function and its instance?
+    Mirrors `_shared_target`: a `global`, the class (`cls`, `self.__class__`, `type(self)`), or a name
+    that is not local."""
+    if any(isinstance(node, ast.Global) for node in walk(func)):  # nested functions' too
+        return True
+    for root, attrs in _written_chains(func):
+        if _is_type_call(root):
+            return True
+        if isinstance(root, ast.Name):
+            if root.id == self_name:
+                if attrs[:1] == ["__class__"]:
+                    return True
+            elif root.id == cls_name or root.id not in local_names:
+                return True
+    return False
 
 
 def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
