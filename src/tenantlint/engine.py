@@ -62,6 +62,8 @@ class Engine:
         self.settings = SettingsReader(self.project, candidates)
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
+        self._words = {rule.code: (_fewest_words(rule.triggers), _fewest_words(rule.requires, any_of=False))
+                       for rule in self.rules}
         self._dispatch: dict[type, list[Rule]] = {}
         for rule in self.rules:
             for node_type in rule.node_types:
@@ -131,9 +133,19 @@ class Engine:
 
     # -- internals -------------------------------------------------------
     def _rules_wanting(self, path: str, text: str) -> list[Rule]:
-        """The cheap prefilter: settings rules for settings modules, others by their trigger words."""
+        """The cheap prefilter: settings rules for settings modules, others by their trigger words
+        (each word searched for once per file, in the lowered text: a search costs a scan of the file)."""
         wanted = []
         is_settings = None
+        lowered = text.lower()
+        present: dict[str, bool] = {}
+
+        def occurs(word: str) -> bool:
+            found = present.get(word)
+            if found is None:
+                found = present[word] = word in lowered
+            return found
+
         for rule in self.rules:
             if per_file_ignored(self.config, path, rule.code):
                 continue
@@ -145,9 +157,10 @@ class Engine:
             elif rule.reviews_suppressions:
                 if "noqa" in text:
                     wanted.append(rule)
-            elif (not rule.triggers or any(word in text for word in rule.triggers)) and all(
-                    word in text for word in rule.requires):
-                wanted.append(rule)
+            else:
+                triggers, requires = self._words[rule.code]
+                if (not triggers or any(map(occurs, triggers))) and all(map(occurs, requires)):
+                    wanted.append(rule)
         return wanted
 
     def _traverse(self, tree: ast.Module, ctx: FileContext, active: set[int], result: FileResult) -> None:
@@ -208,6 +221,8 @@ class Engine:
             result.errors.append(InternalError(path, rule.code, reason, traceback.format_exc()))
 
     def _finish(self, result: FileResult, text: str, file_noqa: set[str] | None = None) -> FileResult:
+        if not result.diagnostics:
+            return result
         lines = split_lines(text)
         kept: dict[tuple, Diagnostic] = {}
         for diagnostic in result.diagnostics:
@@ -221,6 +236,16 @@ class Engine:
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result
+
+
+def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...]:
+    """Lowered, without duplicates, and without the words that make another redundant: when any one
+    must occur, a word containing another (`authenticate_header`, beside `authenticate`); when all must,
+    a word contained in another."""
+    lowered = list(dict.fromkeys(word.lower() for word in words))
+    if any_of:
+        return tuple(w for w in lowered if not any(o != w and o in w for o in lowered))
+    return tuple(w for w in lowered if not any(o != w and w in o for o in lowered))
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:
