@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tenantlint.config import Config
-
-if TYPE_CHECKING:
-    import pathspec
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
@@ -62,17 +60,53 @@ def discover_remembered(paths: list[str], config: Config, force_exclude: bool, f
     return found
 
 
-def _exclude_spec(config: Config) -> "pathspec.PathSpec":
-    import pathspec
+# a pattern that only names a file or folder, at any depth: `build`, `*.egg-info`, `__pycache__/`
+_NAME_ONLY = re.compile(r"(?!.*\*\*)[\w.*?-]+/?")
 
-    patterns = list(DEFAULT_EXCLUDE if config.exclude is None else config.exclude) + list(config.extend_exclude)
-    return pathspec.PathSpec.from_lines("gitignore", patterns)
+
+class Patterns:
+    """gitignore-style patterns, asked about every entry of the walk.
+
+    Patterns that only name a file or folder are matched against the path's last part in one
+    regular expression; the others (and every pattern of a list with a negation, where order
+    matters) go to pathspec, which is imported only then.
+    """
+
+    def __init__(self, lines: list[str], gitignore_file: bool = False):
+        lines = [line for line in lines if line.strip() and not line.startswith("#")]
+        negated = any(line.startswith("!") for line in lines)
+        simple = [] if negated else [line for line in lines if _NAME_ONLY.fullmatch(line)]
+        rest = [line for line in lines if line not in simple]
+        self._names = _names_regex([line for line in simple if not line.endswith("/")])
+        self._folders = _names_regex([line[:-1] for line in simple if line.endswith("/")])
+        self._spec = None
+        if rest:
+            import pathspec
+
+            self._spec = (pathspec.GitIgnoreSpec.from_lines(rest) if gitignore_file
+                          else pathspec.PathSpec.from_lines("gitignore", rest))
+
+    def match(self, relative: str, is_dir: bool) -> bool:
+        """Whether `relative` ('/'-separated, from the patterns' folder) is matched; its parents are not
+        looked at (the walk never enters a matched folder)."""
+        name = relative.rpartition("/")[2]
+        if (self._names and self._names.match(name)) or (is_dir and self._folders and self._folders.match(name)):
+            return True
+        return self._spec is not None and self._spec.match_file(relative + ("/" if is_dir else ""))
+
+
+def _names_regex(patterns: list[str]) -> re.Pattern | None:
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)) if patterns else None
+
+
+def _exclude_patterns(config: Config) -> Patterns:
+    return Patterns(list(DEFAULT_EXCLUDE if config.exclude is None else config.exclude) + list(config.extend_exclude))
 
 
 def discover(paths: list[str], config: Config, force_exclude: bool = False) -> Discovery:
     """Files below `paths`; named files are checked even if excluded, unless `force_exclude` (pre-commit)."""
     found = Discovery()
-    excluded = _exclude_spec(config)
+    excluded = _exclude_patterns(config)
     seen: set[str] = set()
 
     def add(path: str, key: str | None = None) -> None:
@@ -92,18 +126,16 @@ def discover(paths: list[str], config: Config, force_exclude: bool = False) -> D
     return found
 
 
-def _excluded_file(path: str, config: Config, excluded: "pathspec.PathSpec") -> bool:
-    relative = _relative(path, config.root)
-    parts = relative.split("/")
-    candidates = ["/".join(parts[: i + 1]) + ("/" if i < len(parts) - 1 else "") for i in range(len(parts))]
-    return any(excluded.match_file(c) for c in candidates) or any(excluded.match_file(p + "/") for p in parts[:-1])
+def _excluded_file(path: str, config: Config, excluded: Patterns) -> bool:
+    parts = _relative(path, config.root).split("/")
+    return any(excluded.match("/".join(parts[: i + 1]), i < len(parts) - 1) for i in range(len(parts)))
 
 
 def _relative(path: str, root: str) -> str:
     return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
 
 
-def _walk(top: str, config: Config, excluded: "pathspec.PathSpec", watched: dict):
+def _walk(top: str, config: Config, excluded: Patterns, watched: dict):
     """Yield (path, real path) of each Python file below `top`.
 
     Paths relative to `top` and to each .gitignore's folder are built as the walk
@@ -112,16 +144,15 @@ def _walk(top: str, config: Config, excluded: "pathspec.PathSpec", watched: dict
     top_abs = os.path.abspath(top)
     # (spec, what to put before and what to strip from a path relative to `top` to make it
     # relative to the spec's own folder)
-    ignores: list[tuple[pathspec.PathSpec, str, str]] = [
+    ignores: list[tuple[Patterns, str, str]] = [
         (spec, _prefix(_relative(top_abs, base)), "") for base, spec in _parent_gitignores(top, watched)]
     visited: set[tuple[int, int]] = set()
 
     def ignored(relative: str, is_dir: bool) -> bool:
         """Excludes apply below the folder the user named: `check .venv/lib/x` checks x."""
-        suffix = "/" if is_dir else ""
-        if excluded.match_file(relative + suffix):
+        if excluded.match(relative, is_dir):
             return True
-        return any(spec.match_file(add + relative[len(strip):] + suffix) for spec, add, strip in ignores)
+        return any(spec.match(add + relative[len(strip):], is_dir) for spec, add, strip in ignores)
 
     def walk(directory: str, relative: str, real: str):
         try:
@@ -132,51 +163,60 @@ def _walk(top: str, config: Config, excluded: "pathspec.PathSpec", watched: dict
             return
         visited.add((status.st_dev, status.st_ino))
         watched[directory] = (status.st_size, status.st_mtime_ns)
-        pushed = False
-        gitignore = os.path.join(directory, ".gitignore")
-        if os.path.isfile(gitignore):
-            watched[gitignore] = _stamp(gitignore)
-            ignores.append((_read_gitignore(gitignore), "", relative))
-            pushed = True
+        folders, files, markers = [], [], {}
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        folders.append(entry)
+                    elif entry.name.endswith((".py", ".pyi")):
+                        files.append(entry)
+                    elif entry.name in (".gitignore", "pyvenv.cfg") and entry.is_file():
+                        markers[entry.name] = entry.path
         except OSError:
-            entries = []
-        for entry in entries:
-            child = f"{relative}{entry.name}"
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if ignored(child, True) or os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
-                    continue
-                real_child = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-                yield from walk(entry.path, child + "/", real_child)
-            elif entry.name.endswith((".py", ".pyi")) and not ignored(child, False):
+            pass
+        if relative and "pyvenv.cfg" in markers:
+            return  # a virtual environment below the folder named
+        pushed = ".gitignore" in markers
+        if pushed:
+            watched[markers[".gitignore"]] = _stamp(markers[".gitignore"])
+            ignores.append((_read_gitignore(markers[".gitignore"]), "", relative))
+        for entry in sorted(files, key=_name):
+            if not ignored(relative + entry.name, False):
                 # the folder's real path is known: only a linked file needs its own
                 yield entry.path, os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+        for entry in sorted(folders, key=_name):
+            child = relative + entry.name
+            if not ignored(child, True):
+                real_child = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+                yield from walk(entry.path, child + "/", real_child)
         if pushed:
             ignores.pop()
 
     yield from walk(top, "", os.path.realpath(top))
 
 
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
 def _prefix(relative: str) -> str:
     return "" if relative == "." else relative + "/"
 
 
-def _read_gitignore(path: str) -> "pathspec.PathSpec":
-    import pathspec
-
+def _read_gitignore(path: str) -> Patterns:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines())
+            return Patterns(handle.read().splitlines(), gitignore_file=True)
     except OSError:
-        return pathspec.GitIgnoreSpec.from_lines([])
+        return Patterns([])
 
 
-def _parent_gitignores(top: str, watched: dict) -> list[tuple[str, "pathspec.PathSpec"]]:
+def _parent_gitignores(top: str, watched: dict) -> list[tuple[str, Patterns]]:
     """The .gitignore files above `top`, up to the repository root, so `check sub/` honours them."""
     found = []
     current = os.path.dirname(os.path.abspath(top))
@@ -187,7 +227,7 @@ def _parent_gitignores(top: str, watched: dict) -> list[tuple[str, "pathspec.Pat
             watched[gitignore] = _stamp(gitignore)
             spec = _read_gitignore(gitignore)
             # a folder the user names is checked even if ignored: the ignore file then says nothing below it
-            if not spec.match_file(_relative(top, current) + "/"):
+            if not _named_folder_ignored(spec, _relative(top, current)):
                 found.append((current, spec))
         if os.path.exists(os.path.join(current, ".git")):
             break
@@ -196,3 +236,9 @@ def _parent_gitignores(top: str, watched: dict) -> list[tuple[str, "pathspec.Pat
             return []  # not in a repository: parents' .gitignore files do not apply
         current = parent
     return list(reversed(found))
+
+
+def _named_folder_ignored(spec: Patterns, relative: str) -> bool:
+    """Whether the ignore file ignores the named folder, or a folder it is in."""
+    parts = relative.split("/")
+    return any(spec.match("/".join(parts[: i + 1]), True) for i in range(len(parts)))

@@ -180,9 +180,10 @@ class Engine:
             for node in pending[-1]:
                 for rule in dispatch.get(type(node), ()):
                     self._run_rule(rule, result, ctx.path, lambda rule=rule, node=node: rule.visit(node, ctx))
-                if node._fields:
+                inside = children(node)
+                if inside:
                     parents.append(node)
-                    pending.append(iter(children(node)))
+                    pending.append(iter(inside))
                     break
             else:
                 pending.pop()
