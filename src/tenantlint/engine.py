@@ -14,7 +14,7 @@ from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
-from tenantlint.settings_facts import SettingsReader, looks_like_settings
+from tenantlint.settings_facts import SettingsReader, settings_candidates
 from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source, split_lines
 from tenantlint.trees import child_nodes, statement_children
 
@@ -57,7 +57,7 @@ class Engine:
         self.config = config
         self.apply_noqa = apply_noqa
         self.project = project or Project(files or [], [config.root])
-        candidates = [f for f in (files or []) if looks_like_settings(os.path.relpath(f, config.root), config.settings_modules)]
+        candidates = settings_candidates(files or [], config.root, config.settings_modules)
         candidates += [os.path.join(config.root, p) for p in config.settings_modules if os.path.isfile(os.path.join(config.root, p))]
         self.settings = SettingsReader(self.project, candidates)
         self.enabled = enabled_codes(config)

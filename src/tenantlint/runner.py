@@ -21,11 +21,13 @@ def tune_gc() -> None:
 
 
 def _init_worker(config: Config, files: list[str]) -> None:
-    from tenantlint.engine import Engine
-
+    """A spawned worker builds its engine; a forked one has inherited the parent's (see `_run`)."""
     global _WORKER_ENGINE
     tune_gc()
-    _WORKER_ENGINE = Engine(config, files=files)
+    if _WORKER_ENGINE is None:
+        from tenantlint.engine import Engine
+
+        _WORKER_ENGINE = Engine(config, files=files)
 
 
 def _check_chunk(chunk: list[str]) -> list[FileResult]:
@@ -50,9 +52,9 @@ def fingerprint(config: Config, files: list[str]) -> str:
     """What besides a file's bytes decides its findings, read without loading the rules:
     the configuration, the settings modules among the files, and tenantlint's own code (so
     that an edited development install never serves results of the code it had before)."""
-    from tenantlint.settings_facts import looks_like_settings
+    from tenantlint.settings_facts import settings_candidates
 
-    settings = sorted(f for f in files if looks_like_settings(os.path.relpath(f, config.root), config.settings_modules))
+    settings = sorted(settings_candidates(files, config.root, config.settings_modules))
     return repr((
         config.select, config.extend_select, config.ignore, config.options, config.per_file_ignores,
         config.settings_modules, config.root, settings, _code_stamp(),
@@ -113,6 +115,9 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     from concurrent.futures.process import BrokenProcessPool
 
+    global _WORKER_ENGINE
+    if context.get_start_method() == "fork":
+        _WORKER_ENGINE = engine  # workers start with it: no second build of the project's index
     done = 0
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
@@ -124,3 +129,5 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
         for chunk in chunks[done:]:
             for path in chunk:
                 yield engine.check_path(path)
+    finally:
+        _WORKER_ENGINE = None

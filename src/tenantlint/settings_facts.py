@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -61,13 +62,28 @@ Value = Unknown | Str | Seq | Mapping
 
 
 def looks_like_settings(path: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> bool:
+    """A pattern without '/' is matched against the file name, a pattern with one against the path,
+    and any pattern against the path's end (`settings.py` matches `proj/settings.py`)."""
     normalized = path.replace(os.sep, "/")
-    name = os.path.basename(normalized)
-    for pattern in (*SETTINGS_PATH_PATTERNS, *extra_patterns):
-        target = name if "/" not in pattern else normalized
-        if fnmatch.fnmatch(target, pattern) or fnmatch.fnmatch(normalized, "*/" + pattern.lstrip("/")):
-            return True
-    return False
+    by_name, by_path = _settings_patterns(tuple(extra_patterns))
+    return bool((by_name and by_name.match(os.path.basename(normalized))) or by_path.match(normalized))
+
+
+@functools.lru_cache(maxsize=None)
+def _settings_patterns(extra_patterns: tuple[str, ...]) -> tuple[re.Pattern | None, re.Pattern]:
+    """`looks_like_settings`'s patterns as two expressions (it runs on every file)."""
+    patterns = (*SETTINGS_PATH_PATTERNS, *extra_patterns)
+    by_name = [fnmatch.translate(p) for p in patterns if "/" not in p]
+    by_path = [fnmatch.translate(p) for p in patterns if "/" in p]
+    by_path += [fnmatch.translate("*/" + p.lstrip("/")) for p in patterns]
+    return (re.compile("|".join(by_name)) if by_name else None), re.compile("|".join(by_path))
+
+
+def settings_candidates(files: list[str], root: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The files that look like settings modules, judged by their path below the project root."""
+    prefix = os.path.join(root, "")
+    return [f for f in files if looks_like_settings(f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root),
+                                                    extra_patterns)]
 
 
 @dataclass
