@@ -134,16 +134,15 @@ class Engine:
     # -- internals -------------------------------------------------------
     def _rules_wanting(self, path: str, text: str) -> list[Rule]:
         """The cheap prefilter: settings rules for settings modules, others by their trigger words
-        (each word searched for once per file, in the lowered text: a search costs a scan of the file)."""
+        (each word searched for once per file: a search costs a scan of the file)."""
         wanted = []
         is_settings = None
-        lowered = text.lower()
         present: dict[str, bool] = {}
 
         def occurs(word: str) -> bool:
             found = present.get(word)
             if found is None:
-                found = present[word] = word in lowered
+                found = present[word] = word in text
             return found
 
         for rule in self.rules:
@@ -240,13 +239,13 @@ class Engine:
 
 
 def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...]:
-    """Lowered, without duplicates, and without the words that make another redundant: when any one
-    must occur, a word containing another (`authenticate_header`, beside `authenticate`); when all must,
-    a word contained in another."""
-    lowered = list(dict.fromkeys(word.lower() for word in words))
+    """Without duplicates, and without the words another makes redundant: when any one must occur, a
+    word containing another (`authenticate_header`, beside `authenticate`); when all must, a word
+    contained in another."""
+    words = tuple(dict.fromkeys(words))
     if any_of:
-        return tuple(w for w in lowered if not any(o != w and o in w for o in lowered))
-    return tuple(w for w in lowered if not any(o != w and w in o for o in lowered))
+        return tuple(w for w in words if not any(o != w and o in w for o in words))
+    return tuple(w for w in words if not any(o != w and w in o for o in words))
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:

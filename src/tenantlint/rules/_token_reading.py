@@ -53,9 +53,12 @@ MATCH, MISMATCH, MISSING = "match", "mismatch", "missing"
 PRESENT, ABSENT, NEUTRAL = "present", "absent", "neutral"
 
 # A file without any of these words neither decodes a token, nor overrides `get_user`, nor names a token
-# it was handed (`_TOKEN_NAME`, in its usual casings): TL501 and TL502 skip it unparsed.
+# it was handed (`_TOKEN_NAME`, in its usual casings): TL502 skips it unparsed.
 TRIGGERS = ("get_user", *(form for word in ("token", "payload", "claims", "jwt", "decode")
                           for form in (word, word.capitalize(), word.upper())))
+# Every function `might_read_tokens` lets through holds one of these (an alias is imported under the
+# name it stands for): TL501 skips a file without them unparsed.
+READING_TRIGGERS = ("get_user", "Token", *sorted(_DECODE_HINTS))
 
 
 def own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:

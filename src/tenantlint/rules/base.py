@@ -35,8 +35,7 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     default_enabled: ClassVar[bool] = True
     node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
-    # words one of which must occur in a file's text for the rule to run on it (empty: every file);
-    # matched ignoring case, so `token` also stands for `Token` and `TOKEN`
+    # words one of which must occur in a file's text for the rule to run on it (empty: every file)
     triggers: ClassVar[tuple[str, ...]] = ()
     # words every one of which must occur too
     requires: ClassVar[tuple[str, ...]] = ()

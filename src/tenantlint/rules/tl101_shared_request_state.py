@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
 from tenantlint.known import (
@@ -359,8 +359,7 @@ class CurrentUserMiddleware:
         if not tainted and not _mentions_request(node, ctx):
             return
         cls_name = params[0] if owner and _decorated(node, "classmethod") and params else None
-        local_names = _local_names(node)
-        if not _may_write_shared(node, self_name, cls_name, local_names):
+        if not _may_write_shared(node, self_name, cls_name):
             return  # every write stays in the function or on `self`: no data flow needed
         flow = RequestFlow(node, tainted, self_name)
         if not flow.has_sources:
@@ -368,6 +367,7 @@ class CurrentUserMiddleware:
         stores = [store for store in flow.stores() if store.derived]
         if not stores:
             return
+        local_names = _local_names(node)
         for store in stores:
             target = self._shared_target(store, owner, self_name, cls_name, local_names, ctx)
             if target is not None:
@@ -623,50 +623,67 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
     return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
 
 
-def _written_chains(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[ast.expr | None, list[str]]]:
-    """The root and attribute names of every chain `func` may write through: assigned attributes and
-    items, receivers of `append`-like calls, objects given to `setattr` (a superset of `RequestFlow.stores`)."""
-    for node in walk(func):
-        if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
-            written = node
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
-            written = node.func.value
-        elif isinstance(node, ast.Call) and _is_setattr(node.func) and node.args:
-            written = node.args[0]
-        else:
-            continue
-        attrs = []
-        while isinstance(written, (ast.Attribute, ast.Subscript)):
-            if isinstance(written, ast.Attribute):
-                attrs.append(written.attr)
-            written = written.value
-        yield written, attrs[::-1]
+def _written_chain(node: ast.AST) -> tuple[ast.expr | None, list[str]] | None:
+    """The root and attribute names of the chain `node` writes through, if it writes: an assigned
+    attribute or item, the receiver of an `append`-like call, the object given to `setattr` (together a
+    superset of what `RequestFlow.stores` reports)."""
+    if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+        written = node
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+        written = node.func.value
+    elif isinstance(node, ast.Call) and _is_setattr(node.func) and node.args:
+        written = node.args[0]
+    else:
+        return None
+    attrs = []
+    while isinstance(written, (ast.Attribute, ast.Subscript)):
+        if isinstance(written, ast.Attribute):
+            attrs.append(written.attr)
+        written = written.value
+    return written, attrs[::-1]
 
 
 def _writes_to_self(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """Cheap pass before a class is judged: does this method write through `self` at all?"""
     self_name = _self_name(method)
-    return self_name is not None and any(
-        isinstance(root, ast.Name) and root.id == self_name and attrs[:1] != ["__class__"]
-        for root, attrs in _written_chains(method))
+    if self_name is None:
+        return False
+    for node in walk(method):
+        chain = _written_chain(node)
+        if chain is not None and isinstance(chain[0], ast.Name) and chain[0].id == self_name \
+                and chain[1][:1] != ["__class__"]:
+            return True
+    return False
 
 
-def _may_write_shared(func, self_name: str | None, cls_name: str | None, local_names: set[str]) -> bool:
-    """Cheap pass before the data flow: could a write land outside the function and its instance?
-    Mirrors `_shared_target`: a `global`, the class (`cls`, `self.__class__`, `type(self)`), or a name
-    that is not local."""
-    if any(isinstance(node, ast.Global) for node in walk(func)):  # nested functions' too
-        return True
-    for root, attrs in _written_chains(func):
+def _may_write_shared(func, self_name: str | None, cls_name: str | None) -> bool:
+    """Cheap pass before the data flow, in one walk: could a write land outside the function and its
+    instance? Mirrors `_shared_target`: a `global`, the class (`cls`, `self.__class__`, `type(self)`),
+    or a name that is not local."""
+    local = set(parameter_names(func))
+    roots: list[str] = []
+    for node in walk(func):
+        if isinstance(node, ast.Global):  # nested functions' too
+            return True
+        bound = _bound_here(node, func)
+        if bound:
+            local.update(bound)
+            continue
+        chain = _written_chain(node)
+        if chain is None:
+            continue
+        root, attrs = chain
         if _is_type_call(root):
             return True
         if isinstance(root, ast.Name):
             if root.id == self_name:
                 if attrs[:1] == ["__class__"]:
                     return True
-            elif root.id == cls_name or root.id not in local_names:
+            elif root.id == cls_name:
                 return True
-    return False
+            else:
+                roots.append(root.id)
+    return any(root not in local for root in roots)
 
 
 def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -813,13 +830,19 @@ def _declared_globals(func) -> set[str]:
 def _local_names(func) -> set[str]:
     names = set(parameter_names(func))
     for node in walk(func):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
-            names |= set(parameter_names(node))
+        names.update(_bound_here(node, func))
     return names - _declared_globals(func)
+
+
+def _bound_here(node: ast.AST, func) -> Iterable[str]:
+    """Names `node` binds in `func`'s scope or a nested one: targets, imports, nested parameters."""
+    if isinstance(node, ast.Name):
+        return (node.id,) if isinstance(node.ctx, (ast.Store, ast.Del)) else ()
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in node.names]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
+        return parameter_names(node)
+    return ()
 
 
 def _mentions_request(node: ast.AST, ctx) -> bool:

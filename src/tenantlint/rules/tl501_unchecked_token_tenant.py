@@ -7,7 +7,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
 from tenantlint.rules._token_fix_plan import PlannedFix, TenantCheck, plan_check
-from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
+from tenantlint.rules._token_reading import READING_TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
 from tenantlint.rules.base import Rule, register
 
 
@@ -68,7 +68,7 @@ class UncheckedTokenTenant(Rule):
     options = ("tenant-claim", "tenant-from-user", "authenticator-bases")
     severity = Severity.ERROR
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
-    triggers = TRIGGERS
+    triggers = READING_TRIGGERS
     example_filename = "auth.py"
     invalid = (
         """\
