@@ -39,6 +39,34 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return found
 
 
+# Fields that never hold syntax a rule is given: names, numbers, and the context and operator
+# markers (`Load`, `Add`, `Eq`), which are nodes but say nothing of their own.
+_MARKER_FIELDS = frozenset({
+    "ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
+    "is_async", "conversion", "simple",
+})
+_SYNTAX_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def syntax_children(node: ast.AST) -> list[ast.AST]:
+    """`child_nodes` without the markers: the engine's walk over every expression of a file."""
+    fields = _SYNTAX_FIELDS.get(node.__class__)
+    if fields is None:
+        fields = () if isinstance(node, ast.Constant) else tuple(f for f in node._fields if f not in _MARKER_FIELDS)
+        _SYNTAX_FIELDS[node.__class__] = fields
+    found: list[ast.AST] = []
+    append = found.append
+    for name in fields:
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            for item in value:
+                if isinstance(item, _AST):
+                    append(item)
+        elif isinstance(value, _AST):
+            append(value)
+    return found
+
+
 _BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
