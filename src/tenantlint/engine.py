@@ -16,7 +16,7 @@ from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, settings_candidates
 from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source, split_lines
-from tenantlint.trees import statement_children, syntax_children
+from tenantlint.trees import child_nodes, statement_children
 
 PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -169,7 +169,7 @@ class Engine:
             return
         # rules that want only statements (classes, functions) need no walk through expressions
         statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
-        children = statement_children if statements_only else syntax_children
+        children = statement_children if statements_only else child_nodes
         parents = ctx.parents
         for rule in dispatch.get(ast.Module, ()):
             self._run_rule(rule, result, ctx.path, lambda rule=rule: rule.visit(tree, ctx))

@@ -1,4 +1,10 @@
-"""Walking syntax trees: the helpers every rule uses, written for speed (they run on every node)."""
+"""Walking syntax trees: the helpers every rule uses, written for speed (they run on every node).
+
+`walk` and `child_nodes` are `ast.walk` and `ast.iter_child_nodes` (same order) without the
+markers: the context and operator nodes (`Load`, `Store`, `Add`, `Eq`), which are nodes but no
+rule looks for them on their own (it reads `node.ctx` or `node.ops`). Leaving them out, and the
+fields that hold only names and numbers, makes a walk visit about a third fewer nodes.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,28 @@ import ast
 from typing import Iterator
 
 _AST = ast.AST
+_MARKER_FIELDS = frozenset({
+    "ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
+    "is_async", "conversion", "simple",
+})
+_SYNTAX_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(node: ast.AST) -> tuple[str, ...]:
+    fields = _SYNTAX_FIELDS.get(node.__class__)
+    if fields is None:
+        fields = () if isinstance(node, ast.Constant) else tuple(f for f in node._fields if f not in _MARKER_FIELDS)
+        _SYNTAX_FIELDS[node.__class__] = fields
+    return fields
 
 
 def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """`ast.walk`, in the same order, at about half its cost."""
+    """`node` and every syntax node below it, breadth first as `ast.walk`."""
     pending = [node]
     append = pending.append
     for node in pending:  # the list grows while it is iterated: a breadth-first queue without a deque
         yield node
-        for name in node._fields:
+        for name in _SYNTAX_FIELDS.get(node.__class__) or _fields(node):
             value = getattr(node, name, None)
             if value.__class__ is list:
                 for item in value:
@@ -25,38 +44,10 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def child_nodes(node: ast.AST) -> list[ast.AST]:
-    """`ast.iter_child_nodes` as a list, without its generator overhead."""
+    """The syntax nodes directly below `node`, in field order."""
     found: list[ast.AST] = []
     append = found.append
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if value.__class__ is list:
-            for item in value:
-                if isinstance(item, _AST):
-                    append(item)
-        elif isinstance(value, _AST):
-            append(value)
-    return found
-
-
-# Fields that never hold syntax a rule is given: names, numbers, and the context and operator
-# markers (`Load`, `Add`, `Eq`), which are nodes but say nothing of their own.
-_MARKER_FIELDS = frozenset({
-    "ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind", "type_comment",
-    "is_async", "conversion", "simple",
-})
-_SYNTAX_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def syntax_children(node: ast.AST) -> list[ast.AST]:
-    """`child_nodes` without the markers: the engine's walk over every expression of a file."""
-    fields = _SYNTAX_FIELDS.get(node.__class__)
-    if fields is None:
-        fields = () if isinstance(node, ast.Constant) else tuple(f for f in node._fields if f not in _MARKER_FIELDS)
-        _SYNTAX_FIELDS[node.__class__] = fields
-    found: list[ast.AST] = []
-    append = found.append
-    for name in fields:
+    for name in _SYNTAX_FIELDS.get(node.__class__) or _fields(node):
         value = getattr(node, name, None)
         if value.__class__ is list:
             for item in value:
