@@ -17,6 +17,8 @@ _MARKER_FIELDS = frozenset({
     "is_async", "conversion", "simple",
 })
 _SYNTAX_FIELDS: dict[type, tuple[str, ...]] = {}
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+_BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _fields(node: ast.AST) -> tuple[str, ...]:
@@ -27,13 +29,21 @@ def _fields(node: ast.AST) -> tuple[str, ...]:
     return fields
 
 
+def _block_fields(node: ast.AST) -> tuple[str, ...]:
+    fields = _BLOCK_FIELDS.get(node.__class__)
+    if fields is None:
+        fields = _BLOCK_FIELDS[node.__class__] = tuple(f for f in _BLOCKS if f in node._fields)
+    return fields
+
+
 def walk(node: ast.AST) -> Iterator[ast.AST]:
     """`node` and every syntax node below it, breadth first as `ast.walk`."""
     pending = [node]
     append = pending.append
     for node in pending:  # the list grows while it is iterated: a breadth-first queue without a deque
         yield node
-        for name in _SYNTAX_FIELDS.get(node.__class__) or _fields(node):
+        fields = _SYNTAX_FIELDS.get(node.__class__)
+        for name in _fields(node) if fields is None else fields:
             value = getattr(node, name, None)
             if value.__class__ is list:
                 for item in value:
@@ -47,7 +57,8 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     """The syntax nodes directly below `node`, in field order."""
     found: list[ast.AST] = []
     append = found.append
-    for name in _SYNTAX_FIELDS.get(node.__class__) or _fields(node):
+    fields = _SYNTAX_FIELDS.get(node.__class__)
+    for name in _fields(node) if fields is None else fields:
         value = getattr(node, name, None)
         if value.__class__ is list:
             for item in value:
@@ -58,13 +69,10 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return found
 
 
-_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
 def statement_children(node: ast.AST) -> list[ast.AST]:
     """The statements (and handlers, match cases) directly inside a node's blocks."""
     found: list[ast.AST] = []
-    for name in _BLOCK_FIELDS:
+    for name in _block_fields(node):
         block = getattr(node, name, None)
         if isinstance(block, list):
             found.extend(block)
