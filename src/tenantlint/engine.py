@@ -142,7 +142,7 @@ class Engine:
         def occurs(word: str) -> bool:
             found = present.get(word)
             if found is None:
-                found = present[word] = word in text
+                found = present[word] = _occurs(word, text)
             return found
 
         for rule in self.rules:
@@ -241,11 +241,33 @@ class Engine:
 def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...]:
     """Without duplicates, and without the words another makes redundant: when any one must occur, a
     word containing another (`authenticate_header`, beside `authenticate`); when all must, a word
-    contained in another."""
+    contained in another. Words with `\\b` boundaries are kept as they are."""
     words = tuple(dict.fromkeys(words))
+    plain = [w for w in words if "\\b" not in w]
     if any_of:
-        return tuple(w for w in words if not any(o != w and o in w for o in words))
-    return tuple(w for w in words if not any(o != w and w in o for o in words))
+        return tuple(w for w in words if not any(o != w and o in w for o in plain))
+    return tuple(w for w in words if "\\b" in w or not any(o != w and w in o for o in plain))
+
+
+def _occurs(word: str, text: str) -> bool:
+    """`word in text`; `\\b` at either end of `word` asks for an identifier boundary there
+    (`\\brequest\\b` is not found in `requested`), as in a regular expression."""
+    starts, ends = word.startswith("\\b"), word.endswith("\\b")
+    if not (starts or ends):
+        return word in text
+    bare = word[2 if starts else 0 : -2 if ends else None]
+    index = text.find(bare)
+    while index >= 0:
+        end = index + len(bare)
+        if (not starts or index == 0 or not _identifier_char(text[index - 1])) and (
+                not ends or end == len(text) or not _identifier_char(text[end])):
+            return True
+        index = text.find(bare, index + 1)
+    return False
+
+
+def _identifier_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _character_columns(location: Location, lines: list[str]) -> Location:

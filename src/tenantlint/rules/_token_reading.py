@@ -56,9 +56,10 @@ PRESENT, ABSENT, NEUTRAL = "present", "absent", "neutral"
 # it was handed (`_TOKEN_NAME`, in its usual casings): TL502 skips it unparsed.
 TRIGGERS = ("get_user", *(form for word in ("token", "payload", "claims", "jwt", "decode")
                           for form in (word, word.capitalize(), word.upper())))
-# Every function `might_read_tokens` lets through holds one of these (an alias is imported under the
-# name it stands for): TL501 skips a file without them unparsed.
-READING_TRIGGERS = ("get_user", "Token", *sorted(_DECODE_HINTS))
+# Every function `might_read_tokens` lets through names one of these (a method `get_user`, a call of
+# `decode...`, `get_validated_token` or `...Token`; an alias is imported under the name it stands for):
+# TL501 skips a file without them unparsed.
+READING_TRIGGERS = (r"\bget_user\b", r"Token\b", r"\bdecode", r"\bget_validated_token\b")
 
 
 def own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:

@@ -35,7 +35,8 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     default_enabled: ClassVar[bool] = True
     node_types: ClassVar[tuple[type[ast.AST], ...]] = ()
-    # words one of which must occur in a file's text for the rule to run on it (empty: every file)
+    # words one of which must occur in a file's text for the rule to run on it (empty: every file);
+    # `\b` at either end asks for an identifier boundary there (r"\brequest\b" is not in `requested`)
     triggers: ClassVar[tuple[str, ...]] = ()
     # words every one of which must occur too
     requires: ClassVar[tuple[str, ...]] = ()

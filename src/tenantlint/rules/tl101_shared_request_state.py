@@ -184,7 +184,7 @@ class SharedRequestState(Rule):
     severity = Severity.ERROR
     node_types = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
     # every finding needs a `request`/`scope` parameter or a known request-path method
-    triggers = ("request", "scope", *sorted(MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS))  # the commonest first
+    triggers = tuple(rf"\b{word}\b" for word in ("request", "scope", *sorted(MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS)))
     example_filename = "middleware.py"
     invalid = (
         """\
