@@ -6,7 +6,7 @@ import pytest
 
 import tenantlint.engine
 from lintutil import CASES, SAMPLE, lint
-from tenantlint.engine import _occurs
+from tenantlint.engine import TriggerWord
 from test_cli import run
 
 
@@ -27,7 +27,7 @@ from test_cli import run
     (r"\bscope\b", "étéscope = 1", False),  # identifiers are Unicode
 ])
 def test_words_with_boundaries(word, text, found):
-    assert _occurs(word, text) is found
+    assert TriggerWord(word).found_in(text) is found
 
 
 def _findings(paths):
@@ -41,7 +41,7 @@ def test_prefilter_loses_no_finding(folder, monkeypatch):
     """Every rule given every file finds exactly what the rules given only the files with their words find."""
     path = SAMPLE if folder == "sample" else CASES / folder
     filtered = _findings(path)
-    monkeypatch.setattr(tenantlint.engine, "_occurs", lambda word, text: True)
+    monkeypatch.setattr(tenantlint.engine.TriggerWord, "found_in", lambda word, text: True)
     assert _findings(path) == filtered
 
 

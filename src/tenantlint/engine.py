@@ -62,8 +62,9 @@ class Engine:
         self.settings = SettingsReader(self.project, candidates)
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
-        self._words = {rule.code: (_fewest_words(rule.triggers), _fewest_words(rule.requires, any_of=False))
-                       for rule in self.rules}
+        words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
+        self._words = {rule.code: tuple(tuple(words.setdefault(w, TriggerWord(w)) for w in chosen) for chosen in (
+            _fewest_words(rule.triggers), _fewest_words(rule.requires, any_of=False))) for rule in self.rules}
         self._dispatch: dict[type, list[Rule]] = {}
         for rule in self.rules:
             for node_type in rule.node_types:
@@ -137,12 +138,12 @@ class Engine:
         (each word searched for once per file: a search costs a scan of the file)."""
         wanted = []
         is_settings = None
-        present: dict[str, bool] = {}
+        present: dict[TriggerWord, bool] = {}
 
-        def occurs(word: str) -> bool:
+        def occurs(word: TriggerWord) -> bool:
             found = present.get(word)
             if found is None:
-                found = present[word] = _occurs(word, text)
+                found = present[word] = word.found_in(text)
             return found
 
         for rule in self.rules:
@@ -249,21 +250,28 @@ def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...
     return tuple(w for w in words if "\\b" in w or not any(o != w and w in o for o in plain))
 
 
-def _occurs(word: str, text: str) -> bool:
-    """`word in text`; `\\b` at either end of `word` asks for an identifier boundary there
+class TriggerWord:
+    """A rule's trigger word, read once: `\\b` at either end asks for an identifier boundary there
     (`\\brequest\\b` is not found in `requested`), as in a regular expression."""
-    starts, ends = word.startswith("\\b"), word.endswith("\\b")
-    if not (starts or ends):
-        return word in text
-    bare = word[2 if starts else 0 : -2 if ends else None]
-    index = text.find(bare)
-    while index >= 0:
-        end = index + len(bare)
-        if (not starts or index == 0 or not _identifier_char(text[index - 1])) and (
-                not ends or end == len(text) or not _identifier_char(text[end])):
-            return True
-        index = text.find(bare, index + 1)
-    return False
+
+    __slots__ = ("bare", "starts", "ends")
+
+    def __init__(self, word: str):
+        self.starts, self.ends = word.startswith("\\b"), word.endswith("\\b")
+        self.bare = word[2 if self.starts else 0 : -2 if self.ends else None]
+
+    def found_in(self, text: str) -> bool:
+        bare, starts, ends = self.bare, self.starts, self.ends
+        if not (starts or ends):
+            return bare in text
+        index = text.find(bare)
+        while index >= 0:
+            end = index + len(bare)
+            if (not starts or index == 0 or not _identifier_char(text[index - 1])) and (
+                    not ends or end == len(text) or not _identifier_char(text[end])):
+                return True
+            index = text.find(bare, index + 1)
+        return False
 
 
 def _identifier_char(char: str) -> bool:
