@@ -64,26 +64,37 @@ Value = Unknown | Str | Seq | Mapping
 def looks_like_settings(path: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> bool:
     """A pattern without '/' is matched against the file name, a pattern with one against the path,
     and any pattern against the path's end (`settings.py` matches `proj/settings.py`)."""
-    normalized = path.replace(os.sep, "/")
-    by_name, by_path = _settings_patterns(tuple(extra_patterns))
-    return bool((by_name and by_name.match(os.path.basename(normalized))) or by_path.match(normalized))
+    return _settings_matcher(tuple(extra_patterns))(path.replace(os.sep, "/"))
 
 
 @functools.lru_cache(maxsize=None)
-def _settings_patterns(extra_patterns: tuple[str, ...]) -> tuple[re.Pattern | None, re.Pattern]:
-    """`looks_like_settings`'s patterns as two expressions (it runs on every file)."""
+def _settings_matcher(extra_patterns: tuple[str, ...]):
+    """`looks_like_settings` for '/'-separated paths, its patterns compiled into two expressions."""
     patterns = (*SETTINGS_PATH_PATTERNS, *extra_patterns)
     by_name = [fnmatch.translate(p) for p in patterns if "/" not in p]
     by_path = [fnmatch.translate(p) for p in patterns if "/" in p]
     by_path += [fnmatch.translate("*/" + p.lstrip("/")) for p in patterns]
-    return (re.compile("|".join(by_name)) if by_name else None), re.compile("|".join(by_path))
+    name_match = re.compile("|".join(by_name)).match if by_name else None
+    path_match = re.compile("|".join(by_path)).match
+
+    def matches(path: str) -> bool:
+        return bool((name_match and name_match(path.rpartition("/")[2])) or path_match(path))
+
+    return matches
 
 
 def settings_candidates(files: list[str], root: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> list[str]:
     """The files that look like settings modules, judged by their path below the project root."""
-    prefix = os.path.join(root, "")
-    return [f for f in files if looks_like_settings(f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root),
-                                                    extra_patterns)]
+    matches = _settings_matcher(tuple(extra_patterns))
+    folders: dict[str, str] = {}
+
+    def relative(path: str) -> str:  # one `relpath` per folder, not per file: it runs on every file
+        folder, name = os.path.split(path)
+        if folder not in folders:
+            folders[folder] = os.path.relpath(folder or ".", root).replace(os.sep, "/")
+        return name if folders[folder] == "." else f"{folders[folder]}/{name}"
+
+    return [f for f in files if matches(relative(f))]
 
 
 @dataclass
