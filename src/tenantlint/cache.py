@@ -9,10 +9,8 @@ another key starts the cache afresh).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 
 from tenantlint import __version__
@@ -31,6 +29,8 @@ class Entry:
 
 
 def digest(data: bytes) -> str:
+    import hashlib  # here: a warm run answers from file stamps and never hashes (nor loads OpenSSL)
+
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -46,7 +46,7 @@ class ResultCache:
     def __init__(self, root: str, fingerprint: str):
         self.folder = os.path.join(root, CACHE_DIR)
         self.file = os.path.join(self.folder, "results.pickle")
-        self.key = hashlib.blake2b(f"{__version__}\0{fingerprint}".encode(), digest_size=16).hexdigest()
+        self.key = f"{__version__}\0{fingerprint}"
         self.entries: dict[str, Entry] = {}
         self.dirty = False
         try:
@@ -106,6 +106,8 @@ class ResultCache:
             if not os.path.exists(ignore):
                 with open(ignore, "w", encoding="ascii") as handle:
                     handle.write("*\n")
+            import tempfile  # only a run that found something new writes
+
             fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
                 pickle.dump({"key": self.key, "entries": self.entries}, handle, protocol=pickle.HIGHEST_PROTOCOL)
