@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import os
+import signal
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
@@ -169,18 +172,34 @@ def write_fixed(path: str, original: bytes, outcome: FixOutcome) -> None:
     if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         raise WriteRefused("it is read-only; not overwritten")
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tenantlint-tmp", dir=directory)
+    with _interruptions_deferred():
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tenantlint-tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, stat.S_IMODE(status.st_mode))
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+
+
+@contextlib.contextmanager
+def _interruptions_deferred():
+    """Ctrl-C and SIGTERM wait until the file is in place (no temporary file left beside it, however
+    the timing falls); they are delivered right after. Where signals cannot be blocked (Windows, a
+    thread other than the main one), the cleanup above still removes the temporary file."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, stat.S_IMODE(status.st_mode))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 __all__ = ["FixContext", "FixOutcome", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
