@@ -623,6 +623,10 @@ def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
     return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
 
 
+_BINDERS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_WRITERS = (ast.Attribute, ast.Subscript, ast.Call)
+
+
 def _written_chain(node: ast.AST) -> tuple[ast.expr | None, list[str]] | None:
     """The root and attribute names of the chain `node` writes through, if it writes: an assigned
     attribute or item, the receiver of an `append`-like call, the object given to `setattr` (together a
@@ -663,13 +667,13 @@ def _may_write_shared(func, self_name: str | None, cls_name: str | None) -> bool
     local = set(parameter_names(func))
     roots: list[str] = []
     for node in walk(func):
-        if isinstance(node, ast.Global):  # nested functions' too
-            return True
-        bound = _bound_here(node, func)
-        if bound:
-            local.update(bound)
+        kind = node.__class__
+        if kind is ast.Name or kind in _BINDERS:
+            local.update(_bound_here(node, func))
             continue
-        chain = _written_chain(node)
+        if kind is ast.Global:  # nested functions' too
+            return True
+        chain = _written_chain(node) if kind in _WRITERS else None
         if chain is None:
             continue
         root, attrs = chain
