@@ -242,7 +242,7 @@ class Engine:
 def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...]:
     """Without duplicates, and without the words another makes redundant: when any one must occur, a
     word containing another (`authenticate_header`, beside `authenticate`); when all must, a word
-    contained in another. Words with `\\b` boundaries are kept as they are."""
+    contained in another. Only a word without `\\b` boundaries makes another redundant."""
     words = tuple(dict.fromkeys(words))
     plain = [w for w in words if "\\b" not in w]
     if any_of:
