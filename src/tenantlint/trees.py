@@ -37,7 +37,8 @@ def _block_fields(node: ast.AST) -> tuple[str, ...]:
 
 
 def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """`node` and every syntax node below it, breadth first as `ast.walk`."""
+    """`node` and every syntax node below it, breadth first as `ast.walk`. (`child_nodes` written out
+    again, not called: a third faster, and every rule walks.)"""
     pending = [node]
     append = pending.append
     for node in pending:  # the list grows while it is iterated: a breadth-first queue without a deque
