@@ -74,20 +74,26 @@ def find_config_file(start: str) -> str | None:
         current = os.path.dirname(current)
     while True:
         candidate = os.path.join(current, "pyproject.toml")
-        if os.path.isfile(candidate):
-            try:
-                with open(candidate, "rb") as handle:
-                    data = tomllib.load(handle)
-            except OSError:
-                data = {}
-            except tomllib.TOMLDecodeError as error:
-                raise ConfigError(f"invalid TOML in {candidate}: {error}") from None
-            if "tenantlint" in data.get("tool", {}):
-                return candidate
+        if configures_tenantlint(candidate):
+            return candidate
         parent = os.path.dirname(current)
         if parent == current:
             return None
         current = parent
+
+
+def configures_tenantlint(candidate: str) -> bool:
+    """Whether `candidate` is a pyproject.toml with a [tool.tenantlint] table."""
+    if not os.path.isfile(candidate):
+        return False
+    try:
+        with open(candidate, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError:
+        return False
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"invalid TOML in {candidate}: {error}") from None
+    return "tenantlint" in data.get("tool", {})
 
 
 def load_config(path: str | None) -> Config:

@@ -6,7 +6,7 @@ import functools
 import os
 from dataclasses import replace
 
-from tenantlint.config import Config, ConfigError, find_config_file, load_config
+from tenantlint.config import Config, ConfigError, configures_tenantlint, load_config
 from tenantlint.engine import Engine, FileResult
 from tenantlint.project import Project
 from tenantlint.sourcefile import SourceText
@@ -16,8 +16,13 @@ _ENGINES: dict[tuple, Engine] = {}
 
 @functools.lru_cache(maxsize=4096)
 def _config_file_for(folder: str) -> str | None:
-    """Memoised per folder: flake8 and pylint hand files over one by one, all in a few folders."""
-    return find_config_file(folder)
+    """`find_config_file`, memoised per folder and so per parent folder too: flake8 and pylint hand
+    files over one by one, and every folder would otherwise read the same pyproject.toml files above it."""
+    candidate = os.path.join(folder, "pyproject.toml")
+    if configures_tenantlint(candidate):
+        return candidate
+    parent = os.path.dirname(folder)
+    return None if parent == folder else _config_file_for(parent)
 
 
 def engine_for(filename: str, option_overrides: dict | None = None, apply_noqa: bool = True) -> Engine:

@@ -163,8 +163,10 @@ class SettingsReader:
 
     def add_candidate(self, path: str) -> None:
         """A host tool (flake8, pylint) hands files over one by one: take settings-like ones as they come."""
+        if not looks_like_settings(path):
+            return
         key = real(path)
-        if key not in self.candidates and looks_like_settings(path):
+        if key not in self.candidates:
             self.candidates.append(key)
             self._views = None
 
