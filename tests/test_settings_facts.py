@@ -130,3 +130,33 @@ def test_settings_paths():
     assert looks_like_settings("settings_prod.py")
     assert not looks_like_settings("proj/views.py")
     assert looks_like_settings("deploy/conf.py", ["deploy/conf.py"])
+
+
+def test_named_imports_are_read_only_when_a_setting_uses_them(tmp_path):
+    """`from .apps import INSTALLED_APPS` gives the setting its value (and makes apps.py part of the
+    settings); `from .commands import BaseCommand`, never used by a setting, reads nothing."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/apps.py": "from .shared import SHARED as INSTALLED_APPS\n",
+        "proj/shared.py": "SHARED = ['django_tenants', 'crm']\n",
+        "proj/lists.py": "EXTRA = ['m.M']\n",
+        "proj/commands.py": "from .heavy import Thing\nclass BaseCommand: pass\n",
+        "proj/heavy.py": "def f(:\n",  # would be a syntax error, were it read
+        "proj/settings.py": """
+            from .apps import INSTALLED_APPS
+            from .lists import EXTRA
+            from .commands import BaseCommand
+            from .missing import NOWHERE
+            MIDDLEWARE = ['a.A'] + EXTRA
+        """,
+    })
+    paths = [str(tmp_path / "proj/settings.py")]
+    project = Project(paths, [str(tmp_path)])
+    reader = SettingsReader(project, paths)
+    (view,) = reader.views()
+    assert values(view.get("INSTALLED_APPS")) == ["django_tenants", "crm"]
+    assert values(view.get("MIDDLEWARE")) == ["a.A", "m.M"]
+    assert view.get("BaseCommand") is None and view.get("NOWHERE") is None
+    part_of_settings = {name for name in ("apps", "shared", "lists", "commands", "heavy")
+                        if reader.is_settings_module(str(tmp_path / f"proj/{name}.py"))}
+    assert part_of_settings == {"apps", "shared", "lists"}

@@ -61,6 +61,16 @@ class Mapping:
 Value = Unknown | Str | Seq | Mapping
 
 
+@dataclass
+class Imported:
+    """A name a module imports from another (`from .apps import INSTALLED_APPS`), read from that module
+    only when a setting uses it: importing `BaseCommand` costs nothing, and makes no module a settings one."""
+
+    path: str
+    name: str
+    stack: list[str]
+
+
 def looks_like_settings(path: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> bool:
     """A pattern without '/' is matched against the file name, a pattern with one against the path,
     and any pattern against the path's end (`settings.py` matches `proj/settings.py`)."""
@@ -262,7 +272,27 @@ class SettingsReader:
         result = self.module_result(path, [])
         if result is None:
             return SettingsView(path, {}, [real(path)], [], False)
-        return SettingsView(path, result.env, result.modules, result.assignments, result.star_unknown)
+        modules = list(result.modules)
+        values = {}
+        for name, value in result.env.items():
+            if isinstance(value, Imported):
+                if not name.isupper():
+                    continue  # Django reads only upper-case names as settings
+                value = self.resolve(value, modules)
+            if value is not None:
+                values[name] = value
+        return SettingsView(path, values, modules, result.assignments, result.star_unknown)
+
+    def resolve(self, value: "Value | Imported | None", modules: list[str]) -> Value | None:
+        """The value an imported name has in its module (following re-imports), adding each module read
+        to `modules`."""
+        while isinstance(value, Imported):
+            result = self.module_result(value.path, value.stack)
+            if result is None:
+                return None
+            modules.extend(m for m in result.modules if m not in modules)
+            value = result.env.get(value.name)
+        return None if value is None else _deep_copy(value)
 
     def module_result(self, path: str, stack: list[str]) -> "_ModuleResult | None":
         """What executing one module leaves, computed once per module.
@@ -308,6 +338,17 @@ class _Runner:
         for module in result.modules:
             if module not in self.modules:
                 self.modules.append(module)
+
+    def _value_of(self, name: str) -> Value | None:
+        """`name`'s value here, an imported one read from its module on this first use."""
+        value = self.env.get(name)
+        if isinstance(value, Imported):
+            value = self.reader.resolve(value, self.modules)
+            if value is None:
+                del self.env[name]
+            else:
+                self.env[name] = value
+        return value
 
     # -- statements ------------------------------------------------------
     def _run(self, body: list[ast.stmt], path: str) -> None:
@@ -362,7 +403,7 @@ class _Runner:
 
     def _lookup_target(self, node: ast.expr) -> Value | None:
         if isinstance(node, ast.Name):
-            return self.env.get(node.id)
+            return self._value_of(node.id)
         if isinstance(node, ast.Subscript):
             container, key = self._subscript_target(node)
             if isinstance(container, Mapping) and key is not None:
@@ -422,29 +463,24 @@ class _Runner:
             target = _module_file(base_dir, node.module) if node.module else None
         else:
             target = self.project.find_module_path(node.module or "", near=path)
-        is_star = any(alias.name == "*" for alias in node.names)
-        result = self.reader.module_result(target, self._stack) if target is not None else None
-        if is_star:
-            if result is None:
-                if not _is_third_party_star(node.module):
-                    self.star_unknown = True
-                return
-            self._merge_modules(result)
-            for name, value in result.env.items():
-                if not name.startswith("_"):
-                    self.env[name] = _deep_copy(value)
-            self.assignments.extend(result.assignments)
-            self.star_unknown = self.star_unknown or result.star_unknown
-            return
-        if result is None:
+        if not any(alias.name == "*" for alias in node.names):
             for alias in node.names:
-                self.env.pop(alias.asname or alias.name, None)
+                if target is None:
+                    self.env.pop(alias.asname or alias.name, None)
+                else:
+                    self.env[alias.asname or alias.name] = Imported(target, alias.name, self._stack)
+            return
+        result = self.reader.module_result(target, self._stack) if target is not None else None
+        if result is None:
+            if not _is_third_party_star(node.module):
+                self.star_unknown = True
             return
         self._merge_modules(result)
-        for alias in node.names:
-            value = result.env.get(alias.name)
-            if value is not None:
-                self.env[alias.asname or alias.name] = _deep_copy(value)
+        for name, value in result.env.items():
+            if not name.startswith("_"):
+                self.env[name] = value if isinstance(value, Imported) else _deep_copy(value)
+        self.assignments.extend(result.assignments)
+        self.star_unknown = self.star_unknown or result.star_unknown
 
     # -- expressions -----------------------------------------------------
     def _expr(self, node: ast.expr, path: str) -> Value:
@@ -475,7 +511,7 @@ class _Runner:
                     mapping.complete = False
             return mapping
         if isinstance(node, ast.Name):
-            found = self.env.get(node.id)
+            found = self._value_of(node.id)
             if found is None:
                 return Unknown(loc)
             return _deep_copy(found)
