@@ -64,7 +64,7 @@ class Engine:
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
         self._words = {rule.code: tuple(tuple(words.setdefault(w, TriggerWord(w)) for w in chosen) for chosen in (
-            _fewest_words(rule.triggers), _fewest_words(rule.requires, any_of=False))) for rule in self.rules}
+            _fewest_words(rule.triggers), tuple(dict.fromkeys(rule.requires)))) for rule in self.rules}
         self._dispatch: dict[type, list[Rule]] = {}
         for rule in self.rules:
             for node_type in rule.node_types:
@@ -239,15 +239,13 @@ class Engine:
         return result
 
 
-def _fewest_words(words: tuple[str, ...], any_of: bool = True) -> tuple[str, ...]:
-    """Without duplicates, and without the words another makes redundant: when any one must occur, a
-    word containing another (`authenticate_header`, beside `authenticate`); when all must, a word
-    contained in another. Only a word without `\\b` boundaries makes another redundant."""
+def _fewest_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Any one of `words` must occur: without duplicates, and without a word that contains another
+    (`authenticate_header`, beside `authenticate`). Only a word without `\\b` boundaries makes another
+    redundant."""
     words = tuple(dict.fromkeys(words))
     plain = [w for w in words if "\\b" not in w]
-    if any_of:
-        return tuple(w for w in words if not any(o != w and o in w for o in plain))
-    return tuple(w for w in words if "\\b" in w or not any(o != w and w in o for o in plain))
+    return tuple(w for w in words if not any(o != w and o in w for o in plain))
 
 
 class TriggerWord:

@@ -478,7 +478,7 @@ class _Runner:
         self._merge_modules(result)
         for name, value in result.env.items():
             if not name.startswith("_"):
-                self.env[name] = value if isinstance(value, Imported) else _deep_copy(value)
+                self.env[name] = _deep_copy(value)  # an `Imported` stays as it is, unread
         self.assignments.extend(result.assignments)
         self.star_unknown = self.star_unknown or result.star_unknown
 
