@@ -9,13 +9,13 @@ import traceback
 from functools import cached_property
 
 from tenantlint.config import Config
-from tenantlint.diagnostics import Diagnostic, Location, Severity, char_column
+from tenantlint.diagnostics import Diagnostic, Location, Severity
 from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, settings_candidates
-from tenantlint.sourcefile import SourceError, SourceText, decode_source, parse_source, split_lines
+from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source
 from tenantlint.trees import child_nodes, statement_children
 
 PARSE_ERROR_CODE = "TL000"
@@ -40,8 +40,22 @@ class FileContext:
         self.parents: list[ast.AST] = []
 
     @cached_property
+    def line_index(self) -> LineIndex:
+        return LineIndex(self.source.text)
+
+    @cached_property
     def lines(self) -> list[str]:
-        return split_lines(self.source.text)
+        return [line.rstrip("\r\n") for line in self.line_index.lines]
+
+    def segment(self, node: ast.AST) -> str | None:
+        """The node's source text (`ast.get_source_segment`, without re-splitting the file)."""
+        return self.line_index.segment(node)
+
+    def char_span(self, node: ast.AST) -> tuple[int, int, int, int]:
+        """A node's start and end with character columns, as diagnostics and LibCST count them."""
+        index = self.line_index
+        return (node.lineno, index.char_column(node.lineno, node.col_offset),
+                node.end_lineno, index.char_column(node.end_lineno, node.end_col_offset))
 
     @property
     def imports(self) -> ImportTable:
@@ -130,7 +144,7 @@ class Engine:
         if not self.settings.is_settings_module(path):
             self.project.release(path)
         result.dependencies = sorted(self.project.touched - {real(path)})
-        return self._finish(result, text, file_noqa)
+        return self._finish(result, text, file_noqa, ctx.line_index if result.diagnostics else None)
 
     # -- internals -------------------------------------------------------
     def _rules_wanting(self, path: str, text: str) -> list[Rule]:
@@ -221,19 +235,21 @@ class Engine:
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             result.errors.append(InternalError(path, rule.code, reason, traceback.format_exc()))
 
-    def _finish(self, result: FileResult, text: str, file_noqa: set[str] | None = None) -> FileResult:
+    def _finish(self, result: FileResult, text: str, file_noqa: set[str] | None = None,
+                index: LineIndex | None = None) -> FileResult:
         if not result.diagnostics:
             return result
-        lines = split_lines(text)
+        index = index or LineIndex(text)
+        noqa = _LineSuppressions(index.lines)
         kept: dict[tuple, Diagnostic] = {}
         for diagnostic in result.diagnostics:
             if diagnostic.code != PARSE_ERROR_CODE and (
-                (self.apply_noqa and _suppressed(diagnostic, lines))
+                (self.apply_noqa and noqa.suppresses(diagnostic))
                 or (file_noqa and any(code_matches(diagnostic.code, c) for c in file_noqa))
             ):
                 continue
             if diagnostic.location.byte_columns:
-                diagnostic.location = _character_columns(diagnostic.location, lines)
+                diagnostic.location = _character_columns(diagnostic.location, index)
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result
@@ -276,12 +292,9 @@ def _identifier_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _character_columns(location: Location, lines: list[str]) -> Location:
-    def convert(line: int, col: int) -> int:
-        return char_column(lines[line - 1], col) if 0 < line <= len(lines) else col
-
-    return Location(location.path, location.line, convert(location.line, location.col),
-                    location.end_line, convert(location.end_line, location.end_col))
+def _character_columns(location: Location, index: LineIndex) -> Location:
+    return Location(location.path, location.line, index.char_column(location.line, location.col),
+                    location.end_line, index.char_column(location.end_line, location.end_col))
 
 
 def _span(location: Location) -> tuple[int, int, int, int]:
@@ -304,14 +317,24 @@ def _file_noqa_codes(text: str) -> set[str] | None:
     return codes or None
 
 
-def _suppressed(diagnostic: Diagnostic, lines: list[str]) -> bool:
-    index = diagnostic.line - 1
-    if not 0 <= index < len(lines) or "noqa" not in lines[index].lower():
-        return False
-    for match in _NOQA.finditer(lines[index]):
-        codes = match.group("codes")
-        if not codes:
-            return True
-        if any(code_matches(diagnostic.code, c.upper()) for c in _CODE_LIST.split(codes) if c):
-            return True
-    return False
+class _LineSuppressions:
+    """The `# noqa` comments of a file's lines, each line read once however many findings it has."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self._read: dict[int, list[list[str]] | None] = {}  # line -> code lists (empty list: every code)
+
+    def suppresses(self, diagnostic: Diagnostic) -> bool:
+        line = diagnostic.line
+        if line not in self._read:
+            self._read[line] = self._directives(line)
+        directives = self._read[line]
+        return directives is not None and any(
+            not codes or any(code_matches(diagnostic.code, code) for code in codes) for codes in directives)
+
+    def _directives(self, line: int) -> list[list[str]] | None:
+        if not 0 < line <= len(self.lines) or "noqa" not in self.lines[line - 1].lower():
+            return None
+        found = [[c.upper() for c in _CODE_LIST.split(match.group("codes") or "") if c]
+                 for match in _NOQA.finditer(self.lines[line - 1])]
+        return found or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import re
 import tokenize
@@ -17,6 +18,69 @@ def split_lines(text: str, keepends: bool = False) -> list[str]:
     splits at form feeds and other separators, which would shift every later line number)."""
     lines = _LINE.findall(text)
     return lines if keepends else [line.rstrip("\r\n") for line in lines]
+
+
+class LineIndex:
+    """A text split into lines once, with `ast`'s byte columns turned into characters per line.
+
+    Every lookup costs the size of its answer, not of the file: `ast.get_source_segment` re-splits
+    the whole module on each call, and `str.encode` of a line per finding is quadratic on a long line.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = split_lines(text, keepends=True)
+        self._starts: list[int] | None = None
+        self._wide: dict[int, tuple[list[int], list[int]]] = {}  # line -> non-ASCII byte offsets, extra bytes
+
+    def char_column(self, line: int, byte_col: int) -> int:
+        """The character column of `byte_col` (UTF-8 bytes, as `ast` counts) on 1-based `line`."""
+        if not 0 < line <= len(self.lines):
+            return byte_col
+        wide = self._wide.get(line)
+        if wide is None:
+            wide = self._wide[line] = _wide_characters(self.lines[line - 1])
+        offsets, extra = wide
+        if not offsets:
+            return byte_col
+        before = bisect.bisect_left(offsets, byte_col)  # wide characters that start before the column
+        return byte_col - (extra[before - 1] if before else 0)
+
+    def offset(self, line: int, byte_col: int) -> int:
+        """The position in `text` of a 1-based line and a byte column."""
+        if self._starts is None:
+            starts, total = [], 0
+            for text_line in self.lines:
+                starts.append(total)
+                total += len(text_line)
+            starts.append(total)
+            self._starts = starts
+        return self._starts[min(line - 1, len(self._starts) - 1)] + self.char_column(line, byte_col)
+
+    def segment(self, node: ast.AST) -> str | None:
+        """What `ast.get_source_segment(text, node)` returns."""
+        end_line, end_col = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        if end_line is None or end_col is None or getattr(node, "lineno", None) is None:
+            return None
+        return self.text[self.offset(node.lineno, node.col_offset) : self.offset(end_line, end_col)]
+
+
+def _wide_characters(line: str) -> tuple[list[int], list[int]]:
+    """For each non-ASCII character of `line`: the byte offset it starts at, and the extra bytes
+    (beyond one per character) of it and every wide character before it."""
+    offsets: list[int] = []
+    extra: list[int] = []
+    if line.isascii():
+        return offsets, extra
+    position = total = 0
+    for char in line:
+        size = len(char.encode("utf-8", "surrogatepass"))
+        if size > 1:
+            offsets.append(position)
+            total += size - 1
+            extra.append(total)
+        position += size
+    return offsets, extra
 
 
 class SourceError(Exception):

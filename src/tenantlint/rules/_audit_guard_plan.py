@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass
 
 from tenantlint.diagnostics import char_column
-from tenantlint.sourcefile import split_lines
 from tenantlint.flow import contains
 from tenantlint.trees import child_nodes, walk
 
@@ -54,11 +53,6 @@ class Replace:
 
 
 Change = Insert | Rewrite | Replace
-
-
-def source_lines(text: str) -> list[str]:
-    """The lines as `ast` numbers them (`str.splitlines` would also split at form feeds)."""
-    return split_lines(text)
 
 
 def span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:

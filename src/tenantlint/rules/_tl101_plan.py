@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from tenantlint.diagnostics import char_column
 from tenantlint.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
@@ -537,13 +536,10 @@ class StatePlanner:
 
     # -- positions -------------------------------------------------------------------
     def _span(self, node: ast.AST) -> Span:
-        lines = self.ctx.lines
-        return Span(node.lineno, char_column(lines[node.lineno - 1], node.col_offset),
-                    node.end_lineno, char_column(lines[node.end_lineno - 1], node.end_col_offset),
-                    ast.get_source_segment(self.ctx.source.text, node) or "")
+        return Span(*self.ctx.char_span(node), self.ctx.segment(node) or "")
 
     def _text(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.ctx.source.text, node) or ast.unparse(node)
+        return self.ctx.segment(node) or ast.unparse(node)
 
 
 def module_names(tree: ast.Module) -> set[str]:

@@ -16,9 +16,10 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from tenantlint.project import ImportTable
 from tenantlint.rules._audit_guard_fix import apply_changes
 from tenantlint.rules._audit_guard_plan import (
-    Change, Replace, alone_on_lines, import_insert, leading_imports, source_lines,
+    Change, Replace, alone_on_lines, import_insert, leading_imports,
 )
 from tenantlint.rules._token_fix_plan import COMPARISON, NEUTRAL, FailClosed, Spot, TenantCheck
+from tenantlint.sourcefile import split_lines
 
 _INDENT = re.compile(r"^((?:    )+)", re.MULTILINE)
 _FLIPPED = {cst.Is: cst.IsNot, cst.IsNot: cst.Is, cst.In: cst.NotIn, cst.NotIn: cst.In}
@@ -38,7 +39,7 @@ def insert_checks(module: cst.Module, checks: list[TenantCheck]) -> cst.Module:
     for node, where in wrapper.resolve(PositionProvider).items():
         if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             anchors[(where.start.line, where.start.column)] = node
-    lines = source_lines(module.code)
+    lines = split_lines(module.code)
     inserts: dict[int, tuple[list[cst.BaseStatement], bool]] = {}
     for check in checks:
         anchor = anchors.get((check.anchor.line, check.anchor.col))
@@ -47,7 +48,7 @@ def insert_checks(module: cst.Module, checks: list[TenantCheck]) -> cst.Module:
         inserts[id(anchor)] = (_statements(check.code, module), check.separate)
     checked = wrapper.module.visit(_Inserter(inserts))
     text = checked.code
-    tree, lines = ast.parse(text), source_lines(text)
+    tree, lines = ast.parse(text), split_lines(text)
     changes = _imports(tree, lines, {pair for check in checks for pair in check.imports})
     return apply_changes(checked, changes, lines) if changes else checked
 

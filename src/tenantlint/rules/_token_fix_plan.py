@@ -19,7 +19,7 @@ from tenantlint.diagnostics import Fix
 from tenantlint.flow import always_exits
 from tenantlint.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
 from tenantlint.rules._audit_guard_plan import (
-    Point, bindings, dominates, insertion_point, module_names, reads, source_lines, span, statement_at, statement_path,
+    Point, bindings, dominates, insertion_point, module_names, reads, span, statement_at, statement_path,
 )
 from tenantlint.rules._token_reading import ABSENT, NEUTRAL, PRESENT, TokenFunction, own_nodes
 from tenantlint.trees import walk
@@ -99,7 +99,7 @@ class PlannedFix(Fix):
 
 # -- TL501: a tenant-claim check before the lookup -----------------------------------------
 
-def plan_check(reading: TokenFunction, lookup: ast.Call, text: str, placed: list[tuple[Point, TenantCheck]]
+def plan_check(reading: TokenFunction, lookup: ast.Call, lines: list[str], placed: list[tuple[Point, TenantCheck]]
                ) -> tuple[Point, TenantCheck] | None:
     """The check that guards `lookup`: one already `placed` before it in the function, or a new one."""
     function = reading.function
@@ -107,7 +107,6 @@ def plan_check(reading: TokenFunction, lookup: ast.Call, text: str, placed: list
     shared = next(((point, check) for point, check in placed if dominates(point, path)), None)
     if shared is not None:
         return shared
-    lines = source_lines(text)
     found = _token(reading, path)
     if found is None:
         return None
@@ -321,10 +320,9 @@ def _opens_paragraph(statement: ast.stmt, lines: list[str]) -> bool:
 
 # -- TL502: the check made to fail closed ---------------------------------------------------
 
-def plan_fail_closed(reading: TokenFunction, check: ast.stmt, test: ast.expr, text: str) -> FailClosed | None:
+def plan_fail_closed(reading: TokenFunction, check: ast.stmt, test: ast.expr, lines: list[str]) -> FailClosed | None:
     """`a and claim and claim != schema` becomes `a and (not claim or claim != schema)`; the `or` form of
     an accepting test likewise; `token.get('tenant_schema', schema) != schema` loses its default."""
-    lines = source_lines(text)
     parts = test.values if isinstance(test, ast.BoolOp) else [test]
     comparisons = [p for p in parts if isinstance(p, ast.Compare) and len(p.ops) == 1
                    and isinstance(p.ops[0], (ast.Eq, ast.NotEq)) and reading.is_tenant_comparison(p)]

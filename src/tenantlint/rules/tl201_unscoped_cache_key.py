@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import fnmatch
 import re
 import string
 from dataclasses import dataclass, replace
 from typing import Iterator, Union
 
-from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity, char_column
+from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
 from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
@@ -361,19 +362,20 @@ class _FileFacts:
     def __init__(self, ctx, scope_names: tuple[str, ...]):
         self.ctx = ctx
         self._scope_words = tuple(f"_{name.lower()}_" for name in scope_names)
-        self._bindings: dict[int, dict[str, list[_Binding]]] = {}
+        self._bindings: dict[int, dict[str, _NameBindings]] = {}
+        self._folds: dict[tuple, object] = {}
         self._canonical: dict[str, str] = {}
         self._helpers: set[int] = set()
         self._shapes: dict[tuple, _Shape] = {}
         self._depth = 0
-        self._bodies: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
+        self._bodies: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None = None  # starts, ends
 
     # -- names -----------------------------------------------------------
     def is_scope_name(self, name: str) -> bool:
         padded = f"_{name.lower()}_"
         return any(word in padded for word in self._scope_words)
 
-    def bindings(self, scope: ast.AST) -> dict[str, list[_Binding]]:
+    def bindings(self, scope: ast.AST) -> dict[str, "_NameBindings"]:
         found = self._bindings.get(id(scope))
         if found is None:
             found = self._bindings[id(scope)] = _collect_bindings(scope, self._package())
@@ -391,26 +393,22 @@ class _FileFacts:
             bindings = self.bindings(scope).get(name)
             if not bindings:
                 continue
-            if any(binding.kind == "global" for binding in bindings):
+            if bindings.has_global:
                 # `global name`: assignments made here before the read still count, else the module's
                 earlier = [b for b in bindings if b.kind != "global" and where.before is not None
                            and b.end <= where.before] if index == 0 else []
                 if earlier:
                     return earlier, _Where(where.scopes, None, arguments=where.arguments)
                 break
-            if any(binding.kind == "nonlocal" for binding in bindings):
+            if bindings.has_nonlocal:
                 continue
             if index > 0:
                 return bindings, _Where(where.scopes[index:], None)
-            if where.before is not None:
-                bindings = [binding for binding in bindings if binding.end <= where.before]
-            return bindings, _Where(where.scopes, None, arguments=where.arguments)
+            return bindings.until(where.before), _Where(where.scopes, None, arguments=where.arguments)
         bindings = self.bindings(self.ctx.tree).get(name)
         if not bindings:
             return None
-        if not where.scopes and where.before is not None:
-            bindings = [binding for binding in bindings if binding.end <= where.before]
-        return bindings, _Where((), None)
+        return bindings.until(where.before) if not where.scopes else bindings, _Where((), None)
 
     def qualified(self, node: ast.expr, where: _Where) -> str | None:
         """The dotted name of `a.b.c` through imports, or None when `a` is not an import here."""
@@ -459,12 +457,18 @@ class _FileFacts:
             resolved = self.resolve(node.id, where)
             if resolved and resolved[0] and resolved[0][-1].kind == "assign":
                 bindings, scope = resolved
-                found = [self.cache_alias(b.node, replace(scope, before=b.start), depth + 1)
-                         for b in bindings if b.kind == "assign"]
-                if found[-1] is None:
+
+                def step(state, binding):
+                    if binding.kind != "assign":
+                        return state
+                    alias = self.cache_alias(binding.node, replace(scope, before=binding.start), depth + 1)
+                    return alias, state[1] | {alias} - {None}
+
+                last, aliases = self._fold(("alias", depth), bindings, scope, (None, frozenset()), step)
+                if last is None:
                     return None
-                aliases = set(found) - {None}  # branches binding different aliases: any of them
-                return aliases.pop() if len(aliases) == 1 else ANY_ALIAS
+                # branches binding different aliases: any of them
+                return next(iter(aliases)) if len(aliases) == 1 else ANY_ALIAS
         return None
 
     # -- keys ------------------------------------------------------------
@@ -656,29 +660,44 @@ class _FileFacts:
         if resolved is None or not resolved[0]:
             return _Opaque(node.id)
         bindings, scope = resolved
-        current: _Shape = _Opaque(node.id)
-        builds = 0
-        for binding in bindings:
+
+        def step(state: tuple[_Shape, int], binding: _Binding) -> tuple[_Shape, int]:
+            current, builds = state
+            if current is SCOPED:
+                return state
             if binding.kind == "param":
-                current = dict(scope.arguments).get(node.id, _Opaque(node.id))
-                continue
+                return dict(scope.arguments).get(node.id, _Opaque(node.id)), builds
             if binding.kind not in {"assign", "augment"}:
-                current = _Opaque(node.id)
-                continue
+                return _Opaque(node.id), builds
             shape = self.read(binding.node, replace(scope, before=binding.start))
             if shape is SCOPED:
-                return SCOPED
+                return SCOPED, builds
             if binding.kind == "assign":
-                current = shape
-                builds += isinstance(shape, _Built)
-            elif isinstance(binding.op, ast.Add) and isinstance(current, _Built):
-                current = replace(current, pieces=(*current.pieces, *_pieces(shape)), augmented=True)
-            else:
-                current = _Opaque(node.id)
+                return shape, builds + isinstance(shape, _Built)
+            if isinstance(binding.op, ast.Add) and isinstance(current, _Built):
+                return replace(current, pieces=(*current.pieces, *_pieces(shape)), augmented=True), builds
+            return _Opaque(node.id), builds
+
+        current, builds = self._fold(("name",), bindings, scope, (_Opaque(node.id), 0), step)
+        if current is SCOPED:
+            return SCOPED
         if not isinstance(current, _Built):
             return _Opaque(node.id)
         # branches (or a loop) may reach the read through another assignment than the last one
         return current if builds <= 1 else replace(current, exact=False)
+
+    def _fold(self, purpose: tuple, bindings: list[_Binding], scope: _Where, initial, step):
+        """`step` applied to `initial` and each of `bindings` in turn, remembered for every prefix: a
+        name bound N times and read after each binding costs N steps in all, not N²."""
+        base = (purpose, tuple(map(id, scope.scopes)), scope.before, scope.opaque, scope.arguments)
+        known = len(bindings)
+        while known and (base, known, id(bindings[known - 1])) not in self._folds:
+            known -= 1
+        state = self._folds[(base, known, id(bindings[known - 1]))] if known else initial
+        for index in range(known, len(bindings)):
+            state = step(state, bindings[index])
+            self._folds[(base, index + 1, id(bindings[index]))] = state
+        return state
 
     def _helper(self, name: str, where: _Where) -> tuple[ast.AST, _Where] | None:
         """A function of this module (or a lambda bound to a name) that the key is the result of."""
@@ -736,19 +755,18 @@ class _FileFacts:
         """Whether `node` is evaluated each time a function runs (its body), not once at import,
         where there is no tenant yet (module and class level, default values, decorators)."""
         if self._bodies is None:
-            self._bodies = [_body_span(function) for function in walk(self.ctx.tree)
-                            if isinstance(function, _FUNCTIONS)]
-        return any(start <= _start(node) and _end(node) <= end for start, end in self._bodies)
+            self._bodies = _outermost(sorted(_body_span(function) for function in walk(self.ctx.tree)
+                                             if isinstance(function, _FUNCTIONS)))
+        starts, ends = self._bodies
+        before = bisect.bisect_right(starts, _start(node)) - 1
+        return before >= 0 and _end(node) <= ends[before]
 
     def target(self, mode: str, node: ast.expr) -> FixTarget:
-        lines = self.ctx.lines
-        return FixTarget(mode, node.lineno, char_column(lines[node.lineno - 1], node.col_offset),
-                         node.end_lineno, char_column(lines[node.end_lineno - 1], node.end_col_offset),
-                         ast.get_source_segment(self.ctx.source.text, node))
+        return FixTarget(mode, *self.ctx.char_span(node), self.ctx.segment(node))
 
     # -- reporting -------------------------------------------------------
     def snippet(self, node: ast.AST) -> str:
-        return _shorten(ast.get_source_segment(self.ctx.source.text, node) or ast.unparse(node))
+        return _shorten(self.ctx.segment(node) or ast.unparse(node))
 
     def message(self, built: _Built, argument: ast.expr, func: ast.Attribute) -> str:
         if built.helper:
@@ -792,6 +810,19 @@ def _body_span(function: ast.AST) -> tuple[tuple[int, int], tuple[int, int]]:
     return _start(function.body[0]), _end(function.body[-1])
 
 
+def _outermost(spans: list[tuple[tuple[int, int], tuple[int, int]]]
+               ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The starts and ends of the sorted `spans` that no other contains. Function bodies nest or are
+    apart, so a node inside any body is inside the outermost body that starts last before it."""
+    starts: list[tuple[int, int]] = []
+    ends: list[tuple[int, int]] = []
+    for start, end in spans:
+        if not ends or end > ends[-1]:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
 def _returned(function: ast.AST) -> list[ast.expr]:
     if isinstance(function, ast.Lambda):
         return [function.body]
@@ -806,7 +837,7 @@ def _returned(function: ast.AST) -> list[ast.expr]:
     return sorted(found, key=_start)
 
 
-def _collect_bindings(scope: ast.AST, package: str) -> dict[str, list[_Binding]]:
+def _collect_bindings(scope: ast.AST, package: str) -> dict[str, _NameBindings]:
     """Every binding of every name directly in `scope` (nested functions and classes excluded)."""
     found: dict[str, list[_Binding]] = {}
     is_module = isinstance(scope, ast.Module)
@@ -863,9 +894,21 @@ def _collect_bindings(scope: ast.AST, package: str) -> dict[str, list[_Binding]]
             for name in node.names:
                 bind(name, _Binding(kind, _start(node), _start(node)))
         pending.extend(reversed(list(child_nodes(node))))
-    for bindings in found.values():
-        bindings.sort(key=lambda binding: binding.end)
-    return found
+    return {name: _NameBindings(bindings) for name, bindings in found.items()}
+
+
+class _NameBindings(list):
+    """One name's bindings in a scope, ordered by where they end, with what every read asks of them."""
+
+    def __init__(self, bindings: list[_Binding]):
+        super().__init__(sorted(bindings, key=lambda binding: binding.end))
+        self.ends = [binding.end for binding in self]
+        self.has_global = any(binding.kind == "global" for binding in self)
+        self.has_nonlocal = any(binding.kind == "nonlocal" for binding in self)
+
+    def until(self, position: tuple[int, int] | None) -> list[_Binding]:
+        """The bindings that end before `position` (all of them when it is unknown)."""
+        return self if position is None else self[: bisect.bisect_right(self.ends, position)]
 
 
 def _imported(node: ast.Import | ast.ImportFrom, package: str) -> Iterator[tuple[str, str]]:

@@ -12,8 +12,9 @@ from tenantlint.known import DRF_SERIALIZERS, short
 from tenantlint.project import ImportTable
 from tenantlint.rules._audit_guard_plan import (Change, Insert, Replace, Rewrite, alone_on_lines, bindings,
                                                 import_insert, is_docstring, leading_imports, module_names,
-                                                reads, source_lines, span, starts_line)
+                                                reads, span, starts_line)
 from tenantlint.rules.base import Rule, register
+from tenantlint.sourcefile import split_lines
 from tenantlint.trees import child_nodes, walk
 
 # The serializer methods DRF calls with the data being saved.
@@ -209,7 +210,7 @@ class RecordSerializer(serializers.ModelSerializer):
         audit_fields = frozenset(ctx.options.audit_fields)
         methods = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         validated = any(m.name == "validate" and _guards_every_return(m) for m in methods)
-        lines = source_lines(ctx.source.text)
+        lines = ctx.lines
         for method in methods:
             if method.name not in WRITE_METHODS or (validated and method.name in AFTER_VALIDATE):
                 continue
@@ -224,7 +225,7 @@ class RecordSerializer(serializers.ModelSerializer):
         from tenantlint.rules._audit_guard_fix import apply_changes
 
         text = module.code
-        tree, lines = ast.parse(text), source_lines(text)
+        tree, lines = ast.parse(text), split_lines(text)
         imports = ImportTable(tree, "", False)
         wanted = {(d.line, d.col, d.end_line, d.end_col) for d in diagnostics}
         values: dict[ast.AST, list[ast.expr]] = {}

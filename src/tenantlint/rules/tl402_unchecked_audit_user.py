@@ -11,8 +11,9 @@ from tenantlint.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DE
 from tenantlint.project import ClassInfo, ImportTable
 from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_statement, bindings, dominates,
                                                 import_insert, insertion_point, leading_imports, module_names,
-                                                source_lines, span, statement_at, statement_path)
+                                                span, statement_at, statement_path)
 from tenantlint.rules.base import Rule, register
+from tenantlint.sourcefile import split_lines
 from tenantlint.trees import child_nodes, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -125,7 +126,7 @@ def handle_record_save(sender, instance, created, **kwargs):
         receivers = _receivers(node, ctx.imports)
         if not receivers:
             return
-        logger, lines = _module_logger(node, ctx.imports, receivers), source_lines(ctx.source.text)
+        logger, lines = _module_logger(node, ctx.imports, receivers), ctx.lines
         for function, senders in receivers.items():
             uses = _Uses(function, audit_fields)
             found = [(use, field, kind) for use, field, kind in uses.unchecked()
@@ -141,7 +142,7 @@ def handle_record_save(sender, instance, created, **kwargs):
         from tenantlint.rules._audit_guard_fix import apply_changes
 
         text = module.code
-        tree, lines = ast.parse(text), source_lines(text)
+        tree, lines = ast.parse(text), split_lines(text)
         imports = ImportTable(tree, "", False)
         receivers = _receivers(tree, imports)
         logger = _module_logger(tree, imports, receivers)

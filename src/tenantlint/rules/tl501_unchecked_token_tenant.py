@@ -129,7 +129,7 @@ class TenantJWTAuthentication(JWTAuthentication):
         placed: list = []  # checks planned in this function, which may guard its later lookups too
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
-                planned = plan_check(reading, lookup, ctx.source.text, placed)
+                planned = plan_check(reading, lookup, ctx.lines, placed)
                 if planned is not None and planned not in placed:
                     placed.append(planned)
                 fix = PlannedFix(Applicability(self.fix_safety), f"Reject the token unless its '{claim}' claim is "

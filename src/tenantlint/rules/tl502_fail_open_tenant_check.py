@@ -111,7 +111,7 @@ class TenantJWTAuthentication(JWTAuthentication):
             if verdict is None:
                 continue
             how, handler = verdict
-            plan = plan_fail_closed(reading, check, test, ctx.source.text) if how == "skipped" else None
+            plan = plan_fail_closed(reading, check, test, ctx.lines) if how == "skipped" else None
             fix = PlannedFix(Applicability(self.fix_safety), f"Fail closed: treat a token without the '{claim}' "
                              "claim as one for another tenant", plan=plan) if plan else None
             if how == "swallowed":

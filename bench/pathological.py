@@ -1,0 +1,72 @@
+"""Generated files that once made tenantlint slow: many findings in one module, huge one-line literals,
+a 10 MB module. Each is timed against `ast.parse` of the same file (target: at most 3x)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_CACHE_CALLS = "from django.core.cache import cache\n\n\ndef remember(user_id, value):\n"
+_VIEW = '''
+
+def view_{n}(request, pk):
+    key = f"report:{{request.user.id}}:{{pk}}"
+    data = cache.get(key)
+    if data is None:
+        data = {{"pk": pk, "owner": request.user.username, "items": [1, 2, 3]}}
+        cache.set(key, data, timeout=60)
+    return data
+
+
+class Handler{n}:
+    def handle(self, request):
+        self.user = request.user
+        return self.user
+'''
+
+
+def cache_calls(count: int) -> str:
+    """A function with `count` cache calls, each a TL201 finding."""
+    return _CACHE_CALLS + "".join(f"    cache.set(f'profile:{i}:{{user_id}}', value)\n" for i in range(count))
+
+
+def one_line_literal(items: int) -> str:
+    """A module whose second line is one list literal of `items` numbers (a trigger word above it)."""
+    return "from django.core.cache import cache\nDATA = [" + ",".join(map(str, range(items))) + "]\n"
+
+
+def big_module(megabytes: int) -> str:
+    """Views, cache calls and request state repeated to `megabytes` MB: findings of three rules."""
+    parts = ["from django.core.cache import cache\n"]
+    size, n = 0, 0
+    while size < megabytes * 1_000_000:
+        part = _VIEW.format(n=n)
+        parts.append(part)
+        size += len(part)
+        n += 1
+    return "".join(parts)
+
+
+FILES = {
+    "1k cache calls": lambda: cache_calls(1_000),
+    "5k cache calls": lambda: cache_calls(5_000),
+    "20k cache calls": lambda: cache_calls(20_000),
+    "200k-item one-line literal": lambda: one_line_literal(200_000),
+    "2M-item one-line literal": lambda: one_line_literal(2_000_000),
+    "10 MB module": lambda: big_module(10),
+}
+
+
+def write_files(folder: Path) -> dict[str, Path]:
+    """Each generated file in its own folder (so the check sees no other file), written once."""
+    written = {}
+    for label, make in FILES.items():
+        name = label.replace(" ", "_").replace("-", "_")
+        path = folder / name / f"{name}.py"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(make(), encoding="utf-8")
+        written[label] = path
+    return written
+
+
+PARSE = "import ast, sys\nwith open(sys.argv[1], 'rb') as handle:\n    ast.parse(handle.read())\n"
