@@ -106,7 +106,7 @@ def test_exit_zero_keeps_the_report(project):
 def test_missing_path_is_exit_2_with_its_name(tmp_path):
     result = run("check", str(tmp_path / "nowhere.py"))
     assert result.exit_code == 2
-    assert f"no such file or directory: {tmp_path / 'nowhere.py'}" in result.output
+    assert f"tenantlint: error: {tmp_path / 'nowhere.py'}: no such file or directory" in result.output
 
 
 @pytest.mark.parametrize(("args", "found"), [
@@ -286,7 +286,7 @@ def test_real_subprocess_exit_codes(project):
     assert clean.returncode == 0
     missing = _subprocess("check", "nope", cwd=project)
     assert missing.returncode == 2
-    assert "no such file or directory: nope" in missing.stderr
+    assert missing.stderr == "tenantlint: error: nope: no such file or directory\n"
     (project / "pyproject.toml").write_text('[tool.tenantlint]\nbogus = 1\n')
     bad_config = _subprocess("check", ".", cwd=project)
     assert bad_config.returncode == 2

@@ -75,9 +75,9 @@ def test_read_only_file_is_reported_not_written(settings):
         result = run("check", "--fix", "--unsafe-fixes", "--output-format", "concise", str(settings))
     finally:
         settings.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the file could not be fixed
     assert settings.read_text() == COMMENTED
-    assert f"tenantlint: {settings}: not fixed: it is read-only; not overwritten" in result.output
+    assert f"tenantlint: error: {settings}: not fixed: it is read-only; not overwritten" in result.output
     assert "TL302" in result.output
 
 
@@ -93,7 +93,7 @@ def test_file_changed_since_read_is_not_overwritten(settings, monkeypatch):
     result = run("check", "--fix", "--unsafe-fixes", str(settings))
     assert settings.read_text() == COMMENTED + "# edited by the user meanwhile\n"
     assert "it changed on disk since it was read; not overwritten" in result.output
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the file could not be fixed
 
 
 def test_fix_that_would_not_parse_is_dropped_and_reported(settings, monkeypatch):

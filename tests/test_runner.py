@@ -108,7 +108,7 @@ def test_remembered_discovery_follows_new_files_and_gitignore_edits(tmp_path):
     files = lambda: sorted(line.split(":")[0] for line in concise(cwd=tmp_path)[1].splitlines())  # noqa: E731
     assert files() == ["pkg/one_settings.py"]
     assert files() == ["pkg/one_settings.py"]  # the remembered discovery is written on the second run
-    assert (tmp_path / ".tenantlint_cache" / "discovery.pickle").exists()
+    assert (tmp_path / ".tenantlint_cache" / "discovery.json").exists()
     time.sleep(0.01)
     (tmp_path / "pkg" / "two_settings.py").write_text(settings)
     assert files() == ["pkg/one_settings.py", "pkg/two_settings.py"]

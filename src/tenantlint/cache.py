@@ -5,26 +5,42 @@ result depended on (base classes in other modules, settings modules) still has
 the size and modification time it had, and tenantlint's version, the
 configuration and the set of settings modules are the same (the cache's key;
 another key starts the cache afresh).
+
+The folder sits in the project being checked, so whoever wrote the project may
+have written it: it holds JSON only (never pickle), every value is checked for
+its type before use, and a file that is not exactly what tenantlint writes is
+ignored with one line on stderr and rebuilt. Nothing in it is followed through a
+symbolic link, read when it is not a regular file, or read past `MAX_STORE_BYTES`.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
+import stat
+import sys
 from dataclasses import dataclass
 
 from tenantlint import __version__
+from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
 from tenantlint.results import FileResult
 
 CACHE_DIR = ".tenantlint_cache"
+RESULTS_FILE = "results.json"
+FORMAT = 1
+MAX_STORE_BYTES = 256 * 1024 * 1024
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by tenantlint.\n"
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class StoreError(ValueError):
+    """A cache file that tenantlint did not write as it is: ignored and rebuilt."""
 
 
 @dataclass
 class Entry:
     digest: str
     dependencies: dict[str, tuple[int, int]]
-    result: FileResult
+    diagnostics: list
     stamp: tuple[int, int] | None = None  # size and mtime when the digest was taken
 
 
@@ -42,20 +58,170 @@ def _stamp(path: str) -> tuple[int, int] | None:
     return status.st_size, status.st_mtime_ns
 
 
+# -- reading and writing a data file of the cache folder, safely --------------------------------
+
+def usable_folder(folder: str) -> bool:
+    """A cache folder that is a symbolic link would send tenantlint's writes elsewhere: never used."""
+    return not os.path.islink(folder)
+
+
+def read_store(folder: str, name: str):
+    """The JSON value in `folder/name`, or None when there is none; StoreError when the file is there
+    but is not a regular file, is too large or is not JSON."""
+    import json
+
+    path = os.path.join(folder, name)
+    if not usable_folder(folder):
+        raise StoreError(f"{folder} is a symbolic link")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreError(f"cannot be opened ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise StoreError("it is not a regular file")
+        if status.st_size > MAX_STORE_BYTES:
+            raise StoreError(f"it is larger than {MAX_STORE_BYTES // (1024 * 1024)} MB")
+        data = handle.read(MAX_STORE_BYTES + 1)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise StoreError(f"it is not JSON ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+
+
+def write_store(folder: str, name: str, value) -> None:
+    """Write `value` as JSON to `folder/name` atomically (a temporary file, then a rename); a cache that
+    cannot be written is only a slower next run, so failures are silent."""
+    import json
+    import tempfile
+
+    try:
+        if not usable_folder(folder):
+            return
+        os.makedirs(folder, exist_ok=True)
+        _create_once(os.path.join(folder, "CACHEDIR.TAG"), _TAG)
+        _create_once(os.path.join(folder, ".gitignore"), "*\n")
+        fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(value, handle, separators=(",", ":"), ensure_ascii=False)
+            os.replace(temporary, os.path.join(folder, name))  # replaces a link itself, never its target
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+    except OSError:
+        pass
+
+
+def _create_once(path: str, content: str) -> None:
+    """Create a small marker file unless something (even a dangling link) is there already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(content)
+
+
+def ignored_store(folder: str, name: str, problem: StoreError) -> None:
+    print(f"tenantlint: ignoring {os.path.join(folder, name)}: {problem}; it will be rebuilt", file=sys.stderr)
+
+
+# -- checking what was read ------------------------------------------------------------------
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise StoreError(f"not a tenantlint cache ({what})")
+
+
+def _is_int(value) -> bool:
+    return type(value) is int
+
+
+def _is_stamp(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(map(_is_int, value))
+
+
+def check_stamps(value, what: str) -> dict[str, tuple[int, int] | None]:
+    """A mapping of paths to [size, mtime] or null, as the cache and the discovery memo keep them."""
+    _expect(isinstance(value, dict), what)
+    for path, stamp in value.items():
+        _expect(stamp is None or _is_stamp(stamp), what)
+    return {path: tuple(stamp) if stamp else None for path, stamp in value.items()}
+
+
+_SEVERITIES = {severity.value: severity for severity in Severity}
+_APPLICABILITIES = {applicability.value: applicability for applicability in Applicability}
+
+
+def _check_entry(value) -> Entry:
+    _expect(isinstance(value, dict) and set(value) == {"digest", "stamp", "dependencies", "diagnostics"}, "an entry")
+    _expect(isinstance(value["digest"], str), "a digest")
+    _expect(value["stamp"] is None or _is_stamp(value["stamp"]), "a stamp")
+    dependencies = check_stamps(value["dependencies"], "dependencies")
+    _expect(all(stamp is not None for stamp in dependencies.values()), "dependencies")
+    _expect(isinstance(value["diagnostics"], list), "diagnostics")
+    for diagnostic in value["diagnostics"]:
+        _check_diagnostic(diagnostic)
+    return Entry(value["digest"], dependencies, value["diagnostics"], tuple(value["stamp"]) if value["stamp"] else None)
+
+
+def _check_diagnostic(value) -> None:
+    _expect(isinstance(value, list) and len(value) == 5, "a finding")
+    code, message, span, severity, fix = value
+    _expect(isinstance(code, str) and isinstance(message, str) and severity in _SEVERITIES, "a finding")
+    _expect(isinstance(span, list) and len(span) == 4 and all(map(_is_int, span)), "a finding's position")
+    if fix is not None:
+        _expect(isinstance(fix, list) and len(fix) == 3 and fix[0] in _APPLICABILITIES and isinstance(fix[1], str)
+                and isinstance(fix[2], list), "a fix")
+        for edit in fix[2]:
+            _expect(isinstance(edit, list) and len(edit) == 5 and all(map(_is_int, edit[:4]))
+                    and isinstance(edit[4], str), "an edit")
+
+
+def _dump_diagnostic(diagnostic: Diagnostic) -> list:
+    """A codemod fix keeps only its safety and message: fixing or previewing it checks the file again."""
+    fix = diagnostic.fix
+    dumped_fix = None if fix is None else [fix.applicability.value, fix.message,
+                                           [[e.line, e.col, e.end_line, e.end_col, e.content] for e in fix.edits]]
+    location = diagnostic.location
+    return [diagnostic.code, diagnostic.message, [location.line, location.col, location.end_line, location.end_col],
+            diagnostic.severity.value, dumped_fix]
+
+
+def _load_diagnostic(path: str, value: list) -> Diagnostic:
+    code, message, span, severity, fix = value
+    loaded_fix = None if fix is None else Fix(_APPLICABILITIES[fix[0]], fix[1], tuple(Edit(*edit) for edit in fix[2]))
+    return Diagnostic(code, message, Location(path, *span), _SEVERITIES[severity], loaded_fix)
+
+
+# -- the cache ------------------------------------------------------------------------------
+
 class ResultCache:
     def __init__(self, root: str, fingerprint: str):
         self.folder = os.path.join(root, CACHE_DIR)
-        self.file = os.path.join(self.folder, "results.pickle")
         self.key = f"{__version__}\0{fingerprint}"
         self.entries: dict[str, Entry] = {}
         self.dirty = False
         try:
-            with open(self.file, "rb") as handle:
-                loaded = pickle.load(handle)
-            if isinstance(loaded, dict) and loaded.get("key") == self.key:
-                self.entries = loaded["entries"]
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError, KeyError):
-            self.entries = {}
+            self.entries = self._load()
+        except StoreError as problem:
+            ignored_store(self.folder, RESULTS_FILE, problem)
+            self.dirty = True  # rewritten even if this run finds nothing new
+
+    def _load(self) -> dict[str, Entry]:
+        stored = read_store(self.folder, RESULTS_FILE)
+        if stored is None:
+            return {}
+        _expect(isinstance(stored, dict) and stored.get("tool") == "tenantlint" and stored.get("format") == FORMAT
+                and isinstance(stored.get("entries"), dict), "its header")
+        if stored.get("key") != self.key:
+            return {}  # another version or configuration: start afresh, nothing to report
+        return {path: _check_entry(entry) for path, entry in stored["entries"].items()}
 
     def lookup(self, path: str) -> FileResult | None:
         """A hit without reading the file: its size and mtime are those its digest was taken at."""
@@ -77,11 +243,8 @@ class ResultCache:
     def _valid(self, entry: Entry, path: str) -> FileResult | None:
         if any(_stamp(dep) != stamp for dep, stamp in entry.dependencies.items()):
             return None
-        result = entry.result
-        for diagnostic in result.diagnostics:  # the same file may be named differently this time
-            diagnostic.location = type(diagnostic.location)(path, *_span(diagnostic.location))
-        result.path = path
-        return result
+        return FileResult(path, [_load_diagnostic(path, d) for d in entry.diagnostics], [], None,
+                          list(entry.dependencies))
 
     def put(self, path: str, data: bytes, result: FileResult) -> None:
         if result.errors:
@@ -89,41 +252,29 @@ class ResultCache:
         stamps = {dep: _stamp(dep) for dep in result.dependencies}
         if any(stamp is None for stamp in stamps.values()):
             return
-        stored = FileResult(result.path, list(result.diagnostics), [], None, list(result.dependencies))
-        self.entries[os.path.abspath(path)] = Entry(digest(data), stamps, stored, _stamp(path))
+        self.entries[os.path.abspath(path)] = Entry(digest(data), stamps, [_dump_diagnostic(d) for d in result.diagnostics],
+                                                    _stamp(path))
         self.dirty = True
 
     def save(self) -> None:
         if not self.dirty:
             return
-        try:
-            os.makedirs(self.folder, exist_ok=True)
-            tag = os.path.join(self.folder, "CACHEDIR.TAG")
-            if not os.path.exists(tag):
-                with open(tag, "w", encoding="ascii") as handle:
-                    handle.write(_TAG)
-            ignore = os.path.join(self.folder, ".gitignore")
-            if not os.path.exists(ignore):
-                with open(ignore, "w", encoding="ascii") as handle:
-                    handle.write("*\n")
-            import tempfile  # only a run that found something new writes
-
-            fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump({"key": self.key, "entries": self.entries}, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.file)
-        except OSError:
-            pass  # a cache that cannot be written is only a slower next run
-
-
-def _span(location):
-    return location.line, location.col, location.end_line, location.end_col
+        write_store(self.folder, RESULTS_FILE, {
+            "tool": "tenantlint", "format": FORMAT, "key": self.key,
+            "entries": {path: {"digest": e.digest, "stamp": list(e.stamp) if e.stamp else None,
+                               "dependencies": {dep: list(stamp) for dep, stamp in e.dependencies.items()},
+                               "diagnostics": e.diagnostics}
+                        for path, e in self.entries.items()},
+        })
 
 
 def clean(root: str) -> bool:
     import shutil
 
     folder = os.path.join(root, CACHE_DIR)
+    if os.path.islink(folder):
+        os.unlink(folder)  # the link only, never what it points to
+        return True
     if not os.path.isdir(folder):
         return False
     shutil.rmtree(folder)

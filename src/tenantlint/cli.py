@@ -12,9 +12,9 @@ import click
 from tenantlint import __version__
 from tenantlint.config import Config, ConfigError, find_config_file, load_config
 from tenantlint.diagnostics import Diagnostic
-from tenantlint.sourcefile import split_lines
+from tenantlint.sourcefile import read_file_bytes, split_lines
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 from tenantlint.report import FORMATS as OUTPUT_FORMATS
 
 
@@ -61,7 +61,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     """Check PATHS (files or folders; default: the current folder)."""
     from tenantlint.discovery import discover
 
-    paths = list(paths) or ["."]
+    paths = _stdin_conventions(list(paths), stdin_filename)
     if paths == ["-"] and stdin_filename is None:
         stdin_filename = "-"
     try:
@@ -91,15 +91,20 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         from tenantlint.discovery import discover_remembered
 
         found = discover_remembered(paths, config, force_exclude, os.path.join(config.root, CACHE_DIR))
-    if found.missing:
-        _fail(f"no such file or directory: {', '.join(found.missing)}")
+    from tenantlint.report import PREVIEWED
     from tenantlint.runner import check_files, tune_gc
 
     tune_gc()
-    run = _Run(config, found.files, fix=fix or diff, unsafe=unsafe_fixes, diff=diff)
+    run = _Run(config, found.files, fix=fix or diff, unsafe=unsafe_fixes, diff=diff,
+               previews=output_format in PREVIEWED and not (diff or statistics or add_noqa))
+    run.failures += [f"{path}: no such file or directory" for path in found.missing]
+    run.diagnostics += [_folder_diagnostic(folder, reason) for folder, reason in found.unreadable]
     jobs = jobs or os.cpu_count() or 1
-    for result in check_files(config, found.files, jobs, not no_cache, run.engine):
-        run.take(result)
+    try:
+        for result in check_files(config, found.files, jobs, not no_cache, run.engine):
+            run.take(result)
+    except KeyboardInterrupt:
+        _interrupted(run)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
     if add_noqa:
         sys.exit(_add_noqa(run, diagnostics, reason))
@@ -117,11 +122,11 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                 from tenantlint.report.full import render_full
 
                 render_full(diagnostics, run.sources, stream, color if output_file is None else False, unsafe_fixes,
-                            len(run.fixed) if fix else None)
+                            len(run.fixed) if fix else None, incomplete=bool(run.failures or run.unreadable))
             else:
-                from tenantlint.report import PREVIEWED, render
+                from tenantlint.report import render
 
-                previews = run.codemod_previews(diagnostics) if output_format in PREVIEWED else {}
+                previews = run.codemod_previews(diagnostics) if run.previews else {}
                 stream.write(render(output_format, diagnostics, previews))
     except OSError as error:
         _fail(f"cannot write {output_file}: {error.strerror}")
@@ -129,11 +134,13 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         _show_fixes(run.fixed)
     for message in run.warnings:
         click.echo(f"tenantlint: {message}", err=True)
+    for message in run.failures:
+        click.echo(f"tenantlint: error: {message}", err=True)
     for error in run.errors:
         click.echo(f"tenantlint: internal error in {error.rule} on {error.path}: {error.reason}", err=True)
         if verbose:
             click.echo(error.traceback, err=True)
-    if run.errors:
+    if run.errors or run.failures or found.unreadable or run.unreadable:
         sys.exit(EXIT_ERROR)
     if diff:
         sys.exit(EXIT_FINDINGS if run.diffs and not exit_zero else EXIT_CLEAN)
@@ -143,9 +150,10 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
 class _Run:
     """One `check` over many files: findings, fixes, diffs and the messages to print."""
 
-    def __init__(self, config: Config, files: list[str], fix: bool, unsafe: bool, diff: bool):
+    def __init__(self, config: Config, files: list[str], fix: bool, unsafe: bool, diff: bool, previews: bool):
         self.config, self.files = config, files
         self.fix, self.unsafe, self.diff = fix, unsafe, diff
+        self.previews = previews  # the report shows what codemod fixes would change (JSON, SARIF)
         self._engine = None
         self.diagnostics: list[Diagnostic] = []
         self.sources: dict[str, list[str]] = {}
@@ -154,6 +162,8 @@ class _Run:
         self.fixed: list[Diagnostic] = []
         self.diffs: list[str] = []
         self.warnings: list[str] = []
+        self.failures: list[str] = []  # paths that could not be read or written: exit 2
+        self.unreadable = False
 
     def engine(self):
         """Built on first need: a run answered wholly by the cache imports no rule."""
@@ -165,11 +175,14 @@ class _Run:
 
     def take(self, result) -> None:
         path = result.path
-        if self.fix and result.diagnostics and not result.errors and any(d.fix for d in result.diagnostics):
-            if result.source is None:  # from the cache: fixing needs the file's text
+        if (self.fix or self.previews) and result.diagnostics and not result.errors and any(
+                d.fix for d in result.diagnostics):
+            if result.source is None and (self.fix or any(d.fix.is_codemod for d in result.diagnostics if d.fix)):
+                # from the cache, which keeps no codemod plan: fixing needs the text and the plans
                 result = self.engine().check_path(path)
-            if result.source is not None:
+            if self.fix and result.source is not None:
                 result = self._fix(path, result)
+        self.unreadable = self.unreadable or result.unreadable
         self.diagnostics.extend(result.diagnostics)
         self.errors.extend(result.errors)
         if result.diagnostics:
@@ -192,8 +205,11 @@ class _Run:
 
         if not any(d.fix for d in result.diagnostics):
             return result
-        with open(path, "rb") as handle:
-            original = handle.read()
+        try:
+            original = read_file_bytes(path)
+        except OSError as error:
+            self.failures.append(f"{path}: not fixed: cannot read it again: {error.strerror}")
+            return result
         outcome = fix_source(self.engine(), path, result.source, self.unsafe)
         for diagnostic, why in outcome.dropped:
             self.warnings.append(f"{path}:{diagnostic.line}: fix for {diagnostic.code} not applied: {why}")
@@ -203,11 +219,10 @@ class _Run:
             self.diffs.append(unified_diff(path, result.source.text, outcome.text))
             return outcome.result
         try:
-            write_fixed(path, original, outcome)
+            write_fixed(path, original, outcome, self.config.root, lambda: self.fixed.extend(outcome.fixed))
         except WriteRefused as refusal:
-            self.warnings.append(f"{path}: not fixed: {refusal}")
+            self.failures.append(f"{path}: not fixed: {refusal}")
             return result
-        self.fixed.extend(outcome.fixed)
         outcome.result.source = replace(result.source, text=outcome.text)
         return outcome.result
 
@@ -266,13 +281,44 @@ def _check_stdin(config: Config, filename: str, fix: bool, unsafe: bool, diff: b
     return EXIT_FINDINGS if result.diagnostics and not exit_zero else EXIT_CLEAN
 
 
+def _stdin_conventions(paths: list[str], stdin_filename: str | None) -> list[str]:
+    """ruff's: `--stdin-filename` alone reads standard input (named paths are then ignored, with a
+    warning); `-` alone reads it too, and is told what a file name would add."""
+    if stdin_filename is not None and paths != ["-"]:
+        if paths:
+            click.echo(f"tenantlint: warning: ignoring {', '.join(paths)} in favour of standard input "
+                       "(--stdin-filename)", err=True)
+        return ["-"]
+    if paths == ["-"] and stdin_filename is None:
+        click.echo("tenantlint: note: standard input has no file name: the settings rules (TL301, TL302, TL303) "
+                   "and per-file-ignores cannot apply; name it with --stdin-filename", err=True)
+    return paths or ["."]
+
+
+def _folder_diagnostic(folder: str, reason: str) -> Diagnostic:
+    from tenantlint.diagnostics import Location, Severity
+    from tenantlint.engine import PARSE_ERROR_CODE
+
+    return Diagnostic(PARSE_ERROR_CODE, f"cannot read folder: {reason}", Location(folder, 1, 0, 1, 0), Severity.ERROR)
+
+
+def _interrupted(run: "_Run") -> None:
+    """Ctrl-C: no traceback, exit 130, and which files were already fixed (each is whole: a write is
+    never interrupted half-way)."""
+    message = "tenantlint: interrupted"
+    if run.fix and not run.diff:
+        fixed = sorted({d.path for d in run.fixed})
+        message += f"; already fixed: {', '.join(fixed)}" if fixed else "; no file was changed"
+    click.echo(message, err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def _reread(path: str):
     """A cached result has no text: read it again for the report (only files with findings)."""
     from tenantlint.sourcefile import SourceError, decode_source
 
     try:
-        with open(path, "rb") as handle:
-            return decode_source(handle.read())
+        return decode_source(read_file_bytes(path))
     except (OSError, SourceError):
         return None
 
@@ -311,16 +357,16 @@ def _add_noqa(run: "_Run", diagnostics: list[Diagnostic], reason: str | None) ->
         text, changed = add_noqa(source.text, [d for d in diagnostics if d.path == path], reason)
         if not changed:
             continue
-        with open(path, "rb") as handle:
-            original = handle.read()
         try:
-            write_fixed(path, original, FixOutcome(path, source, text))
-        except WriteRefused as refusal:
-            click.echo(f"tenantlint: {path}: not changed: {refusal}", err=True)
+            write_fixed(path, read_file_bytes(path), FixOutcome(path, source, text), run.config.root)
+        except (WriteRefused, OSError) as refusal:
+            run.failures.append(f"{path}: not changed: {getattr(refusal, 'strerror', None) or refusal}")
             continue
         total += changed
     click.echo(f"Added noqa directives to {total} line{'s' if total != 1 else ''}.", err=True)
-    return EXIT_ERROR if run.errors else EXIT_CLEAN
+    for message in run.failures:
+        click.echo(f"tenantlint: error: {message}", err=True)
+    return EXIT_ERROR if run.errors or run.failures else EXIT_CLEAN
 
 
 def _apply_baseline(run: "_Run", diagnostics: list[Diagnostic], write_to: str | None,
@@ -395,4 +441,4 @@ def main() -> None:
         cli.main(prog_name="tenantlint", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("tenantlint: interrupted", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(EXIT_INTERRUPTED)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ class Discovery:
     missing: list[str] = field(default_factory=list)
     # stamps of every folder walked and every .gitignore read: while they hold, the result holds
     watched: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # folders not listed, and why
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -36,28 +36,41 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 def discover_remembered(paths: list[str], config: Config, force_exclude: bool, folder: str) -> Discovery:
     """`discover`, reusing the last result kept in `folder` while no walked folder and no .gitignore
-    changed (a folder's mtime changes when an entry is added, removed or renamed)."""
+    changed (a folder's mtime changes when an entry is added, removed or renamed). The memo is JSON
+    read as data (see `tenantlint.cache`): a file tenantlint did not write is ignored and rebuilt."""
     from tenantlint import __version__
+    from tenantlint.cache import StoreError, check_stamps, ignored_store, read_store, write_store
 
-    key = (__version__, tuple(os.path.abspath(p) for p in paths), config.exclude, tuple(config.extend_exclude),
-           config.root, force_exclude)
-    store = os.path.join(folder, "discovery.pickle")
+    key = [__version__, [os.path.abspath(p) for p in paths], None if config.exclude is None else list(config.exclude),
+           list(config.extend_exclude), config.root, force_exclude]
     try:
-        with open(store, "rb") as handle:
-            saved_key, saved = pickle.load(handle)
-        if saved_key == key and all(_stamp(path) == stamp for path, stamp in saved.watched.items()):
-            saved.missing = [p for p in paths if not os.path.lexists(p)]
-            return saved
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
-        pass
+        saved = read_store(folder, _MEMO_FILE)
+        if saved is not None:
+            remembered = _check_memo(saved, check_stamps)
+            if saved["key"] == key and all(_stamp(path) == stamp for path, stamp in remembered.watched.items()):
+                remembered.missing = [p for p in paths if not os.path.lexists(p)]
+                return remembered
+    except StoreError as problem:
+        ignored_store(folder, _MEMO_FILE, problem)
     found = discover(paths, config, force_exclude)
-    if os.path.isdir(folder):
-        try:
-            with open(store, "wb") as handle:
-                pickle.dump((key, found), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError:
-            pass
+    if os.path.isdir(folder) and not found.unreadable:  # a folder made readable keeps its mtime: walk it again
+        write_store(folder, _MEMO_FILE, {"tool": "tenantlint", "format": 1, "key": key, "files": found.files,
+                                         "watched": {path: list(stamp) if stamp else None
+                                                     for path, stamp in found.watched.items()}})
     return found
+
+
+_MEMO_FILE = "discovery.json"
+
+
+def _check_memo(saved, check_stamps) -> Discovery:
+    from tenantlint.cache import StoreError
+
+    if not (isinstance(saved, dict) and saved.get("tool") == "tenantlint" and saved.get("format") == 1
+            and isinstance(saved.get("files"), list) and all(isinstance(f, str) for f in saved["files"])
+            and "key" in saved):
+        raise StoreError("not a tenantlint discovery memo")
+    return Discovery(saved["files"], [], check_stamps(saved.get("watched"), "folder stamps"))
 
 
 # a pattern that only names a file or folder, at any depth: `build`, `*.egg-info`, `__pycache__/`
@@ -119,7 +132,7 @@ def discover(paths: list[str], config: Config, force_exclude: bool = False) -> D
         if not os.path.lexists(path):
             found.missing.append(path)
         elif os.path.isdir(path):
-            for file, key in _walk(path, config, excluded, found.watched):
+            for file, key in _walk(path, config, excluded, found):
                 add(file, key)
         elif not (force_exclude and _excluded_file(path, config, excluded)):
             add(path)  # named explicitly: checked even if a pattern would exclude it, as ruff does
@@ -127,21 +140,35 @@ def discover(paths: list[str], config: Config, force_exclude: bool = False) -> D
 
 
 def _excluded_file(path: str, config: Config, excluded: Patterns) -> bool:
-    parts = _relative(path, config.root).split("/")
-    return any(excluded.match("/".join(parts[: i + 1]), i < len(parts) - 1) for i in range(len(parts)))
+    return _excluded_parts(_relative(path, config.root), excluded, False)
+
+
+def _excluded_parts(relative: str, excluded: Patterns, is_dir: bool) -> bool:
+    """Whether `relative` (from the configuration's folder) or a folder it is in is excluded."""
+    if relative == ".":
+        return False
+    parts = relative.split("/")
+    return any(excluded.match("/".join(parts[: i + 1]), is_dir or i < len(parts) - 1) for i in range(len(parts)))
 
 
 def _relative(path: str, root: str) -> str:
     return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
 
 
-def _walk(top: str, config: Config, excluded: Patterns, watched: dict):
+def _walk(top: str, config: Config, excluded: Patterns, found: Discovery):
     """Yield (path, real path) of each Python file below `top`.
 
     Paths relative to `top` and to each .gitignore's folder are built as the walk
     descends, so no entry costs a `relpath` or `realpath` (this runs on every file).
+    Excludes are anchored at the configuration's folder (`backend/tests` means the same
+    folder whether `.`, `backend` or `backend/app` is checked, from wherever).
     """
+    watched = found.watched
     top_abs = os.path.abspath(top)
+    anchor = _relative(top_abs, config.root)
+    outside = anchor == ".." or anchor.startswith("../")
+    # a folder named on the command line is checked even if excluded, and so is what is below it
+    anchor = "" if outside or _excluded_parts(anchor, excluded, True) else _prefix(anchor)
     # (spec, what to put before and what to strip from a path relative to `top` to make it
     # relative to the spec's own folder)
     ignores: list[tuple[Patterns, str, str]] = [
@@ -150,14 +177,15 @@ def _walk(top: str, config: Config, excluded: Patterns, watched: dict):
 
     def ignored(relative: str, is_dir: bool) -> bool:
         """Excludes apply below the folder the user named: `check .venv/lib/x` checks x."""
-        if excluded.match(relative, is_dir):
+        if excluded.match(anchor + relative, is_dir):
             return True
         return any(spec.match(add + relative[len(strip):], is_dir) for spec, add, strip in ignores)
 
     def walk(directory: str, relative: str, real: str):
         try:
             status = os.stat(directory)
-        except OSError:
+        except OSError as error:
+            found.unreadable.append((directory, error.strerror or str(error)))
             return
         if (status.st_dev, status.st_ino) in visited:  # a symlink loop
             return
@@ -177,8 +205,9 @@ def _walk(top: str, config: Config, excluded: Patterns, watched: dict):
                         files.append(entry)
                     elif entry.name in (".gitignore", "pyvenv.cfg") and entry.is_file():
                         markers[entry.name] = entry.path
-        except OSError:
-            pass
+        except OSError as error:
+            found.unreadable.append((directory, error.strerror or str(error)))
+            return
         if relative and "pyvenv.cfg" in markers:
             return  # a virtual environment below the folder named
         pushed = ".gitignore" in markers

@@ -15,7 +15,7 @@ from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.settings_facts import SettingsReader, settings_candidates
-from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source
+from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children
 
 PARSE_ERROR_CODE = "TL000"
@@ -90,10 +90,9 @@ class Engine:
     # -- entry points ----------------------------------------------------
     def check_path(self, path: str) -> FileResult:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_file_bytes(path)
         except OSError as error:
-            result = FileResult(path)
+            result = FileResult(path, unreadable=True)
             result.diagnostics.append(_error_diagnostic(path, f"cannot read file: {error.strerror or error}", 1, 0))
             return result
         return self.check_bytes(path, data)

@@ -11,10 +11,11 @@ import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
 from tenantlint.engine import Engine, FileResult, InternalError
-from tenantlint.sourcefile import SourceText, split_lines
+from tenantlint.sourcefile import SourceText, read_file_bytes, split_lines
 
 MAX_ROUNDS = 10
 
@@ -152,9 +153,17 @@ class WriteRefused(Exception):
     """The file was left as it was; the message says why."""
 
 
-def write_fixed(path: str, original: bytes, outcome: FixOutcome) -> None:
-    """Write atomically in the file's own encoding, BOM and newlines, unless it changed meanwhile."""
+def write_fixed(path: str, original: bytes, outcome: FixOutcome, project_root: str | None = None,
+                written: Callable[[], None] | None = None) -> None:
+    """Write atomically in the file's own encoding, BOM and newlines, unless it changed meanwhile.
+
+    A symbolic link is kept: the file it leads to is rewritten, unless the link is inside
+    `project_root` and the file is not (a checked repository's link must not make --fix write elsewhere). `written` is
+    called once the file is in place, before a deferred Ctrl-C can stop the run."""
     source = outcome.source
+    target = os.path.realpath(path)
+    if project_root is not None and _leads_out(path, target, project_root):
+        raise WriteRefused(f"it is a link to {target}, outside the project; not written through")
     try:
         data = outcome.text.encode(source.encoding)
     except UnicodeEncodeError as error:
@@ -163,28 +172,50 @@ def write_fixed(path: str, original: bytes, outcome: FixOutcome) -> None:
         data = b"\xef\xbb\xbf" + data
     try:
         status = os.stat(path)
-        with open(path, "rb") as handle:
-            current = handle.read()
+        current = read_file_bytes(path)
     except OSError as error:
         raise WriteRefused(f"cannot read it again before writing: {error.strerror}") from None
     if current != original:
         raise WriteRefused("it changed on disk since it was read; not overwritten")
-    if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+    if not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
         raise WriteRefused("it is read-only; not overwritten")
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(target)
     with _interruptions_deferred():
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tenantlint-tmp", dir=directory)
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tenantlint-tmp",
+                                             dir=directory)
+        except OSError as error:
+            raise WriteRefused(f"cannot write in its folder {directory}: {error.strerror}") from None
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, stat.S_IMODE(status.st_mode))
-            os.replace(temporary, path)
+            os.replace(temporary, target)
+        except OSError as error:
+            _remove(temporary)
+            raise WriteRefused(f"cannot write it: {error.strerror}") from None
         except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+            _remove(temporary)
             raise
+        if written is not None:
+            written()
+
+
+def _leads_out(path: str, target: str, project_root: str) -> bool:
+    """Whether `path` is in the project but the file it names (through links) is not."""
+    return (_inside(os.path.abspath(path), os.path.abspath(project_root))
+            and not _inside(target, os.path.realpath(project_root)))
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @contextlib.contextmanager

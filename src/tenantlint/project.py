@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tenantlint.sourcefile import SourceError, decode_source, parse_source
+from tenantlint.sourcefile import SourceError, decode_source, parse_source, read_file_bytes
 
 _MAX_DEPTH = 25
 
@@ -184,8 +184,7 @@ class Project:
                 if key in self._provided:
                     text = self._provided[key]
                 else:
-                    with open(path, "rb") as handle:
-                        text = decode_source(handle.read()).text
+                    text = decode_source(read_file_bytes(path)).text
                 tree = parse_source(text, path)
             except (OSError, SourceError):
                 return None

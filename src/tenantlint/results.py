@@ -25,3 +25,4 @@ class FileResult:
     errors: list[InternalError] = field(default_factory=list)
     source: SourceText | None = None
     dependencies: list[str] = field(default_factory=list)  # other files the result depends on
+    unreadable: bool = False  # the file could not be read (a TL000 says why): the run exits 2

@@ -23,6 +23,9 @@ def tune_gc() -> None:
 def _init_worker(config: Config, files: list[str]) -> None:
     """A spawned worker builds its engine; a forked one has inherited the parent's (see `_run`)."""
     global _WORKER_ENGINE
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
     tune_gc()
     if _WORKER_ENGINE is None:
         from tenantlint.engine import Engine
@@ -41,9 +44,10 @@ def _check_chunk(chunk: list[str]) -> list[FileResult]:
 
 
 def _read(path: str) -> bytes | None:
+    from tenantlint.sourcefile import read_file_bytes
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_file_bytes(path)
     except OSError:
         return None
 
@@ -122,9 +126,13 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(engine.config, engine.project.files)) as pool:
-            for results in pool.map(_check_chunk, chunks):
-                done += 1
-                yield from results
+            try:
+                for results in pool.map(_check_chunk, chunks):
+                    done += 1
+                    yield from results
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)  # the chunks under way finish, no other starts
+                raise
     except BrokenProcessPool:  # a worker died (killed, out of memory): finish in this process
         for chunk in chunks[done:]:
             for path in chunk:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ast
 import bisect
+import errno
 import io
+import os
 import re
+import stat
 import tokenize
 from dataclasses import dataclass
 
@@ -18,6 +21,16 @@ def split_lines(text: str, keepends: bool = False) -> list[str]:
     splits at form feeds and other separators, which would shift every later line number)."""
     lines = _LINE.findall(text)
     return lines if keepends else [line.rstrip("\r\n") for line in lines]
+
+
+def read_file_bytes(path: str) -> bytes:
+    """A file's bytes. A FIFO, socket or device is refused at once (OSError "not a regular file"):
+    a checked project may hold one named `x.py`, and reading it would block or never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return handle.read()
 
 
 class LineIndex:

@@ -10,7 +10,8 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.
 
 
 def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], stream: TextIO, color: bool | None,
-                unsafe: bool = False, fixed: int | None = None) -> None:
+                unsafe: bool = False, fixed: int | None = None, incomplete: bool = False) -> None:
+    """`incomplete`: some paths could not be read, so "All checks passed!" would not be true."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -27,16 +28,19 @@ def render_full(diagnostics: list[Diagnostic], sources: dict[str, list[str]], st
             gutter = str(diagnostic.line)
             pad = " " * len(gutter)
             end = diagnostic.end_col if diagnostic.end_line == diagnostic.line else len(text)
-            width = max(end - diagnostic.col, 1)
+            text, col, end = _window(text, diagnostic.col, end)
+            width = max(end - col, 1)
             console.print(f"[blue]{pad} |[/]")
             console.print(f"[blue]{gutter} |[/] {escape(text)}")
-            console.print(f"[blue]{pad} |[/] {' ' * diagnostic.col}[{style}]{'^' * width}[/]")
+            console.print(f"[blue]{pad} |[/] {' ' * col}[{style}]{'^' * width}[/]")
         console.print()
     count = len(diagnostics)
     if fixed:
         console.print(f"Found {count + fixed} problem{'s' if count + fixed != 1 else ''} ({fixed} fixed, {count} remaining).")
     elif count:
         console.print(f"Found {count} problem{'s' if count != 1 else ''}.")
+    elif incomplete:
+        console.print("No problems found in the files that could be read.")
     else:
         console.print("[green]All checks passed![/]")
     available = sum(1 for d in diagnostics if _fix_mark(d, unsafe))
@@ -52,3 +56,20 @@ def _fix_mark(diagnostic: Diagnostic, unsafe: bool) -> str:
     if fix is None or (fix.applicability is not Applicability.SAFE and not unsafe):
         return ""
     return " [*]"
+
+
+SNIPPET_WIDTH = 160
+
+
+def _window(text: str, col: int, end: int) -> tuple[str, int, int]:
+    """At most about SNIPPET_WIDTH characters of a long line around the finding (a minified or
+    generated line would otherwise be printed whole for each of its findings)."""
+    if len(text) <= SNIPPET_WIDTH:
+        return text, col, end
+    start = max(0, col - SNIPPET_WIDTH // 4)
+    stop = min(len(text), max(end, start + SNIPPET_WIDTH))
+    stop = min(stop, start + SNIPPET_WIDTH * 2)
+    head = "…" if start else ""
+    tail = "…" if stop < len(text) else ""
+    shift = start - len(head)
+    return head + text[start:stop] + tail, col - shift, min(end, stop) - shift
