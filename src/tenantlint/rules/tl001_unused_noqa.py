@@ -12,6 +12,11 @@ from tenantlint.rules.base import Rule, register
 
 _NOQA = re.compile(r"#\s*noqa:\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*)", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+# Python's tokenizer makes one comment token of everything from the first `#` to the end of the
+# line, so what follows a directive's codes is either its reason (`--add-noqa --reason` writes
+# `# noqa: TL201 tenancy audit, ticket 123`) or another comment chained after it (`# type: ignore`).
+# Another comment starts at a `#` after whitespace; `#` before a digit (`ticket #123`) is the reason's.
+_NEXT_COMMENT = re.compile(r"(?<=\s)#(?![0-9])")
 
 
 @register
@@ -71,15 +76,26 @@ MIDDLEWARE = ["a.b.C"]  # noqa: E501
             if kept:
                 edit = Edit(line, codes_start, line, start + match.end("codes"), ", ".join(kept))
             else:
-                comment_start = start + match.start()
-                before = ctx.lines[line - 1][:comment_start]
-                edit = Edit(line, len(before.rstrip()), line, start + match.end(), "")
+                edit = _removal(ctx.lines[line - 1], token, match)
             names = ", ".join(c[0] for c in unused)
             yield self.diagnostic(
                 Location(ctx.path, line, codes_start + unused[0][1], line, codes_start + unused[-1][2]),
                 f"unused noqa directive for {names}: no such finding on this line",
                 fix=self.fix(f"Remove unused noqa code {names}", [edit]),
             )
+
+
+def _removal(text: str, token: tokenize.TokenInfo, match: re.Match) -> Edit:
+    """Delete the directive with its reason, and nothing that is code: the edit is valid on its own.
+
+    `x = 1  # noqa: TL201 reason` -> `x = 1`; `x = 1  # noqa: TL201 reason  # other` -> `x = 1  # other`.
+    """
+    line, start = token.start
+    following = _NEXT_COMMENT.search(token.string, match.end("codes"))
+    if following is not None:
+        return Edit(line, start + match.start(), line, start + following.start(), "")
+    before = text[:start + match.start()]
+    return Edit(line, len(before.rstrip()), line, start + len(token.string), "")
 
 
 def _comments(text: str):
