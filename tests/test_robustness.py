@@ -96,7 +96,26 @@ def test_new_syntax_on_an_older_python_is_tl000(tmp_path):
     generic = tmp_path / "generic.py"
     generic.write_text("class Box[T]:\n    request: T\n")
     result = run("check", "--output-format", "concise", "--no-cache", str(generic))
-    assert f"{generic}:1:10: TL000 syntax error:" in result.output
+    assert result.output == (f"{generic}:1:10: TL000 the file uses Python 3.12 syntax; tenantlint is running on "
+                             f"{sys.version_info.major}.{sys.version_info.minor} (parser: invalid syntax)\n")
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="parses on 3.12+")
+@pytest.mark.parametrize("code", [
+    'key = f"{"nested"}"\n',  # PEP 701: the outer quote inside the braces
+    "type Key = str\n",  # PEP 695 alias
+    "def scoped[T](request: T) -> T:\n    return request\n",
+])
+def test_python_312_syntax_is_named(code):
+    from tenantlint.sourcefile import newer_syntax
+
+    assert newer_syntax(code) == "Python 3.12 syntax"
+
+
+def test_a_plain_syntax_error_names_no_version():
+    from tenantlint.sourcefile import newer_syntax
+
+    assert newer_syntax("def f(request:\n") is None
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695 and PEP 701 need Python 3.12")

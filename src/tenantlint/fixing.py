@@ -15,7 +15,7 @@ from typing import Callable
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
 from tenantlint.engine import Engine, FileResult, InternalError
-from tenantlint.sourcefile import SourceText, read_file_bytes, split_lines
+from tenantlint.sourcefile import SourceText, read_file_bytes, split_lines, with_large_stack
 
 MAX_ROUNDS = 10
 
@@ -53,21 +53,24 @@ def fix_source(engine: Engine, path: str, source: SourceText, unsafe: bool) -> F
     for _ in range(MAX_ROUNDS):
         result = engine.check_text(path, replace(source, text=outcome.text))
         outcome.result = result
-        wanted = [d for d in result.diagnostics if allowed(d, unsafe) and _identity(d) not in refused]
+        lines = split_lines(outcome.text)
+        wanted = [d for d in result.diagnostics if allowed(d, unsafe) and _identity(d, lines) not in refused]
         if not wanted or result.errors:
             break
         text, fixed, dropped = _one_round(engine, path, source, outcome.text, wanted)
         outcome.fixed += fixed
         outcome.dropped += dropped
-        refused.update(_identity(d) for d, _ in dropped)
+        refused.update(_identity(d, lines) for d, _ in dropped)
         if text == outcome.text:
             break
         outcome.text = text
     return outcome
 
 
-def _identity(diagnostic: Diagnostic) -> tuple:
-    return diagnostic.code, diagnostic.message
+def _identity(diagnostic: Diagnostic, lines: list[str]) -> tuple:
+    """A refused fix, recognised in later rounds (earlier fixes may move it): rule, message, text of its line."""
+    line = lines[diagnostic.line - 1] if 0 < diagnostic.line <= len(lines) else ""
+    return diagnostic.code, diagnostic.message, line
 
 
 def _one_round(engine: Engine, path: str, source: SourceText, text: str, wanted: list[Diagnostic]):
@@ -78,7 +81,16 @@ def _one_round(engine: Engine, path: str, source: SourceText, text: str, wanted:
             candidate = apply_edits(text, [e for d in _non_overlapping(group) for e in d.fix.edits])
             if _parses(candidate, path):
                 return candidate, _non_overlapping(group), []
-        return text, [], [(d, "the fixed text would not parse") for d in textual]
+        # no group parses as a whole: keep each fix that parses with those kept before it, refuse the rest
+        kept, dropped, candidate = [], [], text
+        for diagnostic in _non_overlapping(textual):
+            attempt = apply_edits(text, [e for d in kept + [diagnostic] for e in d.fix.edits])
+            if _parses(attempt, path):
+                kept.append(diagnostic)
+                candidate = attempt
+            else:
+                dropped.append((diagnostic, "the fixed text would not parse"))
+        return candidate, kept, dropped
     # one rule's codemod per round: its positions are those of the text it was linted on
     codemods = [d for d in wanted if d.fix.is_codemod]
     context = FixContext(path, source.newline)
@@ -100,10 +112,13 @@ def _codemod(engine: Engine, text: str, diagnostics: list[Diagnostic], context: 
     import libcst
 
     try:
-        module = libcst.parse_module(text)
-        for code in sorted({d.code for d in diagnostics}):
-            module = engine.rule(code).apply_fixes(module, _by_code(diagnostics, code), context)
-        return module.code, None
+        def rewrite() -> str:
+            module = libcst.parse_module(text)
+            for code in sorted({d.code for d in diagnostics}):
+                module = engine.rule(code).apply_fixes(module, _by_code(diagnostics, code), context)
+            return module.code
+
+        return with_large_stack(rewrite), None
     except Exception as error:  # a fixer bug must never cost the user's file
         return text, f"the fix failed: {type(error).__name__}: {error}".splitlines()[0]
 

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import stat
+import sys
 import tokenize
 from dataclasses import dataclass
 
@@ -146,12 +147,97 @@ def parse_source(text: str, filename: str) -> ast.Module:
     except SyntaxError as error:
         line = error.lineno or 1
         col = max((error.offset or 1) - 1, 0)
+        newer = newer_syntax(text)
+        if newer is not None:
+            return _raise(f"the file uses {newer}; tenantlint is running on {_RUNNING} (parser: {error.msg})",
+                          line, col)
         return _raise(f"syntax error: {error.msg}", line, col)
     except ValueError as error:  # NUL bytes before Python 3.12
         line = text[: text.find("\0")].count("\n") + 1 if "\0" in text else 1
         return _raise(f"cannot parse file: {error}", line, 0)
     except (RecursionError, MemoryError):
         return _raise("cannot parse file: too deeply nested for Python's parser", 1, 0)
+
+
+_RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+_NEWER_SYNTAX_LIMIT = 2_000_000  # characters: LibCST reads a file that big in a few seconds
+
+
+def newer_syntax(text: str) -> str | None:
+    """Which newer syntax a file that `ast` rejects uses, when a newer grammar (LibCST's, which
+    knows up to 3.13's) accepts it: "Python 3.12 syntax" for PEP 695 and PEP 701, "Python 3.11
+    syntax" for `except*`, "syntax newer than Python 3.x" otherwise; None for a plain syntax error."""
+    if len(text) > _NEWER_SYNTAX_LIMIT or _bracket_depth(text) > _PYTHON_MAX_NESTING:
+        return None  # LibCST's parser would take exponential time, or overflow its stack
+    try:
+        import libcst
+        import libcst.matchers as match
+
+        module = with_large_stack(libcst.parse_module, text)
+    except Exception:  # libcst missing, or the file is wrong for every grammar it knows
+        return None
+    if match.findall(module, match.TypeAlias() | match.TypeParameters()) or _pep701_strings(module):
+        found = (3, 12)
+    elif match.findall(module, match.TryStar()):
+        found = (3, 11)
+    else:
+        found = None
+    if found is not None and found > sys.version_info[:2]:
+        return f"Python {found[0]}.{found[1]} syntax"
+    return f"syntax newer than Python {_RUNNING}"
+
+
+_PYTHON_MAX_NESTING = 200  # Python's own parser refuses deeper brackets
+_LARGE_STACK = 256 * 1024 * 1024
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest bracket nesting, counting brackets in strings too (an overestimate is safe)."""
+    depth = deepest = 0
+    for char in re.sub(r"[^()\[\]{}]+", "", text):
+        depth = depth + 1 if char in "([{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def with_large_stack(function, *args):
+    """Run `function` in a thread with a large stack: LibCST's native parser recurses once per
+    nesting level and would overflow the main thread's stack (a crash, not an exception)."""
+    import threading
+
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as error:  # handed to the caller below
+            outcome.append((False, error))
+
+    previous = threading.stack_size(_LARGE_STACK)
+    try:
+        thread = threading.Thread(target=run, name="tenantlint-libcst", daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
+
+
+def _pep701_strings(module) -> bool:
+    """f-strings only Python 3.12 reads: the outer quote, a backslash or a comment inside `{}`."""
+    import libcst
+
+    for string in libcst.matchers.findall(module, libcst.matchers.FormattedString()):
+        quote = string.start.lstrip("rRfFbBuU")
+        for part in string.parts:
+            if isinstance(part, libcst.FormattedStringExpression):
+                inner = module.code_for_node(part.expression)
+                if quote in inner or "\\" in inner or "#" in inner or ("\n" in inner and len(quote) == 1):
+                    return True
+    return False
 
 
 def _raise(message: str, line: int, col: int):
