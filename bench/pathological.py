@@ -56,11 +56,15 @@ FILES = {
 }
 
 
+def folder_name(label: str) -> str:
+    return label.replace(" ", "_").replace("-", "_")
+
+
 def write_files(folder: Path) -> dict[str, Path]:
     """Each generated file in its own folder (so the check sees no other file), written once."""
     written = {}
     for label, make in FILES.items():
-        name = label.replace(" ", "_").replace("-", "_")
+        name = folder_name(label)
         path = folder / name / f"{name}.py"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,3 +74,9 @@ def write_files(folder: Path) -> dict[str, Path]:
 
 
 PARSE = "import ast, sys\nwith open(sys.argv[1], 'rb') as handle:\n    ast.parse(handle.read())\n"
+
+
+if __name__ == "__main__":  # written by a child process, so that the benchmark's own memory stays small
+    import sys
+
+    write_files(Path(sys.argv[1]))

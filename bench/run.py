@@ -5,6 +5,7 @@ wheels), builds two virtual environments under bench/.work/ (the peers alone,
 and the peers plus tenantlint from this checkout), then times every command
 in one run, alternating, N times each, and prints a markdown table of medians,
 min/max, peak memory (max RSS) and the ratios the performance targets use.
+A last section times generated pathological files (bench/pathological.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 import venv
 import zipfile
 from pathlib import Path
+
+from pathological import FILES, PARSE, folder_name as _folder_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -120,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
     parser.add_argument("--only", help="run only the commands whose label contains this text")
+    parser.add_argument("--pathological-runs", type=int, default=3,
+                        help="runs of each pathological file (default 3; 0 leaves the section out)")
     args = parser.parse_args()
     data = corpus()
     base, plug = environment("peers", False), environment("peers-and-tenantlint", True)
@@ -150,6 +155,36 @@ def main() -> None:
     for title, numerator, denominator in RATIOS:
         if numerator in medians and denominator in medians:
             print(f"| {title} | {medians[numerator] / medians[denominator]:.2f} |")
+    if args.pathological_runs:
+        pathological_section(base, plug, args.pathological_runs)
+
+
+def pathological_section(base: Path, plug: Path, runs: int) -> None:
+    """Each generated file checked alone, against `ast.parse` of the same file in a fresh Python
+    (both with interpreter start-up), alternating; target: tenantlint at most 3x."""
+    folder = WORK / "pathological"
+    # the generated text stays in a child process: a forked command's peak memory counts its parent's
+    sh(sys.executable, HERE / "pathological.py", folder)
+    files = {label: folder / _folder_name(label) / f"{_folder_name(label)}.py" for label in FILES}
+    work = WORK / "run"
+    print(f"\nPathological files ({runs} runs each, alternating; ratio = tenantlint / ast.parse, target ≤ 3.0):\n")
+    print("| file | size MB | ast.parse s | tenantlint s | ratio | findings | ast.parse MB | tenantlint MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, path in files.items():
+        parse = [str(base / "python"), "-c", PARSE, str(path)]
+        check = [str(plug / "tenantlint"), "check", "--no-cache", "--exit-zero", "--output-format", "concise", str(path)]
+        parse_times, check_times, parse_memory, check_memory = [], [], 0.0, 0.0
+        for _ in range(runs):
+            seconds, megabytes = measure(parse, work)
+            parse_times.append(seconds)
+            parse_memory = max(parse_memory, megabytes)
+            seconds, megabytes = measure(check, work)
+            check_times.append(seconds)
+            check_memory = max(check_memory, megabytes)
+        findings = subprocess.run(check, cwd=work, capture_output=True, text=True).stdout.count("\n")
+        parse_median, check_median = statistics.median(parse_times), statistics.median(check_times)
+        print(f"| {label} | {path.stat().st_size / 1e6:.1f} | {parse_median:.2f} | {check_median:.2f} | "
+              f"{check_median / parse_median:.2f} | {findings} | {parse_memory:.0f} | {check_memory:.0f} |")
 
 
 if __name__ == "__main__":

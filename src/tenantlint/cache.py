@@ -9,8 +9,12 @@ another key starts the cache afresh).
 The folder sits in the project being checked, so whoever wrote the project may
 have written it: it holds JSON only (never pickle), every value is checked for
 its type before use, and a file that is not exactly what tenantlint writes is
-ignored with one line on stderr and rebuilt. Nothing in it is followed through a
-symbolic link, read when it is not a regular file, or read past `MAX_STORE_BYTES`.
+ignored with one line on stderr and rebuilt. Each file is signed with a key kept
+in the user's own cache folder (never in the project): a cache committed to a
+repository, which could claim that a file has no findings or hide files from the
+walk, is not this user's and is never believed. Nothing in the folder is followed
+through a symbolic link, read when it is not a regular file, or read past
+`MAX_STORE_BYTES`; without a place for the key, no cache is used.
 """
 
 from __future__ import annotations
@@ -65,29 +69,69 @@ def usable_folder(folder: str) -> bool:
     return not os.path.islink(folder)
 
 
+def _signing_key() -> bytes | None:
+    """This user's key for the cache's signatures, made on first use (None: nowhere to keep one)."""
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(home, "tenantlint", "cache-key")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NO_FOLLOW)
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+        except FileExistsError:
+            pass  # another run made it meanwhile
+        except OSError:
+            return None
+        return _signing_key()
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        key = handle.read(64)
+    return key if len(key) == 32 else None
+
+
+def _signature(key: bytes, payload: bytes) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(payload, key=key, digest_size=32).hexdigest().encode("ascii")
+
+
 def read_store(folder: str, name: str):
-    """The JSON value in `folder/name`, or None when there is none; StoreError when the file is there
-    but is not a regular file, is too large or is not JSON."""
+    """The JSON value in `folder/name`, or None when there is none (or no key to check it with);
+    StoreError when the file is there but is not a regular file, is too large, is not signed by
+    this user's tenantlint or is not JSON."""
+    import hmac
     import json
 
     path = os.path.join(folder, name)
     if not usable_folder(folder):
         raise StoreError(f"{folder} is a symbolic link")
+    key = _signing_key()
+    if key is None:
+        return None
     try:
         fd = os.open(path, os.O_RDONLY | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as error:
         raise StoreError(f"cannot be opened ({error.strerror})") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(fd)
+        raise StoreError("it is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise StoreError("it is not a regular file")
         if status.st_size > MAX_STORE_BYTES:
             raise StoreError(f"it is larger than {MAX_STORE_BYTES // (1024 * 1024)} MB")
         data = handle.read(MAX_STORE_BYTES + 1)
+    signature, _, payload = data.partition(b"\n")
+    if not hmac.compare_digest(signature, _signature(key, payload)):
+        raise StoreError("it was not written by tenantlint for this user (a cache from another machine, "
+                         "user or repository is never trusted)")
     try:
-        return json.loads(data)
+        return json.loads(payload)
     except (ValueError, RecursionError) as error:
         raise StoreError(f"it is not JSON ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
 
@@ -98,16 +142,18 @@ def write_store(folder: str, name: str, value) -> None:
     import json
     import tempfile
 
+    key = _signing_key()
     try:
-        if not usable_folder(folder):
+        if key is None or not usable_folder(folder):
             return
+        payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         os.makedirs(folder, exist_ok=True)
         _create_once(os.path.join(folder, "CACHEDIR.TAG"), _TAG)
         _create_once(os.path.join(folder, ".gitignore"), "*\n")
         fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(value, handle, separators=(",", ":"), ensure_ascii=False)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(_signature(key, payload) + b"\n" + payload)
             os.replace(temporary, os.path.join(folder, name))  # replaces a link itself, never its target
         except BaseException:
             if os.path.exists(temporary):

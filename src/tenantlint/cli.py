@@ -299,6 +299,7 @@ def _folder_diagnostic(folder: str, reason: str) -> Diagnostic:
     from tenantlint.diagnostics import Location, Severity
     from tenantlint.engine import PARSE_ERROR_CODE
 
+    folder = os.path.normpath(folder)
     return Diagnostic(PARSE_ERROR_CODE, f"cannot read folder: {reason}", Location(folder, 1, 0, 1, 0), Severity.ERROR)
 
 

@@ -28,9 +28,10 @@ def read_file_bytes(path: str) -> bytes:
     """A file's bytes. A FIFO, socket or device is refused at once (OSError "not a regular file"):
     a checked project may hold one named `x.py`, and reading it would block or never end."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
         return handle.read()
 
 

@@ -15,7 +15,7 @@ from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, T
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
 from tenantlint.settings_facts import Mapping, Str
-from tenantlint.trees import child_nodes, walk
+from tenantlint.trees import child_nodes, statement_children, walk
 
 _SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many",
                      "incr", "decr", "touch", "has_key")
@@ -369,6 +369,10 @@ class _FileFacts:
         self._shapes: dict[tuple, _Shape] = {}
         self._depth = 0
         self._bodies: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None = None  # starts, ends
+        # without these words no expression binds a name (`:=`) or holds a function (`lambda`): the
+        # walks for bindings and function bodies then stay at the statements
+        self._walrus = ":=" in ctx.source.text
+        self._lambdas = "lambda" in ctx.source.text
 
     # -- names -----------------------------------------------------------
     def is_scope_name(self, name: str) -> bool:
@@ -378,7 +382,7 @@ class _FileFacts:
     def bindings(self, scope: ast.AST) -> dict[str, "_NameBindings"]:
         found = self._bindings.get(id(scope))
         if found is None:
-            found = self._bindings[id(scope)] = _collect_bindings(scope, self._package())
+            found = self._bindings[id(scope)] = _collect_bindings(scope, self._package(), self._walrus)
         return found
 
     def _package(self) -> str:
@@ -755,7 +759,8 @@ class _FileFacts:
         """Whether `node` is evaluated each time a function runs (its body), not once at import,
         where there is no tenant yet (module and class level, default values, decorators)."""
         if self._bodies is None:
-            self._bodies = _outermost(sorted(_body_span(function) for function in walk(self.ctx.tree)
+            nodes = walk(self.ctx.tree) if self._lambdas else _statements(self.ctx.tree)
+            self._bodies = _outermost(sorted(_body_span(function) for function in nodes
                                              if isinstance(function, _FUNCTIONS)))
         starts, ends = self._bodies
         before = bisect.bisect_right(starts, _start(node)) - 1
@@ -837,8 +842,18 @@ def _returned(function: ast.AST) -> list[ast.expr]:
     return sorted(found, key=_start)
 
 
-def _collect_bindings(scope: ast.AST, package: str) -> dict[str, _NameBindings]:
-    """Every binding of every name directly in `scope` (nested functions and classes excluded)."""
+def _statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """Every statement (and handler, match case) of the module, at any depth."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(statement_children(node))
+
+
+def _collect_bindings(scope: ast.AST, package: str, walrus: bool = True) -> dict[str, _NameBindings]:
+    """Every binding of every name directly in `scope` (nested functions and classes excluded);
+    without `walrus` (no `:=` in the file) the walk skips expressions, where nothing else binds."""
     found: dict[str, list[_Binding]] = {}
     is_module = isinstance(scope, ast.Module)
 
@@ -893,7 +908,12 @@ def _collect_bindings(scope: ast.AST, package: str) -> dict[str, _NameBindings]:
             kind = "global" if isinstance(node, ast.Global) else "nonlocal"
             for name in node.names:
                 bind(name, _Binding(kind, _start(node), _start(node)))
-        pending.extend(reversed(list(child_nodes(node))))
+        if walrus:
+            pending.extend(reversed(list(child_nodes(node))))
+        else:
+            pending.extend(reversed(statement_children(node)))
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                pending.extend(node.items)
     return {name: _NameBindings(bindings) for name, bindings in found.items()}
 
 
