@@ -22,7 +22,8 @@ import venv
 import zipfile
 from pathlib import Path
 
-from pathological import FILES, PARSE, folder_name as _folder_name
+from pathological import FILES, PARSE
+from pathological import folder_name as _folder_name
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -160,32 +161,44 @@ def main() -> None:
 
 
 def pathological_section(base: Path, plug: Path, runs: int) -> None:
-    """Each generated file checked alone, against `ast.parse` of the same file in a fresh Python
-    (both with interpreter start-up), alternating; target: tenantlint at most 3x."""
+    """Each generated file checked alone, against `ast.parse` of the same file, alternating: whole
+    commands (both with interpreter start-up), and in-process times (tenantlint's engine on the file
+    after start-up, `ast.parse` in a plain Python); target: tenantlint at most 3x."""
     folder = WORK / "pathological"
+    script = HERE / "pathological.py"
     # the generated text stays in a child process: a forked command's peak memory counts its parent's
-    sh(sys.executable, HERE / "pathological.py", folder)
-    files = {label: folder / _folder_name(label) / f"{_folder_name(label)}.py" for label in FILES}
+    sh(sys.executable, script, "write", folder)
     work = WORK / "run"
-    print(f"\nPathological files ({runs} runs each, alternating; ratio = tenantlint / ast.parse, target ≤ 3.0):\n")
-    print("| file | size MB | ast.parse s | tenantlint s | ratio | findings | ast.parse MB | tenantlint MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, path in files.items():
+    print(f"\nPathological files ({runs} runs each, alternating; medians; target: tenantlint / ast.parse ≤ 3.0):\n")
+    print("| file | MB | findings | ast.parse s | tenantlint s | ratio | in-process: ast.parse s | tenantlint s "
+          "| ratio | peak MB: ast.parse | tenantlint |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label in FILES:
+        path = folder / _folder_name(label) / f"{_folder_name(label)}.py"
         parse = [str(base / "python"), "-c", PARSE, str(path)]
         check = [str(plug / "tenantlint"), "check", "--no-cache", "--exit-zero", "--output-format", "concise", str(path)]
-        parse_times, check_times, parse_memory, check_memory = [], [], 0.0, 0.0
+        walls: dict[str, list[float]] = {"parse": [], "check": []}
+        inside: dict[str, list[float]] = {"parse": [], "check": []}
+        memory = {"parse": 0.0, "check": 0.0}
+        findings = 0
         for _ in range(runs):
-            seconds, megabytes = measure(parse, work)
-            parse_times.append(seconds)
-            parse_memory = max(parse_memory, megabytes)
-            seconds, megabytes = measure(check, work)
-            check_times.append(seconds)
-            check_memory = max(check_memory, megabytes)
-        findings = subprocess.run(check, cwd=work, capture_output=True, text=True).stdout.count("\n")
-        parse_median, check_median = statistics.median(parse_times), statistics.median(check_times)
-        print(f"| {label} | {path.stat().st_size / 1e6:.1f} | {parse_median:.2f} | {check_median:.2f} | "
-              f"{check_median / parse_median:.2f} | {findings} | {parse_memory:.0f} | {check_memory:.0f} |")
+            for name, command in (("parse", parse), ("check", check)):
+                seconds, megabytes = measure(command, work)
+                walls[name].append(seconds)
+                memory[name] = max(memory[name], megabytes)
+            inside["parse"].append(float(_child(base / "python", script, "parse", path)[0]))
+            seconds, findings = _child(plug / "python", script, "check", path)
+            inside["check"].append(float(seconds))
+        wall = {name: statistics.median(values) for name, values in walls.items()}
+        own = {name: statistics.median(values) for name, values in inside.items()}
+        print(f"| {label} | {path.stat().st_size / 1e6:.1f} | {findings} | {wall['parse']:.2f} | {wall['check']:.2f} | "
+              f"{wall['check'] / wall['parse']:.2f} | {own['parse']:.3f} | {own['check']:.3f} | "
+              f"{own['check'] / own['parse']:.2f} | {memory['parse']:.0f} | {memory['check']:.0f} |")
 
+
+def _child(python: Path, script: Path, *args) -> list[str]:
+    return subprocess.run([str(python), str(script), *map(str, args)], check=True, capture_output=True,
+                          text=True).stdout.split()
 
 if __name__ == "__main__":
     main()

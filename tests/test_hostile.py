@@ -408,19 +408,25 @@ def test_the_hostile_repository_through_every_front_end(hostile_repository):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
-def test_pre_commit_on_a_repository_with_a_crafted_cache_runs_nothing(tmp_path):
-    project, marker = tmp_path / "project", tmp_path / "PWNED"
-    project.mkdir()
-    (project / "settings.py").write_text(COMMENTED)
-    _crafted_cache(project, marker)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit"), "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for command in (["git", "init", "-q"], ["git", "add", "-f", "."]):
-        subprocess.run(command, cwd=project, check=True, env=env)
-    for hook in ("tenantlint", "tenantlint-fix"):
-        result = subprocess.run([str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, "--all-files"],
-                                cwd=project, capture_output=True, text=True, env=env, timeout=900)
+def test_pre_commit_on_the_hostile_repository_runs_nothing(hostile_repository, tmp_path_factory):
+    folder, project, marker = hostile_repository
+    home = tmp_path_factory.mktemp("pre-commit")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    tracked = ["pyproject.toml", "app/settings.py", "app/broken.py", "app/huge.py", "app/linked_settings.py", "loop",
+               ".tenantlint_cache"]  # git stores no FIFO, and cannot read the locked folder
+    for command in (["git", "init", "-q"], ["git", "add", "-f", *tracked]):
+        subprocess.run(command, cwd=project, check=True, env=env, capture_output=True)
+    before = _snapshot(folder)
+    for hook, says in (("tenantlint", "app/huge.py:5:15: TL201 "), ("tenantlint-fix", "(3000 fixed, 2 remaining)")):
+        result = subprocess.run([*unprivileged_prefix(), str(BIN / "pre-commit"), "try-repo", str(ROOT), hook,
+                                 "--all-files"], cwd=project, capture_output=True, text=True, env=env, timeout=900)
         assert "Traceback" not in result.stdout + result.stderr
         assert result.returncode == 1, result.stdout + result.stderr
+        assert says in result.stdout, result.stdout
     assert not marker.exists()
-    assert (project / "settings.py").read_text() == COMMENTED  # TL302's fix is unsafe: the hook leaves it
+    after = _snapshot(folder)
+    changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    # the fix hook applies safe fixes only: TL201's schema segments in huge.py, not TL302's in settings.py
+    assert {key for key in changed if not key.startswith(("project/.tenantlint_cache", "project/.git/"))} == {
+        "project/app/huge.py"}

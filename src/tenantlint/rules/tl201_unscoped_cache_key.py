@@ -89,7 +89,11 @@ class _Built:
         return any(isinstance(piece, str) and any(c.isalnum() for c in piece) for piece in self.pieces)
 
     def variables(self) -> list[str]:
-        return list(dict.fromkeys(piece.source for piece in self.pieces if isinstance(piece, _Opaque)))
+        found = self.__dict__.get("_variables")  # asked several times for each finding
+        if found is None:
+            found = self.__dict__["_variables"] = list(
+                dict.fromkeys(piece.source for piece in self.pieces if isinstance(piece, _Opaque)))
+        return found
 
     def pattern(self) -> str:
         """The key as text, computed parts written `{...}`: what public-cache-keys globs match."""
@@ -120,6 +124,13 @@ class _Where:
     before: tuple[int, int] | None
     opaque: frozenset[str] = frozenset()
     arguments: tuple[tuple[str, _Shape], ...] = ()
+
+    def memo_key(self) -> tuple:
+        """What a read's result depends on besides the node (kept: every read asks it)."""
+        found = self.__dict__.get("_memo_key")
+        if found is None:
+            found = self.__dict__["_memo_key"] = (tuple(map(id, self.scopes)), self.before, self.opaque, self.arguments)
+        return found
 
 
 @register
@@ -294,8 +305,8 @@ class Memo:
     def _unscoped(self, shape: _Shape) -> _Built | None:
         if not isinstance(shape, _Built) or not shape.has_text():
             return None
-        pattern = shape.pattern()
-        if any(fnmatch.fnmatchcase(pattern, glob) for glob in self.options.public_cache_keys):
+        public = self.options.public_cache_keys
+        if public and any(fnmatch.fnmatchcase(shape.pattern(), glob) for glob in public):
             return None
         return shape
 
@@ -509,7 +520,7 @@ class _FileFacts:
 
     def read(self, node: ast.expr, where: _Where) -> _Shape:
         """What a key expression is made of, following names and helpers within the module."""
-        memo_key = (id(node), tuple(map(id, where.scopes)), where.before, where.opaque, where.arguments)
+        memo_key = (id(node), where.memo_key())
         if memo_key in self._shapes:
             return self._shapes[memo_key]
         if self._depth >= _MAX_DEPTH:
