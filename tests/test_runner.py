@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
@@ -118,3 +119,17 @@ def test_remembered_discovery_follows_new_files_and_gitignore_edits(tmp_path):
     assert files() == ["pkg/one_settings.py"]
     (tmp_path / "pkg" / "one_settings.py").unlink()
     assert files() == []
+
+
+def test_a_warm_cache_gives_the_same_json_and_sarif_with_codemod_edits(tmp_path):
+    """The cache keeps findings as data, not the plans codemod fixes carry: a report that shows
+    their edits checks those files again, so cold and warm reports are the same."""
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLE, project / "sample")
+    for output_format in ("json", "sarif"):
+        cold = run("check", "--output-format", output_format, "--unsafe-fixes", "--no-cache", ".", cwd=project)
+        run("check", ".", cwd=project)  # fills the cache
+        warm = run("check", "--output-format", output_format, "--unsafe-fixes", ".", cwd=project)
+        assert (warm.exit_code, warm.output) == (cold.exit_code, cold.output)
+    report = json.loads(run("check", "--output-format", "json", "--unsafe-fixes", ".", cwd=project).output)
+    assert all(finding["fix"]["edits"] for finding in report if finding["code"] in ("TL101", "TL201", "TL501"))
