@@ -51,6 +51,15 @@ class ImportTable:
                         self.bindings[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
             elif isinstance(node, ast.ClassDef):
                 self.bindings.setdefault(node.name, f"{module_name}.{node.name}" if module_name else node.name)
+        self._names_for: dict[str, list[str]] | None = None
+
+    def names_for(self, dotted: str) -> list[str]:
+        """The module-level names bound to `dotted`, in binding order (indexed once: asked per finding)."""
+        if self._names_for is None:
+            self._names_for = {}
+            for local, bound in self.bindings.items():
+                self._names_for.setdefault(bound, []).append(local)
+        return self._names_for.get(dotted, [])
 
     def qualify(self, node: ast.AST) -> str | None:
         """The dotted name an expression like `auth.JWTAuthentication` refers to, if it is static."""

@@ -88,3 +88,17 @@ def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambd
     names += [a.arg for a in args.kwonlyargs]
     names += [a.arg for a in (args.kwarg,) if a]
     return names
+
+
+def per_tree(function):
+    """`function(tree)` memoised for the last tree it was given: rules ask a module-wide question once
+    for each finding, and a file's findings come together (a walk per finding is quadratic)."""
+    last: list = [None, None]
+
+    def cached(tree):
+        if last[0] is not tree:
+            last[0], last[1] = tree, function(tree)
+        return last[1]
+
+    cached.__doc__ = function.__doc__
+    return cached

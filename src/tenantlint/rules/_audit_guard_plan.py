@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tenantlint.diagnostics import char_column
 from tenantlint.flow import contains
-from tenantlint.trees import child_nodes, walk
+from tenantlint.trees import child_nodes, per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 # Statements that open a scope: a guard's `return` must stay out of them.
@@ -103,7 +103,8 @@ def reads(scope: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in walk(scope))
 
 
-def module_names(tree: ast.Module) -> set[str]:
+@per_tree
+def module_names(tree: ast.Module) -> frozenset[str]:
     """Names bound at module level, by any statement outside functions and classes."""
     names: set[str] = set()
     pending: list[ast.AST] = list(tree.body)
@@ -112,7 +113,7 @@ def module_names(tree: ast.Module) -> set[str]:
         names.update(_bound_names(node))
         if not isinstance(node, (*SCOPE_STATEMENTS, ast.Lambda)):
             pending.extend(child_nodes(node))
-    return names
+    return frozenset(names)
 
 
 def _bound_names(node: ast.AST) -> list[str]:

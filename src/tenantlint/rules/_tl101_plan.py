@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from tenantlint.known import (
     ADMIN_SITES,
@@ -29,7 +30,7 @@ from tenantlint.known import (
     TENANT_APPS,
     is_django_middleware,
 )
-from tenantlint.trees import child_nodes, parameter_names, walk
+from tenantlint.trees import child_nodes, parameter_names, per_tree, walk
 
 CONTEXT_VAR, CONNECTION, UNREAD = "context variable", "connection", "unread"
 
@@ -467,12 +468,27 @@ class StatePlanner:
             return False
         return access
 
+    @cached_property
+    def _class_body_by_name(self) -> dict[str, list[ast.stmt]]:
+        """The class body's statements that define or assign each name, in order (read once: every
+        attribute of the class asks)."""
+        found: dict[str, list[ast.stmt]] = {}
+        for item in self.node.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found.setdefault(item.name, []).append(item)
+                continue
+            targets = (item.targets if isinstance(item, ast.Assign)
+                       else [item.target] if isinstance(item, ast.AnnAssign) else [])
+            for name in dict.fromkeys(n.id for t in targets for n in walk(t) if isinstance(n, ast.Name)):
+                found.setdefault(name, []).append(item)
+        return found
+
     def _class_default(self, attribute: str) -> ast.expr | None | bool:
         """A literal the class body assigns to the attribute; None without one; False when it is something
         the fix cannot take over (a method, a property, a computed value)."""
         default = None
-        for item in self.node.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and item.name == attribute:
+        for item in self._class_body_by_name.get(attribute, ()):
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 return False
             targets = (item.targets if isinstance(item, ast.Assign)
                        else [item.target] if isinstance(item, ast.AnnAssign) else [])
@@ -515,19 +531,21 @@ class StatePlanner:
         own = {id(a.node) for a in accesses}
         own |= {id(u.node) for u in self.uses().by_attribute.get(attribute, [])}
         own_strings = {id(u.node.args[1]) for u in self.uses().by_attribute.get(attribute, []) if u.form != "attribute"}
-        for node, owner, self_name in _walk_module(self.ctx.tree):
-            if isinstance(node, ast.Attribute) and node.attr == attribute and id(node) not in own:
+        index = _module_index(self.ctx.tree)
+        for node, owner, self_name in index.attributes.get(attribute, ()):
+            if id(node) not in own:
                 if owner is not None and owner is not self.node and isinstance(node.value, ast.Name) \
                         and node.value.id == self_name and not self._subclass(owner):
                     continue  # another class's own attribute of the same name
                 return True
-            if _string(node) == attribute and id(node) not in own_strings:
-                return True
-        return False
+        return any(id(node) not in own_strings for node in index.strings.get(attribute, ()))
 
     def _names_used_outside_class(self) -> set[str]:
-        inside = {id(n) for n in walk(self.node)}
-        return {n.attr for n in walk(self.ctx.tree) if isinstance(n, ast.Attribute) and id(n) not in inside}
+        start = min([(self.node.lineno, self.node.col_offset)]
+                    + [(d.lineno, d.col_offset) for d in self.node.decorator_list])
+        end = (self.node.end_lineno, self.node.end_col_offset)
+        return {name for name, (first, last) in _module_index(self.ctx.tree).attribute_span.items()
+                if first < start or last >= end}
 
     def _subclass(self, owner: ast.ClassDef) -> bool:
         project = self.ctx.project
@@ -625,6 +643,30 @@ def _walk_method(method, self_name: str):
                 continue
             inner = True
         pending.extend((child, inner) for child in child_nodes(node))
+
+
+@dataclass
+class _ModuleIndex:
+    """Where the module names each attribute (`obj.x`, with the enclosing class and its method's `self`)
+    and each string, read in one walk: every finding asks."""
+
+    attributes: dict[str, list[tuple[ast.Attribute, ast.ClassDef | None, str | None]]]
+    strings: dict[str, list[ast.Constant]]
+    attribute_span: dict[str, tuple[tuple[int, int], tuple[int, int]]]  # first and last `.x` position
+
+
+@per_tree
+def _module_index(tree: ast.Module) -> _ModuleIndex:
+    index = _ModuleIndex({}, {}, {})
+    for node, owner, self_name in _walk_module(tree):
+        if isinstance(node, ast.Attribute):
+            index.attributes.setdefault(node.attr, []).append((node, owner, self_name))
+            at = (node.lineno, node.col_offset)
+            first, last = index.attribute_span.get(node.attr, (at, at))
+            index.attribute_span[node.attr] = (min(first, at), max(last, at))
+        elif (text := _string(node)) is not None:
+            index.strings.setdefault(text, []).append(node)
+    return index
 
 
 def _walk_module(tree: ast.Module):

@@ -269,12 +269,12 @@ def _spelling(reading: TokenFunction, dotted: str) -> tuple[str, tuple] | None:
     """How the module names `dotted` (`InvalidToken`, `exceptions.AuthenticationFailed`), or the import to add."""
     function = reading.function
     module, _, name = dotted.rpartition(".")
-    imports = reading.module.imports.bindings
-    for local, bound in imports.items():
-        if bound == dotted and not bindings(function, local):
+    imports = reading.module.imports
+    for local in imports.names_for(dotted):
+        if not bindings(function, local):
             return local, ()
-    for local, bound in imports.items():
-        if bound == module and not bindings(function, local):
+    for local in imports.names_for(module):
+        if not bindings(function, local):
             return f"{local}.{name}", ()
     if _taken(reading, name):
         return None

@@ -26,7 +26,7 @@ from tenantlint.known import (
 )
 from tenantlint.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
 from tenantlint.settings_facts import Seq
-from tenantlint.trees import child_nodes, walk
+from tenantlint.trees import child_nodes, per_tree, walk
 
 # Nested functions and classes are read on their own; lambdas and comprehensions belong to the function.
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -124,6 +124,12 @@ def mentions_claim(function: ast.FunctionDef | ast.AsyncFunctionDef, claim: str,
     return False
 
 
+@per_tree
+def module_string_constants(tree: ast.Module) -> dict[str, str]:
+    """`string_constants` of a module's body, read once per module (asked for each function)."""
+    return string_constants(tree.body)
+
+
 def string_constants(body: list[ast.stmt]) -> dict[str, str]:
     found = {}
     for statement in body:
@@ -186,7 +192,7 @@ class TokenFunction:
         for node in [function, *self.nodes]:
             for child in child_nodes(node):
                 self.parent[child] = node
-        self.constants = {**string_constants(module.tree.body), **string_constants(function.body)}
+        self.constants = {**module_string_constants(module.tree), **string_constants(function.body)}
         self._seed = set(tainted) | ({"self"} if token_self else set())
         self._helper_kinds: dict[tuple, str | None] = {}
 

@@ -6,7 +6,7 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.flow import Locals, contains, known_at
+from tenantlint.flow import Locals, known_at
 from tenantlint.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
 from tenantlint.project import ClassInfo, ImportTable
 from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_statement, bindings, dominates,
@@ -208,7 +208,8 @@ def _instance_ready(function: Function, instance: str, path: list[Point]) -> boo
 
 def _module_logger(tree: ast.Module, imports: ImportTable, receivers) -> tuple[str, list[Insert]] | None:
     """The module's logger, or the statements that add `logger = logging.getLogger(__name__)`; None if neither."""
-    scopes = [s for s in tree.body if any(contains(s, f) for f in receivers)]
+    wanted = {id(receiver) for receiver in receivers}
+    scopes = [s for s in tree.body if any(id(node) in wanted for node in walk(s))]
 
     def usable(name: str) -> bool:
         return not any(bindings(scope, name) for scope in scopes)

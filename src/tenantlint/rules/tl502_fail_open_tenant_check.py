@@ -8,7 +8,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
 from tenantlint.rules._token_fix_plan import FailClosed, PlannedFix, plan_fail_closed
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, function_text, mentions_claim, string_constants
+from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, function_text, mentions_claim, module_string_constants
 
 
 @register
@@ -99,7 +99,7 @@ class TenantJWTAuthentication(JWTAuthentication):
         text = function_text(ctx, node)
         if claim not in text and "claim" not in text.lower():
             return
-        if not mentions_claim(node, claim, string_constants(ctx.module.tree.body)):
+        if not mentions_claim(node, claim, module_string_constants(ctx.module.tree)):
             return
         owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
         reading = TokenFunction(node, ctx, ctx.module, owner)
