@@ -35,6 +35,32 @@ def one_line_literal(items: int) -> str:
     return "from django.core.cache import cache\nDATA = [" + ",".join(map(str, range(items))) + "]\n"
 
 
+def repeated(template: str, count: int, header: str) -> str:
+    """`count` copies of a finding's template (`{i}` numbered) under a header of imports."""
+    return header + "".join(template.format(i=i) for i in range(count))
+
+
+_SERIALIZER = """
+class Serializer{i}(serializers.ModelSerializer):
+    def create(self, validated_data):
+        validated_data["created_by"] = self.context["request"].user
+        return super().create(validated_data)
+"""
+_RECEIVER = """
+@receiver(post_save, sender=Model{i})
+def saved_{i}(sender, instance, **kwargs):
+    logger.info("saved by %s", instance.updated_by.username)
+"""
+_AUTHENTICATION = """
+class Authentication{i}(JWTAuthentication):
+    def get_user(self, validated_token):
+        return User.objects.get(id=validated_token["user_id"])
+"""
+_STATE = """    def process_request_{i}(self, request):
+        self.user_{i} = request.user
+"""
+
+
 def big_module(megabytes: int) -> str:
     """Views, cache calls and request state repeated to `megabytes` MB: findings of three rules."""
     parts = ["from django.core.cache import cache\n"]
@@ -54,6 +80,15 @@ FILES = {
     "200k-item one-line literal": lambda: one_line_literal(200_000),
     "2M-item one-line literal": lambda: one_line_literal(2_000_000),
     "10 MB module": lambda: big_module(10),
+    # thousands of findings of each other rule in one module (each of these was quadratic once)
+    "2k request-state attributes in one class": lambda: repeated(
+        _STATE, 2_000, "from django.utils.deprecation import MiddlewareMixin\n\n\nclass Middleware(MiddlewareMixin):\n"),
+    "2k serializers": lambda: repeated(_SERIALIZER, 2_000, "from rest_framework import serializers\n"),
+    "2k signal receivers": lambda: repeated(_RECEIVER, 2_000, (
+        "import logging\n\nfrom django.db.models.signals import post_save\nfrom django.dispatch import receiver\n\n"
+        "logger = logging.getLogger(__name__)\n")),
+    "2k token authentications": lambda: repeated(
+        _AUTHENTICATION, 2_000, "from rest_framework_simplejwt.authentication import JWTAuthentication\n"),
 }
 
 
