@@ -239,6 +239,18 @@ def test_an_unreadable_folder_is_tl000_and_the_rest_is_checked(locked_tmp_path):
     assert (result.returncode, result.stderr) == (2, b"")
 
 
+def test_add_noqa_with_an_unreadable_folder_exits_2(locked_tmp_path):
+    folder = locked_tmp_path
+    (folder / "settings.py").write_text(COMMENTED)
+    (folder / "private").mkdir()
+    (folder / "private").chmod(0)
+    result = tenantlint("check", "--add-noqa", ".", cwd=folder, unprivileged=True)
+    assert (folder / "settings.py").read_text() == COMMENTED.replace("# 'x.y.Z',", "# 'x.y.Z',  # noqa: TL302")
+    assert result.stderr.decode() == ("Added noqa directives to 1 line.\n"
+                                      "tenantlint: error: private: cannot read folder: Permission denied\n")
+    assert result.returncode == 2
+
+
 def test_fix_in_an_unwritable_folder_is_one_line_and_exit_2(locked_tmp_path):
     folder = locked_tmp_path
     (folder / "locked").mkdir()

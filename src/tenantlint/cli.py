@@ -99,6 +99,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                previews=output_format in PREVIEWED and not (diff or statistics or add_noqa))
     run.failures += [f"{path}: no such file or directory" for path in found.missing]
     run.diagnostics += [_folder_diagnostic(folder, reason) for folder, reason in found.unreadable]
+    run.unreadable = bool(found.unreadable)
     jobs = jobs or os.cpu_count() or 1
     try:
         for result in check_files(config, found.files, jobs, not no_cache, run.engine):
@@ -140,7 +141,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         click.echo(f"tenantlint: internal error in {error.rule} on {error.path}: {error.reason}", err=True)
         if verbose:
             click.echo(error.traceback, err=True)
-    if run.errors or run.failures or found.unreadable or run.unreadable:
+    if run.errors or run.failures or run.unreadable:
         sys.exit(EXIT_ERROR)
     if diff:
         sys.exit(EXIT_FINDINGS if run.diffs and not exit_zero else EXIT_CLEAN)
@@ -162,8 +163,8 @@ class _Run:
         self.fixed: list[Diagnostic] = []
         self.diffs: list[str] = []
         self.warnings: list[str] = []
-        self.failures: list[str] = []  # paths that could not be read or written: exit 2
-        self.unreadable = False
+        self.failures: list[str] = []  # paths that could not be written, or do not exist: exit 2
+        self.unreadable = False  # a folder or file could not be read (a TL000 says which): exit 2
 
     def engine(self):
         """Built on first need: a run answered wholly by the cache imports no rule."""
@@ -365,9 +366,14 @@ def _add_noqa(run: "_Run", diagnostics: list[Diagnostic], reason: str | None) ->
             continue
         total += changed
     click.echo(f"Added noqa directives to {total} line{'s' if total != 1 else ''}.", err=True)
+    from tenantlint.engine import PARSE_ERROR_CODE
+
+    for diagnostic in diagnostics:  # no report is printed: say what could not be read
+        if diagnostic.code == PARSE_ERROR_CODE and diagnostic.message.startswith("cannot read"):
+            click.echo(f"tenantlint: error: {diagnostic.path}: {diagnostic.message}", err=True)
     for message in run.failures:
         click.echo(f"tenantlint: error: {message}", err=True)
-    return EXIT_ERROR if run.errors or run.failures else EXIT_CLEAN
+    return EXIT_ERROR if run.errors or run.failures or run.unreadable else EXIT_CLEAN
 
 
 def _apply_baseline(run: "_Run", diagnostics: list[Diagnostic], write_to: str | None,
