@@ -117,7 +117,7 @@ def test_a_forged_cache_cannot_hide_a_finding(tmp_path):
     results = project / ".tenantlint_cache" / "results.json"
     signature, _, payload = results.read_bytes().partition(b"\n")
     stored = json.loads(payload)
-    for entry in stored["entries"].values():
+    for entry in stored["data"].values():
         entry["diagnostics"] = []  # "no findings here"
     forged = json.dumps(stored).encode()
     for signed in (b"0" * 64, hashlib.blake2b(forged, digest_size=32).hexdigest().encode(), signature):
@@ -150,7 +150,7 @@ def test_a_damaged_cache_file_is_one_line_and_rebuilt(tmp_path, damage):
         reason = "it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
     elif damage == "wrong shape":
         stored = json.loads(payload)
-        next(iter(stored["entries"].values()))["diagnostics"] = [["TL302", 7, [1, 2, 3, 4], "warning", None]]
+        next(iter(stored["data"].values()))["diagnostics"] = [["TL302", 7, [1, 2, 3, 4], "warning", None]]
         results.write_bytes(_sign(json.dumps(stored).encode()))
         reason = "not a tenantlint cache (a finding)"
     elif damage == "fifo":

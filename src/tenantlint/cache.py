@@ -71,7 +71,7 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 # -- reading and writing a data file of the cache folder, safely --------------------------------
 
-def usable_folder(folder: str) -> bool:
+def _usable_folder(folder: str) -> bool:
     """A cache folder that is a symbolic link would send tenantlint's writes elsewhere: never used."""
     return not os.path.islink(folder)
 
@@ -104,14 +104,15 @@ def _signature(key: bytes, payload: bytes) -> bytes:
     return _blake2b()(payload, key=key, digest_size=32).hexdigest().encode("ascii")
 
 
-def read_store(folder: str, name: str):
-    """The JSON value in `folder/name`, or None when there is none (or no key to check it with);
-    StoreError when the file is there but is not a regular file, is too large, is not signed by
-    this user's tenantlint or is not JSON."""
+def read_store(folder: str, name: str, version_key):
+    """The data kept in `folder/name` under `version_key` (tenantlint's version and what else decides
+    the data), or None when there is none, it was kept under another key, or there is no signing key
+    to check it with; StoreError when the file is there but is not a regular file, is too large, is
+    not signed by this user's tenantlint or is not a tenantlint store."""
     import json
 
     path = os.path.join(folder, name)
-    if not usable_folder(folder):
+    if not _usable_folder(folder):
         raise StoreError(f"{folder} is a symbolic link")
     key = _signing_key()
     if key is None:
@@ -136,22 +137,26 @@ def read_store(folder: str, name: str):
         raise StoreError("it was not written by tenantlint for this user (a cache from another machine, "
                          "user or repository is never trusted)")
     try:
-        return json.loads(payload)
+        stored = json.loads(payload)
     except (ValueError, RecursionError) as error:
         raise StoreError(f"it is not JSON ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    _expect(isinstance(stored, dict) and set(stored) == {"tool", "format", "key", "data"}
+            and stored["tool"] == "tenantlint" and stored["format"] == FORMAT, "its header")
+    return stored["data"] if stored["key"] == version_key else None  # another version: start afresh
 
 
-def write_store(folder: str, name: str, value) -> None:
-    """Write `value` as JSON to `folder/name` atomically (a temporary file, then a rename); a cache that
-    cannot be written is only a slower next run, so failures are silent."""
+def write_store(folder: str, name: str, version_key, data) -> None:
+    """Keep `data` as JSON in `folder/name` under `version_key`, atomically (a temporary file, then a
+    rename); a cache that cannot be written is only a slower next run, so failures are silent."""
     import json
     import tempfile
 
     key = _signing_key()
     try:
-        if key is None or not usable_folder(folder):
+        if key is None or not _usable_folder(folder):
             return
-        payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        stored = {"tool": "tenantlint", "format": FORMAT, "key": version_key, "data": data}
+        payload = json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         os.makedirs(folder, exist_ok=True)
         _create_once(os.path.join(folder, "CACHEDIR.TAG"), _TAG)
         _create_once(os.path.join(folder, ".gitignore"), "*\n")
@@ -265,14 +270,11 @@ class ResultCache:
             self.dirty = True  # rewritten even if this run finds nothing new
 
     def _load(self) -> dict[str, Entry]:
-        stored = read_store(self.folder, RESULTS_FILE)
-        if stored is None:
+        entries = read_store(self.folder, RESULTS_FILE, self.key)
+        if entries is None:
             return {}
-        _expect(isinstance(stored, dict) and stored.get("tool") == "tenantlint" and stored.get("format") == FORMAT
-                and isinstance(stored.get("entries"), dict), "its header")
-        if stored.get("key") != self.key:
-            return {}  # another version or configuration: start afresh, nothing to report
-        return {path: _check_entry(entry) for path, entry in stored["entries"].items()}
+        _expect(isinstance(entries, dict), "its entries")
+        return {path: _check_entry(entry) for path, entry in entries.items()}
 
     def lookup(self, path: str) -> FileResult | None:
         """A hit without reading the file: its size and mtime are those its digest was taken at."""
@@ -310,13 +312,11 @@ class ResultCache:
     def save(self) -> None:
         if not self.dirty:
             return
-        write_store(self.folder, RESULTS_FILE, {
-            "tool": "tenantlint", "format": FORMAT, "key": self.key,
-            "entries": {path: {"digest": e.digest, "stamp": list(e.stamp) if e.stamp else None,
-                               "dependencies": {dep: list(stamp) for dep, stamp in e.dependencies.items()},
-                               "diagnostics": e.diagnostics}
-                        for path, e in self.entries.items()},
-        })
+        write_store(self.folder, RESULTS_FILE, self.key, {
+            path: {"digest": e.digest, "stamp": list(e.stamp) if e.stamp else None,
+                   "dependencies": {dep: list(stamp) for dep, stamp in e.dependencies.items()},
+                   "diagnostics": e.diagnostics}
+            for path, e in self.entries.items()})
 
 
 def clean(root: str) -> bool:

@@ -39,36 +39,34 @@ def discover_remembered(paths: list[str], config: Config, force_exclude: bool, f
     changed (a folder's mtime changes when an entry is added, removed or renamed). The memo is JSON
     read as data (see `tenantlint.cache`): a file tenantlint did not write is ignored and rebuilt."""
     from tenantlint import __version__
-    from tenantlint.cache import StoreError, check_stamps, ignored_store, read_store, write_store
+    from tenantlint.cache import StoreError, ignored_store, read_store, write_store
 
     key = [__version__, [os.path.abspath(p) for p in paths], None if config.exclude is None else list(config.exclude),
            list(config.extend_exclude), config.root, force_exclude]
     try:
-        saved = read_store(folder, _MEMO_FILE)
+        saved = read_store(folder, _MEMO_FILE, key)
         if saved is not None:
-            remembered = _check_memo(saved, check_stamps)
-            if saved["key"] == key and all(_stamp(path) == stamp for path, stamp in remembered.watched.items()):
+            remembered = _check_memo(saved)
+            if all(_stamp(path) == stamp for path, stamp in remembered.watched.items()):
                 remembered.missing = [p for p in paths if not os.path.lexists(p)]
                 return remembered
     except StoreError as problem:
         ignored_store(folder, _MEMO_FILE, problem)
     found = discover(paths, config, force_exclude)
     if os.path.isdir(folder) and not found.unreadable:  # a folder made readable keeps its mtime: walk it again
-        write_store(folder, _MEMO_FILE, {"tool": "tenantlint", "format": 1, "key": key, "files": found.files,
-                                         "watched": {path: list(stamp) if stamp else None
-                                                     for path, stamp in found.watched.items()}})
+        write_store(folder, _MEMO_FILE, key, {"files": found.files, "watched": {
+            path: list(stamp) if stamp else None for path, stamp in found.watched.items()}})
     return found
 
 
 _MEMO_FILE = "discovery.json"
 
 
-def _check_memo(saved, check_stamps) -> Discovery:
-    from tenantlint.cache import StoreError
+def _check_memo(saved) -> Discovery:
+    from tenantlint.cache import StoreError, check_stamps
 
-    if not (isinstance(saved, dict) and saved.get("tool") == "tenantlint" and saved.get("format") == 1
-            and isinstance(saved.get("files"), list) and all(isinstance(f, str) for f in saved["files"])
-            and "key" in saved):
+    if not (isinstance(saved, dict) and isinstance(saved.get("files"), list)
+            and all(isinstance(f, str) for f in saved["files"])):
         raise StoreError("not a tenantlint discovery memo")
     return Discovery(saved["files"], [], check_stamps(saved.get("watched"), "folder stamps"))
 
