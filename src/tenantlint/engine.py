@@ -14,7 +14,8 @@ from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
-from tenantlint.settings_facts import SettingsReader, settings_candidates
+from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
+from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children
 
@@ -57,6 +58,11 @@ class FileContext:
         return (node.lineno, index.char_column(node.lineno, node.col_offset),
                 node.end_lineno, index.char_column(node.end_lineno, node.end_col_offset))
 
+    @cached_property
+    def governing_settings(self) -> list[SettingsView]:
+        """The leaf settings this file's code runs with (those of its own source tree)."""
+        return self.settings.views_governing(self.path)
+
     @property
     def imports(self) -> ImportTable:
         return self.module.imports
@@ -71,9 +77,9 @@ class Engine:
         self.config = config
         self.apply_noqa = apply_noqa
         self.project = project or Project(files or [], [config.root])
-        candidates = settings_candidates(files or [], config.root, config.settings_modules)
-        candidates += [os.path.join(config.root, p) for p in config.settings_modules if os.path.isfile(os.path.join(config.root, p))]
-        self.settings = SettingsReader(self.project, candidates)
+        declared = [os.path.join(config.root, p) for p in config.settings_modules]
+        self.settings = SettingsReader(self.project, [p for p in declared if os.path.isfile(p)])
+        self._locations: dict[str, SettingsLocation] = {}
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
@@ -86,6 +92,17 @@ class Engine:
 
     def rule(self, code: str) -> Rule:
         return next(rule for rule in self.rules if rule.code == code)
+
+    def settings_location(self, path: str) -> SettingsLocation:
+        """Where the settings of `path`'s project are, searched once per project root."""
+        root = search_root(path, self.config)
+        location = self._locations.get(root)
+        if location is None:
+            patterns = tuple(self.config.settings_modules)
+            location = self._locations[root] = locate_settings(
+                root, lambda relative: looks_like_settings(relative, patterns))
+        self.settings.include(location)
+        return location
 
     # -- entry points ----------------------------------------------------
     def check_path(self, path: str) -> FileResult:
@@ -112,6 +129,7 @@ class Engine:
                    tree: ast.Module | None = None) -> FileResult:
         """Lint decoded text; `tree` is the already-parsed module where a host (flake8) has one."""
         result = result or FileResult(path, source=source)
+        self.settings_location(path)
         text = source.text
         file_noqa = _file_noqa_codes(text)
         if file_noqa == set():

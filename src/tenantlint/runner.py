@@ -54,20 +54,23 @@ def _read(path: str) -> bytes | None:
 
 def fingerprint(config: Config, files: list[str]) -> str:
     """What besides a file's bytes decides its findings, read without loading the rules:
-    the configuration, the settings modules among the files, and tenantlint's own code (so
+    the configuration, where the settings modules are, and tenantlint's own code (so
     that an edited development install never serves results of the code it had before)."""
-    from tenantlint.settings_facts import settings_candidates
+    from tenantlint.model.settings_location import locate_settings, search_root
+    from tenantlint.settings_facts import looks_like_settings
 
-    settings = sorted(settings_candidates(files, config.root, config.settings_modules))
+    patterns = tuple(config.settings_modules)
+    roots = sorted({search_root(folder, config) for folder in {os.path.dirname(os.path.abspath(f)) for f in files}})
+    located = [locate_settings(root, lambda relative: looks_like_settings(relative, patterns)) for root in roots]
     return repr((
         config.select, config.extend_select, config.ignore, config.options, config.per_file_ignores,
-        config.settings_modules, config.root, settings, _code_stamp(),
+        config.settings_modules, config.root, located, _code_stamp(),
     ))
 
 
 def _code_stamp() -> tuple[int, int]:
     package = os.path.dirname(os.path.abspath(__file__))
-    stamps = [entry.stat().st_mtime_ns for folder in (package, os.path.join(package, "rules"), os.path.join(package, "report"))
+    stamps = [entry.stat().st_mtime_ns for folder in (package, *(os.path.join(package, sub) for sub in ("model", "rules", "report")))
               for entry in os.scandir(folder) if entry.name.endswith(".py")]
     return len(stamps), max(stamps, default=0)
 

@@ -19,7 +19,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import Location
-from tenantlint.project import Project, real
+from tenantlint.project import Project, real, source_root
 from tenantlint.sourcefile import split_lines
 
 COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
@@ -93,20 +93,6 @@ def _settings_matcher(extra_patterns: tuple[str, ...]):
     return matches
 
 
-def settings_candidates(files: list[str], root: str, extra_patterns: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """The files that look like settings modules, judged by their path below the project root."""
-    matches = _settings_matcher(tuple(extra_patterns))
-    folders: dict[str, str] = {}
-
-    def relative(path: str) -> str:  # one `relpath` per folder, not per file: it runs on every file
-        folder, name = os.path.split(path)
-        if folder not in folders:
-            folders[folder] = os.path.relpath(folder or ".", root).replace(os.sep, "/")
-        return name if folders[folder] == "." else f"{folders[folder]}/{name}"
-
-    return [f for f in files if matches(relative(f))]
-
-
 @dataclass
 class Assignment:
     name: str
@@ -116,12 +102,23 @@ class Assignment:
 class SettingsView:
     """The settings as one leaf settings module (e.g. production.py) leaves them."""
 
-    def __init__(self, leaf: str, values: dict[str, Value], modules: list[str], assignments: list[Assignment], star_unknown: bool):
+    def __init__(self, leaf: str, values: dict[str, Value], modules: list[str], assignments: list[Assignment],
+                 star_unknown: bool, configuration: str | None = None):
         self.leaf = leaf
+        self.configuration = configuration  # the django-configurations class, for class-based settings
+        # the code these settings govern: the source tree the settings module belongs to
+        self.scope = source_root(os.path.dirname(leaf))
         self.values = values
         self.modules = modules  # real paths of every module executed for this view
         self.assignments = assignments
         self.star_unknown = star_unknown
+
+    @property
+    def name(self) -> str:
+        return self.leaf if self.configuration is None else f"{self.leaf}:{self.configuration}"
+
+    def governs(self, path: str) -> bool:
+        return path == self.scope or path.startswith(self.scope.rstrip(os.sep) + os.sep)
 
     def get(self, name: str) -> Value | None:
         value = self.values.get(name)
@@ -166,10 +163,27 @@ class SettingsReader:
     def __init__(self, project: Project, candidates: list[str]):
         self.project = project
         self.candidates = list(dict.fromkeys(real(c) for c in candidates))
-        self._views: dict[str, SettingsView] | None = None
+        self._views: list[SettingsView] | None = None
         self._tokens: dict[str, list[tokenize.TokenInfo]] = {}
         self._results: dict[str, _ModuleResult] = {}
-        self._evaluated: dict[str, SettingsView] = {}  # per candidate, leaf or not
+        self._evaluated: dict[str, list[SettingsView]] = {}  # per candidate, leaf or not
+        self._configurations: dict[str, set[str]] = {}  # declared django-configurations classes per module
+        self._locations: set[str] = set()
+
+    def include(self, location) -> None:
+        """Take the settings modules a `SettingsLocation` found (once per search root)."""
+        if location.root in self._locations:
+            return
+        self._locations.add(location.root)
+        for path in location.paths:
+            key = real(path)
+            declared = location.configurations(path)
+            if declared - self._configurations.get(key, set()):
+                self._configurations.setdefault(key, set()).update(declared)
+                self._evaluated.pop(key, None)
+            if key not in self.candidates:
+                self.candidates.append(key)
+            self._views = None
 
     def add_candidate(self, path: str) -> None:
         """A host tool (flake8, pylint) hands files over one by one: take settings-like ones as they come."""
@@ -186,7 +200,7 @@ class SettingsReader:
         self._views = None
         self._tokens.pop(key, None)
         self._results = {k: r for k, r in self._results.items() if key not in r.modules}
-        self._evaluated = {k: v for k, v in self._evaluated.items() if key not in v.modules}
+        self._evaluated = {k: v for k, v in self._evaluated.items() if not any(key in view.modules for view in v)}
 
     def views(self) -> list[SettingsView]:
         """Every leaf's view; a rule that asks depends on every settings module (for the cache)."""
@@ -200,14 +214,21 @@ class SettingsReader:
             for path in self.candidates:
                 if path not in self._evaluated:
                     self._evaluated[path] = self._evaluate(path)
-            evaluated = {path: self._evaluated[path] for path in self.candidates}
+            modules = {path: set(m for view in self._evaluated[path] for m in view.modules) for path in self.candidates}
             included: set[str] = set()
-            for path, view in evaluated.items():
+            for path, imported in modules.items():
                 # X is not a leaf when another module imports it and X does not import that one back
-                included.update(m for m in view.modules
-                                if m != path and not (m in evaluated and path in evaluated[m].modules))
-            self._views = {path: view for path, view in evaluated.items() if path not in included}
-        return list(self._views.values())
+                included.update(m for m in imported if m != path and not (m in modules and path in modules[m]))
+            self._views = [view for path in self.candidates if path not in included for view in self._evaluated[path]]
+        return list(self._views)
+
+    def views_governing(self, path: str) -> list[SettingsView]:
+        """The leaves whose source tree holds `path`: the settings its code runs with."""
+        absolute = os.path.abspath(path)
+        views = [view for view in self._all_views() if view.governs(absolute)]
+        for view in views:
+            self.project.touched.update(view.modules)
+        return views
 
     def is_settings_module(self, path: str) -> bool:
         key = real(path)
@@ -268,20 +289,36 @@ class SettingsReader:
                 self._tokens[key] = []
         return self._tokens[key]
 
-    def _evaluate(self, path: str) -> SettingsView:
+    def _evaluate(self, path: str) -> list[SettingsView]:
+        """One view per leaf: the module, or each django-configurations class it declares or defines."""
         result = self.module_result(path, [])
         if result is None:
-            return SettingsView(path, {}, [real(path)], [], False)
+            return [SettingsView(path, {}, [real(path)], [], False)]
         modules = list(result.modules)
+        values = self._settings_values(result.env, modules)
+        if not result.configurations:
+            return [SettingsView(path, values, modules, result.assignments, result.star_unknown)]
+        chosen = self._configurations.get(real(path)) or _leaf_classes(result.configurations)
+        views = []
+        for name in sorted(chosen):
+            attributes = result.configurations.get(name)
+            if attributes is not None:
+                views.append(SettingsView(path, {**values, **self._settings_values(attributes, modules)}, modules,
+                                          result.assignments, result.star_unknown, name))
+        return views or [SettingsView(path, values, modules, result.assignments, result.star_unknown)]
+
+    def _settings_values(self, env: dict, modules: list[str]) -> dict[str, Value]:
         values = {}
-        for name, value in result.env.items():
+        for name, value in env.items():
+            if name == _BASES:
+                continue
             if isinstance(value, Imported):
                 if not name.isupper():
                     continue  # Django reads only upper-case names as settings
                 value = self.resolve(value, modules)
             if value is not None:
                 values[name] = value
-        return SettingsView(path, values, modules, result.assignments, result.star_unknown)
+        return values
 
     def resolve(self, value: "Value | Imported | None", modules: list[str]) -> Value | None:
         """The value an imported name has in its module (following re-imports), adding each module read
@@ -311,7 +348,7 @@ class SettingsReader:
             return None
         runner = _Runner(self, [*stack, key])
         runner._run(module.tree.body, module.path)
-        result = _ModuleResult(runner.env, runner.modules, runner.assignments, runner.star_unknown)
+        result = _ModuleResult(runner.env, runner.modules, runner.assignments, runner.star_unknown, runner.configurations)
         self._results[key] = result
         return result
 
@@ -322,6 +359,16 @@ class _ModuleResult:
     modules: list[str]
     assignments: list[Assignment]
     star_unknown: bool
+    configurations: dict[str, dict[str, Value]] = field(default_factory=dict)
+
+
+def _leaf_classes(configurations: dict[str, dict]) -> set[str]:
+    """django-configurations classes no other class of the module derives from."""
+    bases = {base for attributes in configurations.values() for base in attributes.get(_BASES, ())}
+    return {name for name in configurations if name not in bases}
+
+
+_BASES = "__bases__"  # where a configuration class's local bases are kept among its attributes
 
 
 class _Runner:
@@ -332,6 +379,7 @@ class _Runner:
         self.modules: list[str] = [stack[-1]]
         self.assignments: list[Assignment] = []
         self.star_unknown = False
+        self.configurations: dict[str, dict[str, Value]] = {}  # django-configurations classes
         self._stack = stack
 
     def _merge_modules(self, result: _ModuleResult) -> None:
@@ -376,6 +424,31 @@ class _Runner:
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         self.env.pop(target.id, None)
+            elif isinstance(node, ast.ClassDef):
+                self._configuration_class(node, path)
+
+    def _configuration_class(self, node: ast.ClassDef, path: str) -> None:
+        """A django-configurations class: its upper-case attributes, over those of its bases, are settings
+        (`values.*` wrappers read as unknown)."""
+        local_bases = [b.id for b in node.bases if isinstance(b, ast.Name) and b.id in self.configurations]
+        named = any((isinstance(b, ast.Name) and b.id == "Configuration")
+                    or (isinstance(b, ast.Attribute) and b.attr == "Configuration") for b in node.bases)
+        if not (named or local_bases):
+            return
+        inherited: dict[str, Value] = {}
+        for base in reversed(local_bases):
+            inherited.update({k: _deep_copy(v) for k, v in self.configurations[base].items() if k != _BASES})
+        body = _Runner(self.reader, self._stack)
+        body.env = {**{k: _deep_copy(v) for k, v in self.env.items()}, **inherited}
+        body._run(node.body, path)
+        self._merge_modules(body)
+        attributes = dict(inherited)
+        for assignment in body.assignments:
+            if assignment.name.isupper() and assignment.name in body.env:
+                attributes[assignment.name] = body.env[assignment.name]
+        self.assignments.extend(body.assignments)
+        attributes[_BASES] = tuple(local_bases)
+        self.configurations[node.name] = attributes
 
     def _assign(self, target: ast.expr, value: Value, path: str) -> None:
         if isinstance(target, ast.Name):

@@ -309,7 +309,7 @@ class StatePlanner:
         """django-tenants (or django-tenant-schemas) points the connection at the request's tenant."""
         if any(dotted.split(".")[0] in TENANT_APPS for dotted in self.ctx.imports.bindings.values()):
             return True
-        return any(view.is_tenant_project() for view in self.ctx.settings.views())
+        return any(view.is_tenant_project() for view in self.ctx.governing_settings)
 
     # -- resetting where the request ends ----------------------------------------
     def _token_store(self, accesses) -> tuple[Access | None, bool, ast.AST | None]:

@@ -379,7 +379,7 @@ class TokenFunction:
     def _settings_token_classes(self) -> list[ClassInfo]:
         """Project token classes named in SIMPLE_JWT['AUTH_TOKEN_CLASSES']."""
         found = []
-        for view in self.ctx.settings.views():
+        for view in self.ctx.governing_settings:
             value = view.lookup("SIMPLE_JWT", "AUTH_TOKEN_CLASSES")
             if isinstance(value, Seq):
                 for item in value.strings():

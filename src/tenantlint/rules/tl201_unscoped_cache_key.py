@@ -248,7 +248,7 @@ class Memo:
     def __init__(self, options):
         super().__init__(options)
         self._file: tuple[object, _FileFacts] | None = None
-        self._keyed: dict[tuple[int, str], bool] = {}
+        self._keyed: dict[tuple[tuple, str], bool] = {}
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
         func = node.func
@@ -317,12 +317,12 @@ class Memo:
 
     def _tenant_keyed(self, alias: str, ctx) -> bool:
         """Whether the settings give this alias a KEY_FUNCTION that already prefixes keys per tenant."""
-        memo_key = (id(ctx.settings), alias)
+        memo_key = (tuple(ctx.governing_settings), alias)  # the views themselves: kept alive, never confused
         if memo_key not in self._keyed:
             functions = TENANT_CACHE_KEY_FUNCTIONS | set(self.options.tenant_key_functions)
             self._keyed[memo_key] = any(
                 _key_function(view, name) in functions
-                for view in ctx.settings.views() for name in _aliases(view, alias))
+                for view in ctx.governing_settings for name in _aliases(view, alias))
         return self._keyed[memo_key]
 
 
