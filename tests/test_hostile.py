@@ -348,15 +348,15 @@ def test_stdin_without_a_name_says_what_cannot_run(tmp_path):
 @pytest.mark.parametrize(("where", "path"), [(".", "."), (".", "backend"), ("backend", "."), ("backend/app", ".."),
                                              ("backend", "app/..")])
 def test_excludes_are_anchored_at_the_configuration_folder(tmp_path, where, path):
-    (tmp_path / "pyproject.toml").write_text('[tool.tenantlint]\nextend-exclude = ["backend/tests"]\n')
-    for folder in ("backend/tests", "backend/app/tests"):  # only the first is excluded
+    (tmp_path / "pyproject.toml").write_text('[tool.tenantlint]\nextend-exclude = ["backend/conf"]\n')
+    for folder in ("backend/conf", "backend/app/conf"):  # only the first is excluded
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "settings.py").write_text(COMMENTED)
     result = tenantlint("check", "--no-cache", "--output-format", "concise", path, cwd=tmp_path / where)
     reported = {os.path.normpath(os.path.join(where, line.split(":")[0])) for line in result.stdout.decode().splitlines()}
-    assert reported == {"backend/app/tests/settings.py"}
-    named = tenantlint("check", "--no-cache", "--output-format", "concise", "backend/tests", cwd=tmp_path)
-    assert named.stdout.decode() == f"backend/tests/settings.py:3:5: {TL302}\n"  # a folder named is checked
+    assert reported == {"backend/app/conf/settings.py"}
+    named = tenantlint("check", "--no-cache", "--output-format", "concise", "backend/conf", cwd=tmp_path)
+    assert named.stdout.decode() == f"backend/conf/settings.py:3:5: {TL302}\n"  # a folder named is checked
 
 
 # -- everything at once ---------------------------------------------------------------------

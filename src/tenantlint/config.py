@@ -19,6 +19,7 @@ class ConfigError(Exception):
 DEFAULT_AUDIT_FIELDS = ("created_by", "updated_by", "modified_by", "last_modified_by", "deleted_by", "owner", "user")
 DEFAULT_TENANT_SCOPE_NAMES = ("schema_name", "tenant", "tenant_id", "tenant_schema", "schema", "tenant_name")
 DEFAULT_TENANT_KEY_FUNCTIONS = ("django_tenants.cache.make_key",)
+TENANCY_KINDS = ("schema", "row", "user", "none")  # tenantlint.model.tenancy.KINDS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Options:
     middleware_bases: tuple[str, ...] = ()
     tenant_middleware: tuple[str, ...] = ()
     tenant_from_user: bool = False
+    tenancy: str = ""
+    tenant_model: str = ""
+    include_tests: bool = False
 
 
 OPTION_HELP = {
@@ -46,6 +50,9 @@ OPTION_HELP = {
     "middleware-bases": "extra dotted base classes that make a class a middleware (TL101)",
     "tenant-middleware": "extra dotted classes that count as the tenant middleware (TL302, TL303)",
     "tenant-from-user": "the project derives its tenant from the user, so token tenant claims need no check (TL501)",
+    "tenancy": "the tenancy model, when inference gets it wrong: schema, row, user or none (see `tenantlint project`)",
+    "tenant-model": "the dotted or plain name of the tenant model (app.Model), when inference misses it",
+    "include-tests": "also check test code (tests/, test_*.py, *_test.py, tests.py, conftest.py) for runtime leaks",
 }
 
 
@@ -147,5 +154,7 @@ def _option_value(key: str, value, source: str):
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{source}: '{key}' must be a string")
+        if key == "tenancy" and value not in ("", *TENANCY_KINDS):
+            raise ConfigError(f"{source}: 'tenancy' must be one of {', '.join(TENANCY_KINDS)}")
         return value
     return tuple(_string_list(key, value, source))

@@ -10,11 +10,12 @@ from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity
-from tenantlint.project import ImportTable, ModuleInfo, Project, real
+from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_root
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
+from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy, is_test_code
 from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children
@@ -29,9 +30,10 @@ class FileContext:
     """What a rule may ask about the file being checked."""
 
     def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
-                 config: Config, settings: SettingsReader):
+                 config: Config, settings: SettingsReader, tenancy_of=None):
         self.path = path
         self.settings = settings
+        self._tenancy_of = tenancy_of
         self.source = source
         self.tree = tree
         self.module = module
@@ -63,6 +65,11 @@ class FileContext:
         """The leaf settings this file's code runs with (those of its own source tree)."""
         return self.settings.views_governing(self.path)
 
+    @cached_property
+    def tenancy(self) -> Tenancy:
+        """The tenancy model of this file's project (what makes a key or a token leak)."""
+        return self._tenancy_of(self.path, self.governing_settings)
+
     @property
     def imports(self) -> ImportTable:
         return self.module.imports
@@ -80,6 +87,7 @@ class Engine:
         declared = [os.path.join(config.root, p) for p in config.settings_modules]
         self.settings = SettingsReader(self.project, [p for p in declared if os.path.isfile(p)])
         self._locations: dict[str, SettingsLocation] = {}
+        self._tenancies: dict[tuple, Tenancy] = {}
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
@@ -103,6 +111,26 @@ class Engine:
                 root, lambda relative: looks_like_settings(relative, patterns))
         self.settings.include(location)
         return location
+
+    def tenancy(self, path: str, views: list[SettingsView]) -> Tenancy:
+        """`infer_tenancy` for the project of `path`, once per set of governing settings."""
+        location = self.settings_location(path)
+        key = (location.root, tuple(views))  # the views themselves: kept alive, never confused
+        found = self._tenancies.get(key)
+        if found is None:
+            options = self.config.options
+            declared = options.tenancy or (USER if options.tenant_from_user else "")
+            found = self._tenancies[key] = infer_tenancy(views, location.python_files, declared, options.tenant_model)
+        return found
+
+    def is_test_code(self, path: str) -> bool:
+        """Judged by the path from the folder that holds the file's source tree (`tests/` of a checkout
+        counts; a project kept in some `tests` folder far above is not all test code)."""
+        if self.config.options.include_tests:
+            return False
+        absolute = os.path.abspath(path)
+        top = os.path.dirname(source_root(os.path.dirname(absolute)))
+        return is_test_code(os.path.relpath(absolute, top))
 
     # -- entry points ----------------------------------------------------
     def check_path(self, path: str) -> FileResult:
@@ -148,7 +176,7 @@ class Engine:
         module, changed = self.project.remember(path, text, tree)
         if changed:
             self.settings.invalidate(path)
-        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings)
+        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)
         settings_rules = [r for r in rules if r.settings_rule]
@@ -169,6 +197,7 @@ class Engine:
         (each word searched for once per file: a search costs a scan of the file)."""
         wanted = []
         is_settings = None
+        in_tests = self.is_test_code(path)
         present: dict[TriggerWord, bool] = {}
 
         def occurs(word: TriggerWord) -> bool:
@@ -178,7 +207,7 @@ class Engine:
             return found
 
         for rule in self.rules:
-            if per_file_ignored(self.config, path, rule.code):
+            if per_file_ignored(self.config, path, rule.code) or (in_tests and not rule.reviews_suppressions):
                 continue
             if rule.settings_rule:
                 if is_settings is None:

@@ -62,6 +62,7 @@ def fingerprint(config: Config, files: list[str]) -> str:
     patterns = tuple(config.settings_modules)
     roots = sorted({search_root(folder, config) for folder in {os.path.dirname(os.path.abspath(f)) for f in files}})
     located = [locate_settings(root, lambda relative: looks_like_settings(relative, patterns)) for root in roots]
+    located = [(place.declarations, place.by_name) for place in located]
     return repr((
         config.select, config.extend_select, config.ignore, config.options, config.per_file_ignores,
         config.settings_modules, config.root, located, _code_stamp(),

@@ -52,6 +52,7 @@ class SettingsLocation:
     root: str
     declarations: tuple[Declaration, ...]
     by_name: tuple[str, ...]  # files that look like settings by their name
+    python_files: tuple[str, ...] = ()  # every Python file below the root (for the tenancy's model scan)
 
     @property
     def paths(self) -> list[str]:
@@ -100,7 +101,7 @@ def _configured(folder: str) -> bool:
 
 def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] = ()) -> SettingsLocation:
     """Every settings module below `root`: declared ones first, then those found by name."""
-    launchers, pytest_configs, by_name, manage_folders = [], [], [], []
+    launchers, pytest_configs, by_name, manage_folders, python_files = [], [], [], [], []
     skip = _SKIPPED_FOLDERS | set(skipped)
     pending, seen = [root], 0
     while pending and seen < _MAX_FOLDERS:
@@ -125,8 +126,10 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
                 launchers.append(entry.path)
                 if name == "manage.py":
                     manage_folders.append(folder)
-            if name.endswith(".py") and matches_settings_name(os.path.relpath(entry.path, root).replace(os.sep, "/")):
-                by_name.append(entry.path)
+            if name.endswith(".py"):
+                python_files.append(entry.path)
+                if matches_settings_name(os.path.relpath(entry.path, root).replace(os.sep, "/")):
+                    by_name.append(entry.path)
             if name in PYTEST_FILES:
                 pytest_configs.append(entry.path)
     declarations = []
@@ -134,7 +137,7 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
         declarations += _python_declarations(launcher, manage_folders, root)
     for config in sorted(pytest_configs):
         declarations += _pytest_declarations(config, manage_folders, root)
-    return SettingsLocation(root, tuple(dict.fromkeys(declarations)), tuple(sorted(by_name)))
+    return SettingsLocation(root, tuple(dict.fromkeys(declarations)), tuple(sorted(by_name)), tuple(sorted(python_files)))
 
 
 def _python_declarations(path: str, manage_folders: list[str], root: str) -> list[Declaration]:

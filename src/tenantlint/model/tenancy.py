@@ -1,0 +1,168 @@
+"""Which tenancy model a project uses, and the evidence for it.
+
+It decides what leaks. With one schema per tenant (django-tenants and its relatives), integer ids
+repeat in every schema, so a cache key of a user id is shared by two tenants' users. With row-level
+tenancy (a tenant foreign key on the models) or a tenant derived from the user, ids are global and
+such a key leaks nothing across tenants; only keys with no id at all over per-tenant data do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from tenantlint.config import TENANCY_KINDS
+from tenantlint.settings_facts import Seq, SettingsView, Str
+
+SCHEMA = "schema"
+ROW = "row"
+USER = "user"
+NONE = "none"
+KINDS = TENANCY_KINDS
+
+SCHEMA_APPS = ("django_tenants", "tenant_schemas", "django_pgschemas")
+ROW_APPS = ("django_multitenant",)
+# models a row-level project commonly names its tenant; one counts when other models point at it
+TENANT_MODEL_NAMES = ("Tenant", "Organization", "Organisation", "Company", "Workspace", "School", "Client")
+_FOREIGN_KEY = re.compile(
+    r"(?:ForeignKey|OneToOneField|TenantForeignKey)\(\s*(?:to\s*=\s*)?['\"]?(?:[\w.]+\.)?(?P<model>"
+    + "|".join(TENANT_MODEL_NAMES) + r")['\"]?\s*[,)]")
+_MIN_FOREIGN_KEYS = 2
+_MAX_MODEL_FILE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Evidence:
+    what: str
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    kind: str
+    evidence: tuple[Evidence, ...] = ()
+    tenant_model: str | None = None
+    tenant_apps: tuple[str, ...] = ()
+    shared_apps: tuple[str, ...] = ()
+    declared: bool = False  # from the configuration, not inferred
+
+    @property
+    def ids_repeat_across_tenants(self) -> bool:
+        """Integer primary keys are per schema: the same id names different rows in two tenants."""
+        return self.kind == SCHEMA
+
+    def scope_names(self) -> tuple[str, ...]:
+        """Names that, in a key, stand for the tenant: the tenant model's own name (`organization`)."""
+        if not self.tenant_model:
+            return ()
+        name = self.tenant_model.rpartition(".")[2].lower()
+        return (name, f"{name}_id", f"{name}_slug", f"{name}_pk")
+
+
+def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], declared_kind: str = "",
+                  declared_model: str = "") -> Tenancy:
+    """The tenancy of the project the settings `views` govern; a declared kind or model wins."""
+    schema = _schema_evidence(views)
+    if declared_kind:
+        model = declared_model or (_tenant_model_setting(views) if declared_kind == SCHEMA else None)
+        return Tenancy(declared_kind, (Evidence(f"declared: tenancy = \"{declared_kind}\"", "", 0),),
+                       model, *(_app_lists(views) if declared_kind == SCHEMA else ((), ())), declared=True)
+    if schema:
+        return Tenancy(SCHEMA, tuple(schema), declared_model or _tenant_model_setting(views), *_app_lists(views))
+    row = _row_app_evidence(views)
+    model = declared_model or None
+    if not row:
+        found = _tenant_model_by_foreign_keys(python_files) if not model else None
+        if found is not None:
+            model, evidence = found
+            row = [evidence]
+    if row or model:
+        return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model)
+    return Tenancy(NONE)
+
+
+def _schema_evidence(views: list[SettingsView]) -> list[Evidence]:
+    found = []
+    for view in views:
+        for setting in ("SHARED_APPS", "TENANT_APPS", "INSTALLED_APPS"):
+            value = view.get(setting)
+            if isinstance(value, Seq):
+                for item in value.strings():
+                    if item.value.split(".")[0] in SCHEMA_APPS:
+                        found.append(Evidence(f"{item.value} in {setting}", item.loc.path, item.loc.line))
+                        break
+        model = view.get("TENANT_MODEL")
+        if isinstance(model, Str):
+            found.append(Evidence(f"TENANT_MODEL = {model.value!r}", model.loc.path, model.loc.line))
+    return _unique(found)
+
+
+def _row_app_evidence(views: list[SettingsView]) -> list[Evidence]:
+    found = []
+    for view in views:
+        value = view.get("INSTALLED_APPS")
+        if isinstance(value, Seq):
+            found += [Evidence(f"{item.value} in INSTALLED_APPS", item.loc.path, item.loc.line)
+                      for item in value.strings() if item.value.split(".")[0] in ROW_APPS]
+    return _unique(found)
+
+
+def _tenant_model_setting(views: list[SettingsView]) -> str | None:
+    for view in views:
+        model = view.get("TENANT_MODEL")
+        if isinstance(model, Str):
+            return model.value
+    return None
+
+
+def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def strings(name: str) -> tuple[str, ...]:
+        values: dict[str, None] = {}
+        for view in views:
+            value = view.get(name)
+            if isinstance(value, Seq):
+                values.update(dict.fromkeys(item.value for item in value.strings()))
+        return tuple(values)
+
+    return strings("TENANT_APPS"), strings("SHARED_APPS")
+
+
+def _tenant_model_by_foreign_keys(python_files: tuple[str, ...]) -> tuple[str, Evidence] | None:
+    """A model named like a tenant that at least two foreign keys of the project's models point at
+    (read as text from the model modules: `models.py` and `models/*.py`)."""
+    counts: dict[str, list[tuple[str, int]]] = {}
+    for path in python_files:
+        if not (os.path.basename(path) == "models.py" or os.path.basename(os.path.dirname(path)) == "models"):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(_MAX_MODEL_FILE_BYTES)
+        except OSError:
+            continue
+        text = data.decode("utf-8", "replace")
+        for match in _FOREIGN_KEY.finditer(text):
+            counts.setdefault(match.group("model"), []).append((path, text.count("\n", 0, match.start()) + 1))
+    if not counts:
+        return None
+    model, places = max(counts.items(), key=lambda item: (len(item[1]), -TENANT_MODEL_NAMES.index(item[0])))
+    if len(places) < _MIN_FOREIGN_KEYS:
+        return None
+    path, line = places[0]
+    return model, Evidence(f"{len(places)} foreign keys to a model named {model}", path, line)
+
+
+def _unique(evidence: list[Evidence]) -> list[Evidence]:
+    return list(dict.fromkeys(evidence))
+
+
+TEST_CODE = ("tests/", "test_*.py", "*_test.py", "tests.py", "conftest.py")
+
+
+def is_test_code(path: str) -> bool:
+    """A file in a `tests` folder or named as pytest and Django name tests (see `TEST_CODE`)."""
+    parts = path.replace(os.sep, "/").split("/")
+    name = parts[-1]
+    return ("tests" in parts[:-1] or name.startswith("test_") or name.endswith("_test.py")
+            or name in ("tests.py", "conftest.py"))
