@@ -368,7 +368,7 @@ def hostile_repository(locked_tmp_path):
     folder = locked_tmp_path
     project = folder / "project"
     (project / "app").mkdir(parents=True)
-    (project / "pyproject.toml").write_text("[tool.tenantlint]\n")
+    (project / "pyproject.toml").write_text('[tool.tenantlint]\ntenancy = "schema"\n')
     (project / "app" / "settings.py").write_text(COMMENTED)
     (project / "app" / "broken.py").write_bytes(b"request = '\xff'\n")
     (project / "app" / "huge.py").write_text(

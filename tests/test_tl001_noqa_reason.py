@@ -147,19 +147,18 @@ VIEWS = (
     "\n"
     "\n"
     "def flags(tenant):\n"
-    '    return cache.get("flags")\n'
+    '    return cache.get("flags") or Flag.objects.all()\n'
     "\n"
     "\n"
     "def legacy(tenant):\n"
-    '    return cache.get("legacy")  # noqa: TL201\n'
+    '    return cache.get("legacy") or Flag.objects.all()  # noqa: TL201\n'
     "\n"
     "\n"
     "def menu(tenant):\n"
-    '    return cache.get("menu")\n'
+    '    return cache.get("menu") or Flag.objects.all()\n'
 )
 VIEWS_NOQA = (
-    VIEWS.replace('get("flags")\n', f'get("flags")  # noqa: TL201 {REASON}\n')
-    .replace('get("menu")\n', f'get("menu")  # noqa: TL201 {REASON}\n')
+    VIEWS.replace('Flag.objects.all()\n', f'Flag.objects.all()  # noqa: TL201 {REASON}\n')
 )
 SETTINGS = (
     "MIDDLEWARE = [\n"
@@ -187,6 +186,7 @@ def test_round_trip_add_noqa_with_reason_then_fix(tmp_path):
     views, settings = tmp_path / "views.py", tmp_path / "settings.py"
     views.write_text(VIEWS, newline="")
     settings.write_text(SETTINGS, newline="")
+    (tmp_path / "pyproject.toml").write_text('[tool.tenantlint]\ntenancy = "schema"\n')
 
     added = _tenantlint("check", "--add-noqa", "--reason", REASON, ".", cwd=tmp_path)
     assert added.returncode == 0, added.stderr
@@ -201,11 +201,11 @@ def test_round_trip_add_noqa_with_reason_then_fix(tmp_path):
     settings.write_text(_uncommented(settings.read_text()), newline="")
     stale = _tenantlint("check", "--extend-select", "TL001", "--output-format", "concise", ".", cwd=tmp_path)
     assert stale.returncode == 1
-    assert stale.stdout == (  # concise columns are 1-based: line 5's TL201 starts at 0-based column 49
+    assert stale.stdout == (  # concise columns are 1-based: line 5's noqa starts at 0-based column 71
         "settings.py:3:73: TL001 unused noqa directive for TL302: no such finding on this line\n"
-        "views.py:5:50: TL001 unused noqa directive for TL201: no such finding on this line\n"
-        "views.py:9:51: TL001 unused noqa directive for TL201: no such finding on this line\n"
-        "views.py:13:49: TL001 unused noqa directive for TL201: no such finding on this line\n"
+        "views.py:5:72: TL001 unused noqa directive for TL201: no such finding on this line\n"
+        "views.py:9:73: TL001 unused noqa directive for TL201: no such finding on this line\n"
+        "views.py:13:71: TL001 unused noqa directive for TL201: no such finding on this line\n"
     )
 
     fixed = _tenantlint("check", "--extend-select", "TL001", "--fix", ".", cwd=tmp_path)

@@ -18,8 +18,9 @@ def findings(diagnostics):
 
 
 def lint_source(tmp_path, source, options=None, settings=None, name="views.py"):
-    if settings is not None:
-        (tmp_path / "settings.py").write_text(textwrap.dedent(settings), encoding="utf-8")
+    if settings is not None:  # a schema-per-tenant project: ids repeat in every schema
+        settings = 'INSTALLED_APPS = ["django_tenants"]\n' + textwrap.dedent(settings)
+        (tmp_path / "settings.py").write_text(settings, encoding="utf-8")
     (tmp_path / name).write_text(textwrap.dedent(source), encoding="utf-8")
     diagnostics, errors = lint(tmp_path, select=["TL201"], root=tmp_path, options=options)
     assert errors == []

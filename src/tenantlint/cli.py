@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from dataclasses import replace
@@ -417,6 +418,26 @@ def clean_cache(path: str) -> None:
     root = os.path.dirname(config_file) if config_file else path
     removed = clean(root)
     click.echo(f"Removed {os.path.join(root, '.tenantlint_cache')}" if removed else "No cache to remove.")
+
+
+@cli.command("project")
+@click.argument("path", default=".", type=click.Path(exists=True))
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml.")
+def show_project(path: str, output_format: str, config_file: str | None) -> None:
+    """Print what tenantlint inferred about the project at PATH: settings, tenancy, tenant middleware, test code."""
+    from tenantlint.engine import Engine
+    from tenantlint.model.summary import describe_project, render_text
+
+    try:
+        config = load_config(config_file or find_config_file(path))
+    except ConfigError as error:
+        _fail(str(error))
+    model = describe_project(Engine(config), path)
+    if output_format == "json":
+        click.echo(json.dumps(model, indent=2))
+    else:
+        click.echo(render_text(model), nl=False)
 
 
 @cli.command("rules")

@@ -10,12 +10,13 @@ from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity
-from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_root
+from tenantlint.project import ImportTable, ModuleInfo, Project, real
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
-from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy, is_test_code
+from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
+from tenantlint.model.test_code import is_test_code
 from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children
@@ -120,17 +121,13 @@ class Engine:
         if found is None:
             options = self.config.options
             declared = options.tenancy or (USER if options.tenant_from_user else "")
-            found = self._tenancies[key] = infer_tenancy(views, location.python_files, declared, options.tenant_model)
+            governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views)) if views \
+                else location.python_files
+            found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model)
         return found
 
     def is_test_code(self, path: str) -> bool:
-        """Judged by the path from the folder that holds the file's source tree (`tests/` of a checkout
-        counts; a project kept in some `tests` folder far above is not all test code)."""
-        if self.config.options.include_tests:
-            return False
-        absolute = os.path.abspath(path)
-        top = os.path.dirname(source_root(os.path.dirname(absolute)))
-        return is_test_code(os.path.relpath(absolute, top))
+        return not self.config.options.include_tests and is_test_code(path)
 
     # -- entry points ----------------------------------------------------
     def check_path(self, path: str) -> FileResult:

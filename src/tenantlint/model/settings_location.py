@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tenantlint.config import ConfigError, configures_tenantlint
 from tenantlint.discovery import DEFAULT_EXCLUDE
+from tenantlint.model.test_code import is_test_code
 from tenantlint.project import source_root
 
 if sys.version_info >= (3, 11):
@@ -128,7 +129,9 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
                     manage_folders.append(folder)
             if name.endswith(".py"):
                 python_files.append(entry.path)
-                if matches_settings_name(os.path.relpath(entry.path, root).replace(os.sep, "/")):
+                # a test module named like settings (test_settings_facts.py) counts only when declared
+                if matches_settings_name(os.path.relpath(entry.path, root).replace(os.sep, "/")) \
+                        and not is_test_code(entry.path):
                     by_name.append(entry.path)
             if name in PYTEST_FILES:
                 pytest_configs.append(entry.path)

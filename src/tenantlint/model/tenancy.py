@@ -19,6 +19,7 @@ SCHEMA = "schema"
 ROW = "row"
 USER = "user"
 NONE = "none"
+UNKNOWN = "unknown"  # no settings govern the code and nothing is declared: judged as schema-per-tenant
 KINDS = TENANCY_KINDS
 
 SCHEMA_APPS = ("django_tenants", "tenant_schemas", "django_pgschemas")
@@ -51,14 +52,13 @@ class Tenancy:
     @property
     def ids_repeat_across_tenants(self) -> bool:
         """Integer primary keys are per schema: the same id names different rows in two tenants."""
-        return self.kind == SCHEMA
+        return self.kind in (SCHEMA, UNKNOWN)
 
     def scope_names(self) -> tuple[str, ...]:
         """Names that, in a key, stand for the tenant: the tenant model's own name (`organization`)."""
         if not self.tenant_model:
             return ()
-        name = self.tenant_model.rpartition(".")[2].lower()
-        return (name, f"{name}_id", f"{name}_slug", f"{name}_pk")
+        return (self.tenant_model.rpartition(".")[2].lower(),)  # `organization_id` holds the word too
 
 
 def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], declared_kind: str = "",
@@ -80,7 +80,7 @@ def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], decl
             row = [evidence]
     if row or model:
         return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model)
-    return Tenancy(NONE)
+    return Tenancy(NONE if views else UNKNOWN)
 
 
 def _schema_evidence(views: list[SettingsView]) -> list[Evidence]:
@@ -155,14 +155,3 @@ def _tenant_model_by_foreign_keys(python_files: tuple[str, ...]) -> tuple[str, E
 
 def _unique(evidence: list[Evidence]) -> list[Evidence]:
     return list(dict.fromkeys(evidence))
-
-
-TEST_CODE = ("tests/", "test_*.py", "*_test.py", "tests.py", "conftest.py")
-
-
-def is_test_code(path: str) -> bool:
-    """A file in a `tests` folder or named as pytest and Django name tests (see `TEST_CODE`)."""
-    parts = path.replace(os.sep, "/").split("/")
-    name = parts[-1]
-    return ("tests" in parts[:-1] or name.startswith("test_") or name.endswith("_test.py")
-            or name in ("tests.py", "conftest.py"))

@@ -8,12 +8,14 @@ import fnmatch
 import re
 import string
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Iterator, Union
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
 from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.cached_data import CachedData
 from tenantlint.settings_facts import Mapping, Str
 from tenantlint.trees import child_nodes, statement_children, walk
 
@@ -272,6 +274,9 @@ class Memo:
         if not unscoped or self._tenant_keyed(alias, ctx):
             return
         built = unscoped[0][1]
+        scopes = [p for p in ctx.parents if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        if all(facts.cached_data.shared_by_design(b.variables(), scopes) for _, b in unscoped):
+            return
         # A constant key may be shared on purpose; a key with a user's id in it is a leak.
         severity = None if built.variables() else Severity.WARNING
         # get_many answers with a dict keyed by the keys it was given, which the caller may rebuild to
@@ -312,7 +317,7 @@ class Memo:
 
     def _facts(self, ctx) -> "_FileFacts":
         if self._file is None or self._file[0] is not ctx:
-            self._file = (ctx, _FileFacts(ctx, self.options.tenant_scope_names))
+            self._file = (ctx, _FileFacts(ctx, (*self.options.tenant_scope_names, *ctx.tenancy.scope_names())))
         return self._file[1]
 
     def _tenant_keyed(self, alias: str, ctx) -> bool:
@@ -384,6 +389,10 @@ class _FileFacts:
         # walks for bindings and function bodies then stay at the statements
         self._walrus = ":=" in ctx.source.text
         self._lambdas = "lambda" in ctx.source.text
+
+    @cached_property
+    def cached_data(self) -> CachedData:
+        return CachedData(self.ctx)
 
     # -- names -----------------------------------------------------------
     def is_scope_name(self, name: str) -> bool:
