@@ -11,6 +11,7 @@ Findings nobody judged yet are listed: judge them before trusting the table.
     python accuracy/score.py                 # print the table
     python accuracy/score.py --write         # also regenerate docs/accuracy.md
     python accuracy/score.py --unjudged      # list findings without a judgment
+    python accuracy/score.py --list          # every finding with its verdict; right ones lost
 
 The repositories' code never enters this project: only the judgments do.
 """
@@ -130,6 +131,7 @@ def score(judged: dict[str, list[Judgment]], keep: Path | None = None):
     """Per rule: right, wrong, unsure, unjudged findings, and misses found / still missed."""
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     unjudged: list[tuple[str, dict]] = []
+    listed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tenantlint-accuracy-", dir=keep) as scratch:
         if keep is not None:
             scratch = keep
@@ -149,10 +151,15 @@ def score(judged: dict[str, list[Judgment]], keep: Path | None = None):
                         unjudged.append((repo, item))
                 else:
                     table[item["code"]][row.verdict] += 1
+                verdict = row.verdict if row else "unjudged"
+                listed.append(f"{verdict:8} {repo}: {key[0]}:{key[1]}: {key[2]} {row.reason if row else item['message']}")
             for row in rows:
                 if row.key not in reported:
                     table[row.code]["still missed" if row.verdict == "missed" else f"gone ({row.verdict})"] += 1
-    return table, unjudged
+                    if row.verdict in ("right", "missed"):
+                        listed.append(f"{'lost' if row.verdict == 'right' else 'missed':8} {repo}: {row.path}:{row.line}: "
+                                      f"{row.code} {row.reason}")
+    return table, unjudged, listed
 
 
 def precision(counts: collections.Counter) -> float | None:
@@ -181,15 +188,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"regenerate {REPORT.relative_to(HERE.parent)}")
     parser.add_argument("--unjudged", action="store_true", help="list the findings that have no judgment")
+    parser.add_argument("--list", action="store_true",
+                        help="list every finding with its verdict, and the right ones and misses not reported")
     parser.add_argument("--keep", type=Path, help="export the trees into this folder and leave them there")
     parser.add_argument("repos", nargs="*", help="only these repositories (OWNER+NAME)")
     options = parser.parse_args()
     judged = read_judgments()
     if options.repos:
         judged = {repo: rows for repo, rows in judged.items() if repo in options.repos}
-    table, unjudged = score(judged, options.keep)
+    table, unjudged, listed = score(judged, options.keep)
     text = render(table)
     print(text)
+    if options.list:
+        print("\n" + "\n".join(sorted(listed)))
     if options.unjudged or unjudged:
         print(f"\n{len(unjudged)} findings without a judgment:")
         for repo, item in unjudged:

@@ -103,11 +103,11 @@ class SettingsView:
     """The settings as one leaf settings module (e.g. production.py) leaves them."""
 
     def __init__(self, leaf: str, values: dict[str, Value], modules: list[str], assignments: list[Assignment],
-                 star_unknown: bool, configuration: str | None = None):
+                 star_unknown: bool, configuration: str | None = None, scope: str | None = None):
         self.leaf = leaf
         self.configuration = configuration  # the django-configurations class, for class-based settings
         # the code these settings govern: the source tree the settings module belongs to
-        self.scope = source_root(os.path.dirname(leaf))
+        self.scope = scope or source_root(os.path.dirname(leaf))
         self.values = values
         self.modules = modules  # real paths of every module executed for this view
         self.assignments = assignments
@@ -169,6 +169,7 @@ class SettingsReader:
         self._evaluated: dict[str, list[SettingsView]] = {}  # per candidate, leaf or not
         self._configurations: dict[str, set[str]] = {}  # declared django-configurations classes per module
         self._locations: set[str] = set()
+        self._scopes: dict[str, str] = {}  # per candidate: the code it governs
 
     def include(self, location) -> None:
         """Take the settings modules a `SettingsLocation` found (once per search root)."""
@@ -177,6 +178,10 @@ class SettingsReader:
         self._locations.add(location.root)
         for path in location.paths:
             key = real(path)
+            scope = location.scope_for(path)
+            if self._scopes.get(key) != scope:
+                self._scopes[key] = scope
+                self._evaluated.pop(key, None)
             declared = location.configurations(path)
             if declared - self._configurations.get(key, set()):
                 self._configurations.setdefault(key, set()).update(declared)
@@ -292,20 +297,21 @@ class SettingsReader:
     def _evaluate(self, path: str) -> list[SettingsView]:
         """One view per leaf: the module, or each django-configurations class it declares or defines."""
         result = self.module_result(path, [])
+        scope = self._scopes.get(real(path))
         if result is None:
-            return [SettingsView(path, {}, [real(path)], [], False)]
+            return [SettingsView(path, {}, [real(path)], [], False, scope=scope)]
         modules = list(result.modules)
         values = self._settings_values(result.env, modules)
         if not result.configurations:
-            return [SettingsView(path, values, modules, result.assignments, result.star_unknown)]
+            return [SettingsView(path, values, modules, result.assignments, result.star_unknown, scope=scope)]
         chosen = self._configurations.get(real(path)) or _leaf_classes(result.configurations)
         views = []
         for name in sorted(chosen):
             attributes = result.configurations.get(name)
             if attributes is not None:
                 views.append(SettingsView(path, {**values, **self._settings_values(attributes, modules)}, modules,
-                                          result.assignments, result.star_unknown, name))
-        return views or [SettingsView(path, values, modules, result.assignments, result.star_unknown)]
+                                          result.assignments, result.star_unknown, name, scope))
+        return views or [SettingsView(path, values, modules, result.assignments, result.star_unknown, scope=scope)]
 
     def _settings_values(self, env: dict, modules: list[str]) -> dict[str, Value]:
         values = {}

@@ -46,6 +46,7 @@ class Declaration:
     source: str  # the file that sets it
     line: int
     path: str | None  # the settings module's file, when it is in the project
+    import_root: str | None = None  # the folder on `sys.path` it was found from
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,18 @@ class SettingsLocation:
     def paths(self) -> list[str]:
         declared = [d.path for d in self.declarations if d.path]
         return list(dict.fromkeys([*declared, *self.by_name]))
+
+    manage_folders: tuple[str, ...] = ()
+
+    def scope_for(self, path: str) -> str:
+        """The code a settings module governs: the folder its dotted name was found from, else the
+        nearest folder above it with `manage.py`, else the top of its package tree."""
+        for declaration in self.declarations:
+            if declaration.path == path and declaration.import_root:
+                return declaration.import_root
+        folder = os.path.dirname(path)
+        holding = [m for m in self.manage_folders if folder == m or folder.startswith(m.rstrip(os.sep) + os.sep)]
+        return max(holding, key=len) if holding else source_root(folder)
 
     def configurations(self, path: str) -> set[str]:
         """The django-configurations classes declared for a settings module."""
@@ -140,7 +153,8 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
         declarations += _python_declarations(launcher, manage_folders, root)
     for config in sorted(pytest_configs):
         declarations += _pytest_declarations(config, manage_folders, root)
-    return SettingsLocation(root, tuple(dict.fromkeys(declarations)), tuple(sorted(by_name)), tuple(sorted(python_files)))
+    return SettingsLocation(root, tuple(dict.fromkeys(declarations)), tuple(sorted(by_name)), tuple(sorted(python_files)),
+                            tuple(sorted(manage_folders)))
 
 
 def _python_declarations(path: str, manage_folders: list[str], root: str) -> list[Declaration]:
@@ -166,7 +180,7 @@ def _python_declarations(path: str, manage_folders: list[str], root: str) -> lis
         elif name == "DJANGO_CONFIGURATION":
             configuration = value
     folders = [os.path.dirname(path), source_root(os.path.dirname(path)), *manage_folders, root]
-    return [Declaration(module, configuration, path, line, _module_path(module, folders)) for module, line in modules]
+    return [Declaration(module, configuration, path, line, *_module_path(module, folders)) for module, line in modules]
 
 
 def _environment_pair(node: ast.AST) -> tuple[str, str, int] | None:
@@ -201,7 +215,7 @@ def _pytest_declarations(path: str, manage_folders: list[str], root: str) -> lis
     folder = os.path.dirname(path)
     return [Declaration(module.strip(), configuration.strip() if isinstance(configuration, str) else None, path,
                         _line_of(path, module.strip()),
-                        _module_path(module.strip(), [folder, *manage_folders, root]))]
+                        *_module_path(module.strip(), [folder, *manage_folders, root]))]
 
 
 def _pytest_options(path: str) -> dict:
@@ -231,11 +245,12 @@ def _line_of(path: str, text: str) -> int:
     return 1
 
 
-def _module_path(dotted: str, folders: list[str]) -> str | None:
-    """The file of a dotted module, searched from each folder in turn (as `sys.path` would)."""
+def _module_path(dotted: str, folders: list[str]) -> tuple[str | None, str | None]:
+    """The file of a dotted module and the folder it was found from, searched from each folder in
+    turn (as `sys.path` would)."""
     relative = dotted.replace(".", os.sep)
     for folder in dict.fromkeys(folders):
         for candidate in (os.path.join(folder, relative + ".py"), os.path.join(folder, relative, "__init__.py")):
             if os.path.isfile(candidate):
-                return os.path.abspath(candidate)
-    return None
+                return os.path.abspath(candidate), os.path.abspath(folder)
+    return None, None

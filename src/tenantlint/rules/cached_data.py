@@ -86,11 +86,11 @@ class CachedData:
 
     def _data_access(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Attribute):
-            if self.tenancy.kind == NONE:
-                return node.attr == "user"
-            if node.attr in ("objects", "queryset") or (node.attr in _REQUEST_DATA and _names_request(node.value)):
+            if node.attr == "user" or _names_user(node.value):  # the user's own data: it leaks across users
                 return True
-            return False
+            if self.tenancy.kind == NONE:
+                return False
+            return node.attr in ("objects", "queryset") or (node.attr in _REQUEST_DATA and _names_request(node.value))
         if self.tenancy.kind != NONE and isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
@@ -165,3 +165,7 @@ def _app_module(entry: str) -> str:
 def _names_request(node: ast.expr) -> bool:
     return (isinstance(node, ast.Name) and node.id == "request") or (
         isinstance(node, ast.Attribute) and node.attr == "request")
+
+
+def _names_user(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "user") or (isinstance(node, ast.Attribute) and node.attr == "user")
