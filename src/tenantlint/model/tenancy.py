@@ -8,6 +8,7 @@ such a key leaks nothing across tenants; only keys with no id at all over per-te
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ TENANT_MODEL_NAMES = ("Tenant", "Organization", "Organisation", "Company", "Work
 _FOREIGN_KEY = re.compile(
     r"(?:ForeignKey|OneToOneField|TenantForeignKey)\(\s*(?:to\s*=\s*)?['\"]?(?:[\w.]+\.)?(?P<model>"
     + "|".join(TENANT_MODEL_NAMES) + r")['\"]?\s*[,)]")
+_CLASS = re.compile(r"^class\s+(\w+)\s*\((?P<bases>[^)]*)\)", re.MULTILINE)
+_NAME = re.compile(r"\w+")
 _MIN_FOREIGN_KEYS = 2
 _MAX_MODEL_FILE_BYTES = 4 << 20
 
@@ -48,6 +51,8 @@ class Tenancy:
     tenant_apps: tuple[str, ...] = ()
     shared_apps: tuple[str, ...] = ()
     declared: bool = False  # from the configuration, not inferred
+    # row-level: the model classes with a foreign key to the tenant model (their rows are per tenant)
+    tenant_models: frozenset[str] = frozenset()
 
     @property
     def ids_repeat_across_tenants(self) -> bool:
@@ -73,13 +78,15 @@ def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], decl
         return Tenancy(SCHEMA, tuple(schema), declared_model or _tenant_model_setting(views), *_app_lists(views))
     row = _row_app_evidence(views)
     model = declared_model or None
-    if not row:
-        found = _tenant_model_by_foreign_keys(python_files) if not model else None
+    scan = _ForeignKeyScan(python_files)
+    if not row and not model:
+        found = scan.tenant_model()
         if found is not None:
             model, evidence = found
             row = [evidence]
     if row or model:
-        return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model)
+        return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model,
+                       tenant_models=scan.models_pointing_at(model.rpartition(".")[2]) if model else frozenset())
     return Tenancy(NONE if views else UNKNOWN)
 
 
@@ -129,28 +136,55 @@ def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, .
     return strings("TENANT_APPS"), strings("SHARED_APPS")
 
 
-def _tenant_model_by_foreign_keys(python_files: tuple[str, ...]) -> tuple[str, Evidence] | None:
-    """A model named like a tenant that at least two foreign keys of the project's models point at
-    (read as text from the model modules: `models.py` and `models/*.py`)."""
-    counts: dict[str, list[tuple[str, int]]] = {}
-    for path in python_files:
-        if not (os.path.basename(path) == "models.py" or os.path.basename(os.path.dirname(path)) == "models"):
-            continue
+class _ForeignKeyScan:
+    """The foreign keys to tenant-like models in the project's model modules (`models.py`, `models/*.py`),
+    read as text: which model is the tenant, and which models hold rows per tenant."""
+
+    def __init__(self, python_files: tuple[str, ...]):
+        self._keys: list[tuple[str, str, str, int]] = []  # (target model, model holding the key, path, line)
+        self._bases: dict[str, set[str]] = {}  # model class -> the last names of its bases
+        for path in python_files:
+            if os.path.basename(path) == "models.py" or os.path.basename(os.path.dirname(path)) == "models":
+                self._read(path)
+
+    def _read(self, path: str) -> None:
         try:
             with open(path, "rb") as handle:
-                data = handle.read(_MAX_MODEL_FILE_BYTES)
+                text = handle.read(_MAX_MODEL_FILE_BYTES).decode("utf-8", "replace")
         except OSError:
-            continue
-        text = data.decode("utf-8", "replace")
+            return
+        classes = [(match.start(), match.group(1)) for match in _CLASS.finditer(text)]
+        for match in _CLASS.finditer(text):
+            self._bases.setdefault(match.group(1), set()).update(
+                name.rpartition(".")[2] for name in _NAME.findall(match.group("bases")))
+        starts = [start for start, _ in classes]
         for match in _FOREIGN_KEY.finditer(text):
-            counts.setdefault(match.group("model"), []).append((path, text.count("\n", 0, match.start()) + 1))
-    if not counts:
-        return None
-    model, places = max(counts.items(), key=lambda item: (len(item[1]), -TENANT_MODEL_NAMES.index(item[0])))
-    if len(places) < _MIN_FOREIGN_KEYS:
-        return None
-    path, line = places[0]
-    return model, Evidence(f"{len(places)} foreign keys to a model named {model}", path, line)
+            index = bisect.bisect_right(starts, match.start()) - 1
+            holder = classes[index][1] if index >= 0 else ""
+            self._keys.append((match.group("model"), holder, path, text.count("\n", 0, match.start()) + 1))
+
+    def tenant_model(self) -> tuple[str, Evidence] | None:
+        """A model named like a tenant that at least two foreign keys point at."""
+        counts: dict[str, list[tuple[str, int]]] = {}
+        for target, _, path, line in self._keys:
+            counts.setdefault(target, []).append((path, line))
+        if not counts:
+            return None
+        model, places = max(counts.items(), key=lambda item: (len(item[1]), -TENANT_MODEL_NAMES.index(item[0])))
+        if len(places) < _MIN_FOREIGN_KEYS:
+            return None
+        path, line = places[0]
+        return model, Evidence(f"{len(places)} foreign keys to a model named {model}", path, line)
+
+    def models_pointing_at(self, model: str) -> frozenset[str]:
+        """Models with a foreign key to `model`, their own or inherited (`class Subject(TenantMixin, ...)`)."""
+        found = {holder for target, holder, _, _ in self._keys if target == model and holder}
+        grown = True
+        while grown:
+            more = {name for name, bases in self._bases.items() if name not in found and bases & found}
+            found |= more
+            grown = bool(more)
+        return frozenset(found)
 
 
 def _unique(evidence: list[Evidence]) -> list[Evidence]:

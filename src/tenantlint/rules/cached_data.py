@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from tenantlint.model.tenancy import NONE, SCHEMA, UNKNOWN, Tenancy
+from tenantlint.model.tenancy import NONE, ROW, SCHEMA, UNKNOWN, Tenancy
 
 _QUERYSET_CALLS = frozenset({"filter", "exclude", "annotate", "aggregate", "values_list", "select_related",
                              "prefetch_related", "get_queryset", "order_by", "distinct", "get_object", "only"})
@@ -35,6 +35,7 @@ class CachedData:
         self._functions = {node.name: node for node in ctx.tree.body
                            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
         self._reads: dict[int, bool] = {}
+        self._tenant_words = _REQUEST_DATA | set(self.tenancy.scope_names())
         self._models: dict[int, frozenset[str]] = {}
 
     # -- the decision ----------------------------------------------------------
@@ -78,6 +79,8 @@ class CachedData:
                 break
             if depth < _MAX_CALL_DEPTH and isinstance(node, ast.Call):
                 callee = self._callee(node.func, scopes)
+                if callee is None and isinstance(node.func, ast.Attribute) and node.func.attr == "get_queryset":
+                    callee = self._class_queryset(scopes)  # a view's `queryset = Model.objects...`
                 if callee is not None and callee is not function and self._reads_tenant_data(callee, scopes, depth + 1):
                     found = True
                     break
@@ -90,12 +93,28 @@ class CachedData:
                 return True
             if self.tenancy.kind == NONE:
                 return False
-            return node.attr in ("objects", "queryset") or (node.attr in _REQUEST_DATA and _names_request(node.value))
+            if node.attr == "objects":
+                return self._per_tenant_model(node.value)
+            return node.attr == "queryset" or (node.attr in self._tenant_words and _names_request(node.value))
+        if isinstance(node, ast.keyword) and node.arg:  # `filter(company=...)`, `filter(tenant_id=...)`
+            return node.arg.split("__")[0].removesuffix("_id") in self._tenant_words - {"user", "auth", "session"}
         if self.tenancy.kind != NONE and isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if self._models_known():  # any queryset verb could be over a model with no tenant in it
+                return False
             return name in _QUERYSET_CALLS or name.endswith("Serializer")
         return False
+
+    def _models_known(self) -> bool:
+        return self.tenancy.kind == ROW and bool(self.tenancy.tenant_models)
+
+    def _per_tenant_model(self, node: ast.expr) -> bool:
+        """With row-level tenancy, only models with a foreign key to the tenant hold per-tenant rows."""
+        if not self._models_known():
+            return True
+        name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+        return name in self.tenancy.tenant_models
 
     def _callee(self, func: ast.expr, scopes: list[ast.AST]) -> ast.AST | None:
         if isinstance(func, ast.Name):
@@ -108,6 +127,13 @@ class CachedData:
                 return next((n for n in owner.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
                              and n.name == func.attr), None)
         return None
+
+    def _class_queryset(self, scopes: list[ast.AST]) -> ast.AST | None:
+        owner = next((s for s in reversed(scopes) if isinstance(s, ast.ClassDef)), None)
+        if owner is None:
+            return None
+        return next((n for n in owner.body if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "queryset" for t in n.targets)), None)
 
     def _probe(self, function: ast.AST) -> bool:
         """`cache.set(key, <constant>)` and a read of the same key: a check that the cache works."""
