@@ -121,8 +121,8 @@ class Engine:
         if found is None:
             options = self.config.options
             declared = options.tenancy or (USER if options.tenant_from_user else "")
-            governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views)) if views \
-                else location.python_files
+            # the model modules of the code these settings govern (none: the tenancy is not known)
+            governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views))
             found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model)
         return found
 

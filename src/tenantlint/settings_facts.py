@@ -83,7 +83,9 @@ def _settings_matcher(extra_patterns: tuple[str, ...]):
     patterns = (*SETTINGS_PATH_PATTERNS, *extra_patterns)
     by_name = [fnmatch.translate(p) for p in patterns if "/" not in p]
     by_path = [fnmatch.translate(p) for p in patterns if "/" in p]
-    by_path += [fnmatch.translate("*/" + p.lstrip("/")) for p in patterns]
+    # a pattern with a folder in it also matches below any folder; one without names only the file
+    # (`*settings*.py` must not take every module of a folder called `split_settings`)
+    by_path += [fnmatch.translate("*/" + p.lstrip("/")) for p in patterns if "/" in p]
     name_match = re.compile("|".join(by_name)).match if by_name else None
     path_match = re.compile("|".join(by_path)).match
 

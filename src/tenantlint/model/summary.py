@@ -21,10 +21,11 @@ def describe_project(engine, path: str) -> dict:
     def shown(file: str | None) -> str | None:
         return None if file is None else os.path.relpath(file, root)
 
-    views = engine.settings.views()
+    asked = os.path.abspath(path)
     trees: dict[str, list] = {}
-    for view in views:
-        trees.setdefault(view.scope, []).append(view)
+    for view in engine.settings.views():  # the source trees at, above or below the path asked about
+        if view.governs(asked) or _below(view.scope, asked):
+            trees.setdefault(view.scope, []).append(view)
     projects = []
     for scope, governing in sorted(trees.items()):
         tenancy = engine.tenancy(scope, governing)
@@ -43,7 +44,8 @@ def describe_project(engine, path: str) -> dict:
             },
             "tenant_middleware": _tenant_middleware(engine, governing, shown),
         })
-    tests = [f for f in location.python_files if engine.is_test_code(f)]
+    files = [f for f in location.python_files if _below(f, asked) or any(v.governs(f) for vs in trees.values() for v in vs)]
+    tests = [f for f in files if is_test_code(f)]
     return {
         "root": root,
         "declared_settings": [{"module": d.module, "configuration": d.configuration, "file": shown(d.source),
@@ -51,9 +53,12 @@ def describe_project(engine, path: str) -> dict:
         "settings_by_name": [shown(p) for p in location.by_name],
         "projects": projects,
         "test_code": {"checked": bool(engine.config.options.include_tests), "patterns": list(TEST_CODE),
-                      "files": len(tests) if not engine.config.options.include_tests
-                      else sum(map(is_test_code, location.python_files))},
+                      "files": len(tests)},
     }
+
+
+def _below(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _tenant_middleware(engine, views, shown) -> list[dict]:
