@@ -13,6 +13,7 @@ TENANT_APPS = ("django_tenants", "tenant_schemas")
 TENANT_MIDDLEWARE = frozenset({
     "django_tenants.middleware.TenantMainMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
+    "django_tenants.middleware.TenantMiddleware",  # the deprecated alias, still exported
     "django_tenants.middleware.TenantSubfolderMiddleware",
     "django_tenants.middleware.subfolder.TenantSubfolderMiddleware",
     "django_tenants.middleware.default.DefaultTenantMiddleware",
