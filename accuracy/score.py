@@ -151,7 +151,7 @@ def score(judged: dict[str, list[Judgment]], keep: Path | None = None):
                         unjudged.append((repo, item))
                 else:
                     table[item["code"]][row.verdict] += 1
-                verdict = row.verdict if row else "unjudged"
+                verdict = ("found" if row.verdict == "missed" else row.verdict) if row else "unjudged"
                 listed.append(f"{verdict:8} {repo}: {key[0]}:{key[1]}: {key[2]} {row.reason if row else item['message']}")
             for row in rows:
                 if row.key not in reported:

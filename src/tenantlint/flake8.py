@@ -1,8 +1,9 @@
 """flake8 plugin: `flake8 --select=TL`. Uses the tree flake8 has parsed; flake8 itself handles `# noqa`.
 
-flake8 hands over one file at a time. Classes in other modules are still
-resolved (tenantlint reads them from disk), but settings facts come only from
-the file being checked and from `settings-modules` in `[tool.tenantlint]`.
+flake8 hands over one file at a time. The project model does not depend on
+that: classes in other modules are read from disk, and the settings are found
+from the project root (see the README), so each file gets the findings of a
+full `tenantlint check`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ class TenantlintChecker:
         for option in _LIST_OPTIONS:
             manager.add_option(f"--{option}", parse_from_config=True, comma_separated_list=True,
                                help=OPTION_HELP[option] + " (comma separated)")
-        manager.add_option("--tenant-from-user", parse_from_config=True, action="store_true",
-                           default=None, help=OPTION_HELP["tenant-from-user"])
+        for flag in ("tenant-from-user", "include-tests"):
+            manager.add_option(f"--{flag}", parse_from_config=True, action="store_true", default=None,
+                               help=OPTION_HELP[flag])
+        for option in ("tenancy", "tenant-model"):
+            manager.add_option(f"--{option}", parse_from_config=True, help=OPTION_HELP[option])
 
     @classmethod
     def parse_options(cls, options) -> None:
