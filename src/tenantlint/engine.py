@@ -10,12 +10,13 @@ from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Severity
-from tenantlint.project import ImportTable, ModuleInfo, Project, real
+from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_root
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
 from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
+from tenantlint.model.serializer_use import SerializerUse
 from tenantlint.model.test_code import is_test_code
 from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
@@ -31,10 +32,11 @@ class FileContext:
     """What a rule may ask about the file being checked."""
 
     def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
-                 config: Config, settings: SettingsReader, tenancy_of=None):
+                 config: Config, settings: SettingsReader, tenancy_of=None, serializer_use_of=None):
         self.path = path
         self.settings = settings
         self._tenancy_of = tenancy_of
+        self._serializer_use_of = serializer_use_of
         self.source = source
         self.tree = tree
         self.module = module
@@ -71,6 +73,11 @@ class FileContext:
         """The tenancy model of this file's project (what makes a key or a token leak)."""
         return self._tenancy_of(self.path, self.governing_settings)
 
+    @cached_property
+    def serializer_use(self) -> SerializerUse:
+        """Which views of this file's project use a serializer, and what they require."""
+        return self._serializer_use_of(self.path, self.governing_settings)
+
     @property
     def imports(self) -> ImportTable:
         return self.module.imports
@@ -89,6 +96,7 @@ class Engine:
         self.settings = SettingsReader(self.project, [p for p in declared if os.path.isfile(p)])
         self._locations: dict[str, SettingsLocation] = {}
         self._tenancies: dict[tuple, Tenancy] = {}
+        self._serializer_uses: dict[tuple, SerializerUse] = {}
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
@@ -124,6 +132,18 @@ class Engine:
             # the model modules of the code these settings govern (none: the tenancy is not known)
             governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views))
             found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model)
+        return found
+
+    def serializer_use(self, path: str, views: list[SettingsView]) -> SerializerUse:
+        location = self.settings_location(path)
+        key = (location.root, tuple(views) or source_root(os.path.dirname(os.path.abspath(path))))
+        found = self._serializer_uses.get(key)
+        if found is None:
+            # the code of the same project only: the settings' source trees, else the file's own
+            top = source_root(os.path.dirname(os.path.abspath(path)))
+            files = tuple(f for f in location.python_files if any(view.governs(f) for view in views)
+                          or (not views and f.startswith(top.rstrip(os.sep) + os.sep)))
+            found = self._serializer_uses[key] = SerializerUse(self.project, files, views)
         return found
 
     def is_test_code(self, path: str) -> bool:
@@ -173,7 +193,8 @@ class Engine:
         module, changed = self.project.remember(path, text, tree)
         if changed:
             self.settings.invalidate(path)
-        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy)
+        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy,
+                          self.serializer_use)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)
         settings_rules = [r for r in rules if r.settings_rule]

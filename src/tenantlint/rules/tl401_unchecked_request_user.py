@@ -215,6 +215,8 @@ class RecordSerializer(serializers.ModelSerializer):
             if method.name not in WRITE_METHODS or (validated and method.name in AFTER_VALIDATE):
                 continue
             found = _unchecked_writes(method, audit_fields)
+            if found and ctx.serializer_use.only_authenticated_views(node.name):
+                return  # DRF views give it their request, and each requires an authenticated user
             guard = _guard(method, [value for value, _ in found], ctx.tree, ctx.imports, lines) if found else None
             fix = self.fix("Raise ValidationError unless the request exists and its user is authenticated") \
                 if guard else None

@@ -1,0 +1,133 @@
+"""Which views use a serializer, and whether every one of them requires an authenticated user.
+
+A DRF view always hands its serializer the request (`get_serializer` puts it in the context), and a
+view whose permissions require authentication never runs for an anonymous user. A serializer used only
+by such views cannot write a missing or anonymous request user into an audit field, whatever its own
+code checks; one used anywhere else (a task, a nested serializer, a view open to anyone) can.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from tenantlint.settings_facts import Seq
+
+AUTHENTICATED_PERMISSIONS = frozenset({
+    "rest_framework.permissions.IsAuthenticated",
+    "rest_framework.permissions.IsAdminUser",
+    "rest_framework.permissions.IsAuthenticatedOrReadOnly",  # writes still need a user
+    "rest_framework.permissions.DjangoModelPermissions",
+})
+_VIEW_SUFFIXES = ("View", "ViewSet", "APIView", "Viewset")
+_MAX_BASE_DEPTH = 4
+
+
+class SerializerUse:
+    """Answers per serializer class name, reading the project's files that name it (once each)."""
+
+    def __init__(self, project, python_files: tuple[str, ...], settings_views):
+        self.project = project
+        self.python_files = python_files
+        self.settings_views = settings_views
+        self._texts: dict[str, str] = {}
+        self._answers: dict[str, bool] = {}
+
+    def only_authenticated_views(self, name: str) -> bool:
+        """Every use of the class `name` in the project is as a view's serializer, and each such view
+        requires an authenticated user. False when unused, or used anywhere else."""
+        if name not in self._answers:
+            self._answers[name] = self._judge(name)
+        return self._answers[name]
+
+    def _judge(self, name: str) -> bool:
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        used = False
+        for path in self.python_files:
+            if not word.search(self._text(path)):
+                continue
+            module = self.project.module_at(path)
+            if module is None:
+                return False
+            for owner, node in _references(module.tree, name):
+                if owner is None or not self._is_view(owner, module) or not self._authenticated(owner, module, 0):
+                    return False
+                used = True
+        return used
+
+    def _text(self, path: str) -> str:
+        if path not in self._texts:
+            try:
+                with open(path, "rb") as handle:
+                    self._texts[path] = handle.read().decode("utf-8", "replace")
+            except OSError:
+                self._texts[path] = ""
+        return self._texts[path]
+
+    def _is_view(self, node: ast.ClassDef, module) -> bool:
+        if node.name.endswith(_VIEW_SUFFIXES):
+            return True
+        qualname = self.project.class_in_module(module, node)
+        return any(a.startswith("rest_framework.") and a.rpartition(".")[2].endswith(_VIEW_SUFFIXES)
+                   for a in self.project.class_ancestors(qualname))
+
+    def _authenticated(self, node: ast.ClassDef, module, depth: int) -> bool:
+        """The view's `permission_classes`, `get_permissions`, a project base class's, or the default."""
+        for statement in node.body:
+            if isinstance(statement, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "permission_classes" for t in statement.targets):
+                return self._requires_user(statement.value, module)
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == "get_permissions":
+                return any(isinstance(n, (ast.Name, ast.Attribute)) and self._permission(n, module)
+                           for n in ast.walk(statement))
+        if depth < _MAX_BASE_DEPTH:
+            for base in node.bases:
+                dotted = module.imports.qualify(base)
+                info = self.project.resolve_class(dotted, near=module.path) if dotted else None
+                if info is not None and any(
+                        isinstance(s, (ast.Assign, ast.FunctionDef)) and _sets_permissions(s) for s in info.node.body):
+                    return self._authenticated(info.node, info.module, depth + 1)
+        return self._default_requires_user()
+
+    def _requires_user(self, value: ast.expr, module) -> bool:
+        elements = value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value]
+        return any(self._permission(element, module) for element in elements)
+
+    def _permission(self, node: ast.expr, module) -> bool:
+        dotted = module.imports.qualify(node)
+        if dotted is None:
+            return False
+        return bool(self.project.ancestors(dotted, module.path) & AUTHENTICATED_PERMISSIONS)
+
+    def _default_requires_user(self) -> bool:
+        for view in self.settings_views:
+            value = view.lookup("REST_FRAMEWORK", "DEFAULT_PERMISSION_CLASSES")
+            if not (isinstance(value, Seq) and value.complete
+                    and any(item.value in AUTHENTICATED_PERMISSIONS for item in value.strings())):
+                return False
+        return bool(self.settings_views)
+
+
+def _sets_permissions(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.FunctionDef):
+        return statement.name == "get_permissions"
+    return any(isinstance(t, ast.Name) and t.id == "permission_classes" for t in statement.targets)
+
+
+def _references(tree: ast.Module, name: str):
+    """(the top-level class it is named in, or None, node) for each load of `name`; its own definition
+    and classes deriving from it (other serializers) are not uses."""
+    for statement in tree.body:
+        if isinstance(statement, ast.ClassDef):
+            if statement.name == name:
+                continue
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Name) and node.id == name and not any(node is b for b in statement.bases):
+                    yield statement, node
+                elif isinstance(node, ast.Attribute) and node.attr == name:
+                    yield statement, node
+        elif not isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for node in ast.walk(statement):
+                if (isinstance(node, ast.Name) and node.id == name) or (
+                        isinstance(node, ast.Attribute) and node.attr == name):
+                    yield None, node
