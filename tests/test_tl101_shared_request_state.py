@@ -71,7 +71,7 @@ def test_admin_and_admin_site_messages():
         "request-derived value stored on self.request in admin 'RecordAdmin': the admin site keeps one instance "
         f"per model for the whole process, {OVERWRITE}",
     )
-    assert found[56] == (
+    assert found[69] == (
         Severity.ERROR,
         "request-derived value stored on self.tenant in admin site 'TenantAdminSite': one site instance serves "
         f"every admin request, {OVERWRITE}",

@@ -16,6 +16,7 @@ from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
 from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
+from tenantlint.model.project_text import ProjectText
 from tenantlint.model.serializer_use import SerializerUse
 from tenantlint.model.test_code import is_test_code
 from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
@@ -32,11 +33,13 @@ class FileContext:
     """What a rule may ask about the file being checked."""
 
     def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
-                 config: Config, settings: SettingsReader, tenancy_of=None, serializer_use_of=None):
+                 config: Config, settings: SettingsReader, tenancy_of=None, serializer_use_of=None,
+                 project_text_of=None):
         self.path = path
         self.settings = settings
         self._tenancy_of = tenancy_of
         self._serializer_use_of = serializer_use_of
+        self._project_text_of = project_text_of
         self.source = source
         self.tree = tree
         self.module = module
@@ -74,6 +77,11 @@ class FileContext:
         return self._tenancy_of(self.path, self.governing_settings)
 
     @cached_property
+    def project_text(self) -> ProjectText:
+        """The text of this file's project, for questions across files."""
+        return self._project_text_of(self.path, self.governing_settings)
+
+    @cached_property
     def serializer_use(self) -> SerializerUse:
         """Which views of this file's project use a serializer, and what they require."""
         return self._serializer_use_of(self.path, self.governing_settings)
@@ -96,7 +104,8 @@ class Engine:
         self.settings = SettingsReader(self.project, [p for p in declared if os.path.isfile(p)])
         self._locations: dict[str, SettingsLocation] = {}
         self._tenancies: dict[tuple, Tenancy] = {}
-        self._serializer_uses: dict[tuple, SerializerUse] = {}
+        self._project_texts: dict[tuple, ProjectText] = {}
+        self._serializer_uses: dict[int, SerializerUse] = {}  # by id of a kept ProjectText
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
@@ -134,16 +143,23 @@ class Engine:
             found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model)
         return found
 
-    def serializer_use(self, path: str, views: list[SettingsView]) -> SerializerUse:
+    def project_text(self, path: str, views: list[SettingsView]) -> ProjectText:
+        """The Python files of `path`'s project: the settings' source trees, else the file's own tree."""
         location = self.settings_location(path)
-        key = (location.root, tuple(views) or source_root(os.path.dirname(os.path.abspath(path))))
-        found = self._serializer_uses.get(key)
+        top = source_root(os.path.dirname(os.path.abspath(path)))
+        key = (location.root, tuple(views) or top)
+        found = self._project_texts.get(key)
         if found is None:
-            # the code of the same project only: the settings' source trees, else the file's own
-            top = source_root(os.path.dirname(os.path.abspath(path)))
             files = tuple(f for f in location.python_files if any(view.governs(f) for view in views)
                           or (not views and f.startswith(top.rstrip(os.sep) + os.sep)))
-            found = self._serializer_uses[key] = SerializerUse(self.project, files, views)
+            found = self._project_texts[key] = ProjectText(files)
+        return found
+
+    def serializer_use(self, path: str, views: list[SettingsView]) -> SerializerUse:
+        text = self.project_text(path, views)
+        found = self._serializer_uses.get(id(text))
+        if found is None:
+            found = self._serializer_uses[id(text)] = SerializerUse(self.project, text, views)
         return found
 
     def is_test_code(self, path: str) -> bool:
@@ -194,7 +210,7 @@ class Engine:
         if changed:
             self.settings.invalidate(path)
         ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy,
-                          self.serializer_use)
+                          self.serializer_use, self.project_text)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)
         settings_rules = [r for r in rules if r.settings_rule]

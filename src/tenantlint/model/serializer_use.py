@@ -9,8 +9,8 @@ code checks; one used anywhere else (a task, a nested serializer, a view open to
 from __future__ import annotations
 
 import ast
-import re
 
+from tenantlint.model.project_text import ProjectText
 from tenantlint.settings_facts import Seq
 
 AUTHENTICATED_PERMISSIONS = frozenset({
@@ -26,11 +26,10 @@ _MAX_BASE_DEPTH = 4
 class SerializerUse:
     """Answers per serializer class name, reading the project's files that name it (once each)."""
 
-    def __init__(self, project, python_files: tuple[str, ...], settings_views):
+    def __init__(self, project, text: ProjectText, settings_views):
         self.project = project
-        self.python_files = python_files
+        self.text = text
         self.settings_views = settings_views
-        self._texts: dict[str, str] = {}
         self._answers: dict[str, bool] = {}
 
     def only_authenticated_views(self, name: str) -> bool:
@@ -41,11 +40,8 @@ class SerializerUse:
         return self._answers[name]
 
     def _judge(self, name: str) -> bool:
-        word = re.compile(rf"\b{re.escape(name)}\b")
         used = False
-        for path in self.python_files:
-            if not word.search(self._text(path)):
-                continue
+        for path in self.text.files_naming(name):
             module = self.project.module_at(path)
             if module is None:
                 return False
@@ -54,15 +50,6 @@ class SerializerUse:
                     return False
                 used = True
         return used
-
-    def _text(self, path: str) -> str:
-        if path not in self._texts:
-            try:
-                with open(path, "rb") as handle:
-                    self._texts[path] = handle.read().decode("utf-8", "replace")
-            except OSError:
-                self._texts[path] = ""
-        return self._texts[path]
 
     def _is_view(self, node: ast.ClassDef, module) -> bool:
         if node.name.endswith(_VIEW_SUFFIXES):

@@ -1,0 +1,39 @@
+"""The text of the project's Python files, read once each, for questions that span the project
+("is this class named anywhere else?") before any file is parsed for them."""
+
+from __future__ import annotations
+
+import re
+
+
+class ProjectText:
+    def __init__(self, python_files: tuple[str, ...]):
+        self.python_files = python_files
+        self._texts: dict[str, str] = {}
+
+    def text(self, path: str) -> str:
+        if path not in self._texts:
+            try:
+                with open(path, "rb") as handle:
+                    self._texts[path] = handle.read().decode("utf-8", "replace")
+            except OSError:
+                self._texts[path] = ""
+        return self._texts[path]
+
+    def files_naming(self, name: str) -> list[str]:
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        return [path for path in self.python_files if word.search(self.text(path))]
+
+    def named_beyond_its_definition(self, name: str) -> bool:
+        """The class `name` is named somewhere besides its own `class name(...)` line (registered,
+        subclassed, imported): code that is never named is dead, not shared."""
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        definition = re.compile(rf"^\s*class\s+{re.escape(name)}\b")
+        for path in self.python_files:
+            text = self.text(path)
+            if not word.search(text):
+                continue
+            for line in text.splitlines():
+                if word.search(line) and not definition.match(line):
+                    return True
+        return False
