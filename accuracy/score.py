@@ -132,6 +132,8 @@ def score(judged: dict[str, list[Judgment]], keep: Path | None = None):
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     unjudged: list[tuple[str, dict]] = []
     listed: list[str] = []
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tenantlint-accuracy-", dir=keep) as scratch:
         if keep is not None:
             scratch = keep

@@ -58,15 +58,15 @@ def test_actor_and_dereference_messages():
     ]
 
 
-def test_non_nullable_field_may_be_dereferenced_but_not_trusted_as_actor():
+def test_non_nullable_field_is_trusted_unless_each_save_rewrites_it():
     case = TL402 / "nullability"
     assert found(case, root=case) == [
         ("signals.py", 11, 42, DEREFERENCE.format("updated_by", "deal_saved")),
-        ("signals.py", 12, 30, ACTOR.format("owner", "deal_saved")),
-        ("signals.py", 22, 11, DEREFERENCE.format("deleted_by", "deal_deleted")),
-        ("signals.py", 27, 11, DEREFERENCE.format("owner", "contact_saved")),
-        ("signals.py", 31, 11, DEREFERENCE.format("created_by", "any_sender")),
-        ("signals.py", 39, 11, DEREFERENCE.format("owner", "one_sender_unknown")),
+        ("signals.py", 13, 30, ACTOR.format("modified_by", "deal_saved")),
+        ("signals.py", 23, 11, DEREFERENCE.format("deleted_by", "deal_deleted")),
+        ("signals.py", 28, 11, DEREFERENCE.format("owner", "contact_saved")),
+        ("signals.py", 32, 11, DEREFERENCE.format("created_by", "any_sender")),
+        ("signals.py", 40, 11, DEREFERENCE.format("owner", "one_sender_unknown")),
     ]
 
 

@@ -57,7 +57,8 @@ class UncheckedAuditUser(Rule):
     avoids = (
         "A check on another field does not count. Dereferencing a field declared non-nullable "
         "(a `ForeignKey` without `null=True`) in the sender model of the same project is not "
-        "flagged; using it as the actor still is, since a non-null field can hold a stale user. "
+        "flagged, nor is using it as the actor, except for the fields each save rewrites (`updated_by`, "
+        "`modified_by`, `last_modified_by`, `deleted_by`), which a system save leaves naming the previous user. "
         "Not flagged: passing the field to logging, `str`, `getattr`, `isinstance` or a query "
         "filter, formatting it (not its attributes) in an f-string, comparing it, and receivers of other signals "
         "(`user_logged_in`, `request_finished`) or connected from another module."
@@ -130,7 +131,8 @@ def handle_record_save(sender, instance, created, **kwargs):
         for function, senders in receivers.items():
             uses = _Uses(function, audit_fields)
             found = [(use, field, kind) for use, field, kind in uses.unchecked()
-                     if not (kind == DEREFERENCE and all(_declared_non_null(s, field, ctx) for s in senders))]
+                     if not ((kind == DEREFERENCE or field not in REWRITTEN_ON_UPDATE)
+                             and all(_declared_non_null(s, field, ctx) for s in senders))]
             guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines) \
                 if found and logger else {}
             for use, field, kind in found:
@@ -391,6 +393,11 @@ class _Uses:
                 expr = expr.value
             else:
                 return False
+
+
+# fields a save rewrites with its own actor: a non-null one can still name the previous saver (stale);
+# a non-null owner or creator set once is the record's own, never missing
+REWRITTEN_ON_UPDATE = frozenset({"updated_by", "modified_by", "last_modified_by", "deleted_by"})
 
 
 def _only_looks(call: ast.Call) -> bool:
