@@ -67,6 +67,8 @@ def test_non_nullable_field_is_trusted_unless_each_save_rewrites_it():
         ("signals.py", 28, 11, DEREFERENCE.format("owner", "contact_saved")),
         ("signals.py", 32, 11, DEREFERENCE.format("created_by", "any_sender")),
         ("signals.py", 40, 11, DEREFERENCE.format("owner", "one_sender_unknown")),
+        ("signals.py", 55, 44, ACTOR.format("created_by", "payment_saved")),
+        ("signals.py", 63, 36, ACTOR.format("created_by", "payment_saved_importing_late")),
     ]
 
 

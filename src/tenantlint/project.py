@@ -52,6 +52,18 @@ class ImportTable:
             elif isinstance(node, ast.ClassDef):
                 self.bindings.setdefault(node.name, f"{module_name}.{node.name}" if module_name else node.name)
         self._names_for: dict[str, list[str]] | None = None
+        self._package = package
+
+    def qualify_within(self, node: ast.AST, function: ast.AST) -> str | None:
+        """`qualify`, with the imports `function` makes in its own body (`from .models import X` inside
+        a receiver, to dodge an import cycle) taking precedence."""
+        local: dict[str, str] = {}
+        for statement in ast.walk(function):
+            if isinstance(statement, ast.ImportFrom):
+                base = resolve_relative(self._package, statement.module, statement.level)
+                for alias in statement.names if base is not None else ():
+                    local[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+        return qualify_with(node, lambda name: local.get(name) or self.bindings.get(name))
 
     def names_for(self, dotted: str) -> list[str]:
         """The module-level names bound to `dotted`, in binding order (indexed once: asked per finding)."""

@@ -59,6 +59,8 @@ class UncheckedAuditUser(Rule):
         "(a `ForeignKey` without `null=True`) in the sender model of the same project is not "
         "flagged, nor is using it as the actor, except for the fields each save rewrites (`updated_by`, "
         "`modified_by`, `last_modified_by`, `deleted_by`), which a system save leaves naming the previous user. "
+        "Copying a set-once field (`created_by`, `owner`, `user`) into a field its model declares with "
+        "`null=True` is not flagged: a missing user is recorded as missing. "
         "Not flagged: passing the field to logging, `str`, `getattr`, `isinstance` or a query "
         "filter, formatting it (not its attributes) in an f-string, comparing it, and receivers of other signals "
         "(`user_logged_in`, `request_finished`) or connected from another module."
@@ -131,8 +133,7 @@ def handle_record_save(sender, instance, created, **kwargs):
         for function, senders in receivers.items():
             uses = _Uses(function, audit_fields)
             found = [(use, field, kind) for use, field, kind in uses.unchecked()
-                     if not ((kind == DEREFERENCE or field not in REWRITTEN_ON_UPDATE)
-                             and all(_declared_non_null(s, field, ctx) for s in senders))]
+                     if _may_go_wrong(use, field, kind, senders, uses, ctx)]
             guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines) \
                 if found and logger else {}
             for use, field, kind in found:
@@ -404,6 +405,36 @@ def _only_looks(call: ast.Call) -> bool:
     if isinstance(call.func, ast.Name):
         return call.func.id in LOOKING_FUNCTIONS
     return isinstance(call.func, ast.Attribute) and call.func.attr in LOOKING_METHODS
+
+
+def _may_go_wrong(use: ast.expr, field: str, kind: str, senders, uses: "_Uses", ctx) -> bool:
+    """A rewritten field as the actor can be stale whatever its nullability; otherwise only a field
+    that may be None matters, and a set-once field copied into a nullable field records None as None."""
+    if kind == ACTOR and field in REWRITTEN_ON_UPDATE:
+        return True
+    if all(_declared_non_null(s, field, ctx) for s in senders):
+        return False
+    return not (kind == ACTOR and _copied_into_nullable(use, uses, ctx))
+
+
+def _copied_into_nullable(use: ast.expr, uses: "_Uses", ctx) -> bool:
+    """`Model.objects.create(created_by=instance.created_by)` or `Model(...)` where the project's model
+    declares the keyword's field with `null=True`."""
+    keyword = uses.parents.get(use)
+    call = uses.parents.get(keyword)
+    if not (isinstance(keyword, ast.keyword) and keyword.arg and isinstance(call, ast.Call)):
+        return False
+    target = call.func
+    if isinstance(target, ast.Attribute) and target.attr in CREATING_METHODS and isinstance(target.value, ast.Attribute):
+        target = target.value.value  # Model.objects.create
+    dotted = ctx.imports.qualify_within(target, uses.function) if isinstance(target, (ast.Name, ast.Attribute)) else None
+    model = ctx.project.resolve_class(dotted) if dotted else None
+    declaration = _field_declaration(model, keyword.arg, ctx, set()) if model else None
+    null = next((k.value for k in declaration.keywords if k.arg == "null"), None) if declaration else None
+    return isinstance(null, ast.Constant) and null.value is True
+
+
+CREATING_METHODS = frozenset({"create", "get_or_create", "update_or_create"})
 
 
 def _declared_non_null(sender: ast.expr | None, field: str, ctx) -> bool:
