@@ -72,6 +72,22 @@ def test_row_level_tenancy_is_found_from_foreign_keys():
     assert project["tenancy"]["evidence"][0]["what"] == "2 foreign keys to a model named Company"
 
 
+@pytest.mark.parametrize(("case", "users_per_tenant", "from_user"), [
+    ("row_users_per_tenant", True, None),
+    ("noerror_row_global_users", False, None),
+    ("noerror_row_tenant_from_user", False, ("request.company = request.user.company", "middleware.py", 7)),
+    ("schema_shared_users", True, None),
+])
+def test_whether_users_are_bound_to_one_tenant(case, users_per_tenant, from_user):
+    result = run("project", "--output-format", "json", str(CASES / "TL501" / case))
+    [project] = json.loads(result.output)["projects"]
+    tenancy = project["tenancy"]
+    assert tenancy["users_per_tenant"] is users_per_tenant
+    assert tenancy["user_model"] == ("User" if case == "noerror_row_global_users" else "Member")
+    found = tenancy["tenant_from_user"]
+    assert (found and (found["what"], os.path.basename(found["file"]), found["line"])) == from_user
+
+
 def test_test_code_is_skipped_unless_included():
     project = CASES / "TL201" / "schema_project"
     skipped, _ = lint(project, select=["TL201"], root=project)

@@ -41,6 +41,11 @@ def describe_project(engine, path: str) -> dict:
                 "tenant_model": tenancy.tenant_model,
                 "tenant_apps": list(tenancy.tenant_apps),
                 "shared_apps": list(tenancy.shared_apps),
+                "user_model": tenancy.user_model,
+                "users_per_tenant": tenancy.users_per_tenant,
+                "tenant_from_user": None if tenancy.tenant_from_user is None else {
+                    "what": tenancy.tenant_from_user.what, "file": shown(tenancy.tenant_from_user.path),
+                    "line": tenancy.tenant_from_user.line},
             },
             "tenant_middleware": _tenant_middleware(engine, governing, shown),
         })
@@ -103,6 +108,12 @@ def render_text(model: dict) -> str:
             lines.append(f"  per-tenant apps: {', '.join(tenancy['tenant_apps'])}")
         if tenancy["shared_apps"]:
             lines.append(f"  shared apps: {', '.join(tenancy['shared_apps'])}")
+        source = tenancy["tenant_from_user"]
+        bound = ("bound to one tenant, which the request's host or header chooses" if tenancy["users_per_tenant"]
+                 else "each served in its own tenant" if source else "not bound to one tenant")
+        lines.append(f"  users: {tenancy['user_model']}, {bound}")
+        if source:
+            lines.append(f"  tenant from the user: {source['what']}  at {source['file']}:{source['line']}")
         for middleware in project["tenant_middleware"]:
             lines.append(f"  tenant middleware: {middleware['entry']} (position {middleware['position']} in MIDDLEWARE"
                          f" at {middleware['file']}:{middleware['line']})")

@@ -32,6 +32,7 @@ _FOREIGN_KEY = re.compile(
     + "|".join(TENANT_MODEL_NAMES) + r")['\"]?\s*[,)]")
 _CLASS = re.compile(r"^class\s+(\w+)\s*\((?P<bases>[^)]*)\)", re.MULTILINE)
 _NAME = re.compile(r"\w+")
+_TENANT_WORDS = frozenset(name.lower() for name in TENANT_MODEL_NAMES)
 _MIN_FOREIGN_KEYS = 2
 _MAX_MODEL_FILE_BYTES = 4 << 20
 
@@ -53,11 +54,25 @@ class Tenancy:
     declared: bool = False  # from the configuration, not inferred
     # row-level: the model classes with a foreign key to the tenant model (their rows are per tenant)
     tenant_models: frozenset[str] = frozenset()
+    user_model: str = "User"  # the class name of AUTH_USER_MODEL
+    # where the project sets the active tenant from the request's user (`request.company = request.user.company`)
+    tenant_from_user: Evidence | None = None
 
     @property
     def ids_repeat_across_tenants(self) -> bool:
         """Integer primary keys are per schema: the same id names different rows in two tenants."""
         return self.kind in (SCHEMA, UNKNOWN)
+
+    @property
+    def users_per_tenant(self) -> bool:
+        """A user belongs to one tenant, so being authenticated says nothing about the tenant being served:
+        with schemas (users per schema, or shared users with a tenant key) and with a user model that holds a
+        foreign key to the tenant; not with global users who join tenants through memberships."""
+        if self.tenant_from_user is not None:
+            return False
+        if self.kind in (SCHEMA, UNKNOWN):
+            return True
+        return self.kind == ROW and self.user_model in self.tenant_models
 
     def scope_names(self) -> tuple[str, ...]:
         """Names that, in a key, stand for the tenant: the tenant model's own name (`organization`)."""
@@ -70,12 +85,16 @@ def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], decl
                   declared_model: str = "") -> Tenancy:
     """The tenancy of the project the settings `views` govern; a declared kind or model wins."""
     schema = _schema_evidence(views)
+    user_model = _user_model_setting(views)
+    from_user = _tenant_from_user(views, python_files)
     if declared_kind:
         model = declared_model or (_tenant_model_setting(views) if declared_kind == SCHEMA else None)
         return Tenancy(declared_kind, (Evidence(f"declared: tenancy = \"{declared_kind}\"", "", 0),),
-                       model, *(_app_lists(views) if declared_kind == SCHEMA else ((), ())), declared=True)
+                       model, *(_app_lists(views) if declared_kind == SCHEMA else ((), ())), declared=True,
+                       user_model=user_model, tenant_from_user=from_user)
     if schema:
-        return Tenancy(SCHEMA, tuple(schema), declared_model or _tenant_model_setting(views), *_app_lists(views))
+        return Tenancy(SCHEMA, tuple(schema), declared_model or _tenant_model_setting(views), *_app_lists(views),
+                       user_model=user_model, tenant_from_user=from_user)
     row = _row_app_evidence(views)
     model = declared_model or None
     scan = _ForeignKeyScan(python_files)
@@ -86,8 +105,9 @@ def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], decl
             row = [evidence]
     if row or model:
         return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model,
-                       tenant_models=scan.models_pointing_at(model.rpartition(".")[2]) if model else frozenset())
-    return Tenancy(NONE if views else UNKNOWN)
+                       tenant_models=scan.models_pointing_at(model.rpartition(".")[2]) if model else frozenset(),
+                       user_model=user_model, tenant_from_user=from_user)
+    return Tenancy(NONE if views else UNKNOWN, user_model=user_model, tenant_from_user=from_user)
 
 
 def _schema_evidence(views: list[SettingsView]) -> list[Evidence]:
@@ -122,6 +142,38 @@ def _tenant_model_setting(views: list[SettingsView]) -> str | None:
         if isinstance(model, Str):
             return model.value
     return None
+
+
+def _user_model_setting(views: list[SettingsView]) -> str:
+    for view in views:
+        model = view.get("AUTH_USER_MODEL")
+        if isinstance(model, Str):
+            return model.value.rpartition(".")[2]
+    return "User"
+
+
+def _tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...]) -> Evidence | None:
+    """A middleware of the project (named in MIDDLEWARE) setting the request's tenant from its user."""
+    modules = {item.value.rpartition(".")[0].replace(".", "/") for view in views
+               for item in (view.get("MIDDLEWARE").strings() if isinstance(view.get("MIDDLEWARE"), Seq) else ())}
+    for path in python_files:
+        stem = path[:-3].replace(os.sep, "/")
+        if not any(stem.endswith("/" + module) or stem.endswith("/" + module + "/__init__") for module in modules):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read(_MAX_MODEL_FILE_BYTES).decode("utf-8", "replace")
+        except OSError:
+            continue
+        for match in _TENANT_FROM_USER.finditer(text):
+            attribute = match.group("attribute").lower()
+            if "tenant" in attribute or attribute in _TENANT_WORDS:
+                return Evidence(match.group(0).strip(), path, text.count("\n", 0, match.start()) + 1)
+    return None
+
+
+# `request.tenant = request.user.tenant`, `request.company = request.user.company`, `request.tenant = user.profile.country`
+_TENANT_FROM_USER = re.compile(r"^[ \t]*request\.(?P<attribute>\w+)\s*=\s*(?:request\.)?user\.[\w.]+[ \t]*$", re.MULTILINE)
 
 
 def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -439,8 +439,9 @@ class TokenFunction:
         return not self.derives(expr) and not self.is_claim(expr) and self._mentions_active(expr, self.active_names)
 
     def _mentions_active(self, expr: ast.AST, names: set[str]) -> bool:
+        scopes = self._scope_attributes
         for node in walk(expr):
-            if isinstance(node, ast.Attribute) and node.attr in _ACTIVE_ATTRIBUTES:
+            if isinstance(node, ast.Attribute) and (node.attr in _ACTIVE_ATTRIBUTES or node.attr in scopes):
                 return True
             if isinstance(node, ast.Subscript) and _constant_in(node.slice, _ACTIVE_ATTRIBUTES):
                 return True
@@ -449,6 +450,11 @@ class TokenFunction:
             if isinstance(node, ast.Name) and (node.id in names or self._tenant_like_name(node.id)):
                 return True
         return False
+
+    @cached_property
+    def _scope_attributes(self) -> frozenset[str]:
+        """`request.company`: the attribute a row-level project keeps its tenant model's row under."""
+        return frozenset(self.ctx.tenancy.scope_names())
 
     def _tenant_like_name(self, name: str) -> bool:
         lowered = name.lower()
@@ -461,6 +467,22 @@ class TokenFunction:
             return False
         operands = [node.left, *node.comparators]
         return any(self.is_claim(o) for o in operands) and any(self.is_active(o) for o in operands)
+
+    def is_user_tenant_comparison(self, node: ast.AST) -> bool:
+        """`user.tenant_id != request.tenant.id`: the user found belongs to the tenant being served."""
+        if not isinstance(node, ast.Compare) or not any(isinstance(op, _EQUALITY) for op in node.ops):
+            return False
+        operands = [node.left, *node.comparators]
+        users = [o for o in operands if self._user_tenant(o)]
+        return bool(users) and any(all(o is not u for u in users) and self.is_active(o) for o in operands)
+
+    def _user_tenant(self, expr: ast.AST) -> bool:
+        attributes = []
+        while isinstance(expr, ast.Attribute):
+            attributes.append(expr.attr.lower())
+            expr = expr.value
+        return (isinstance(expr, ast.Name) and "user" in expr.id.lower()
+                and any("tenant" in a or a.removesuffix("_id") in self._scope_attributes for a in attributes))
 
     def tenant_comparisons(self, expr: ast.AST) -> list[ast.Compare]:
         return [n for n in walk(expr) if self.is_tenant_comparison(n)]
@@ -628,9 +650,10 @@ class TokenFunction:
 
     def _atom_guards(self, atom: flow.Atom) -> bool:
         expr = atom.expr
-        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and self.is_tenant_comparison(expr):
+        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and (
+                self.is_tenant_comparison(expr) or self.is_user_tenant_comparison(expr)):
             return atom.holds == isinstance(expr.ops[0], _POSITIVE)
-        return any(self.is_tenant_comparison(n) or (isinstance(n, ast.Name) and n.id in self.verdict_names)
+        return any(self.is_tenant_comparison(n) or self.is_user_tenant_comparison(n) or (isinstance(n, ast.Name) and n.id in self.verdict_names)
                    or (isinstance(n, ast.Call) and self.callee_kind(n) == "checks") for n in walk(expr))
 
     def _statement_checks(self, statement: ast.stmt) -> bool:

@@ -6,6 +6,7 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
+from tenantlint.model.tenancy import ROW
 from tenantlint.rules._token_fix_plan import PlannedFix, TenantCheck, plan_check
 from tenantlint.rules._token_reading import READING_TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
 from tenantlint.rules.base import Rule, register
@@ -37,8 +38,12 @@ class UncheckedTokenTenant(Rule):
         "`if mismatch: raise/return`, an `assert`, a check inside `try` whose handlers all exit, a project "
         "helper or class hook that compares the claim — `get_validated_token`/`authenticate` overrides, a "
         "token class named in `SIMPLE_JWT['AUTH_TOKEN_CLASSES']` — or a check right after the lookup before "
-        "the user is returned); for decodes with no user lookup; for simplejwt's own classes; and everywhere "
-        "when `tenant-from-user` says the project derives its tenant from the user. A check that lets tokens "
+        "the user is returned), or when the looked-up user's tenant is compared to the active one "
+        "(`user.tenant_id != request.tenant.id`); for decodes with no user lookup; for simplejwt's own classes; "
+        "and everywhere when a user is not bound to one tenant: a project middleware setting the request's "
+        "tenant from its user (`request.tenant = request.user.tenant`), `tenant-from-user` or `tenancy = "
+        "\"user\"` declared, no tenancy at all, or row-level tenancy whose user model (`AUTH_USER_MODEL`) has "
+        "no foreign key to the tenant (global users joining tenants through memberships). A check that lets tokens "
         "without the claim through still counts here: TL502 reports it. Helpers are followed one call deep: "
         "a project function whose body looks a user up from its parameters, or whose name reads as a lookup "
         "(`get_user_by_id`, `fetch_user`)."
@@ -62,7 +67,8 @@ class UncheckedTokenTenant(Rule):
         "added, and tokens of other tenants, are now refused. No fix where the token is never bound to a "
         "name (`AccessToken(raw)['user_id']` inline), is bound in a branch the lookup does not always pass "
         "through, or where the statement holding the lookup shares its line, or the names the check needs "
-        "mean something else."
+        "mean something else. No fix with row-level tenancy: there is no schema to compare with, and how a user "
+        "is tied to the tenant (a foreign key, a membership) is the project's own."
     )
     fix_safety = "unsafe"
     options = ("tenant-claim", "tenant-from-user", "authenticator-bases")
@@ -115,8 +121,8 @@ class TenantJWTAuthentication(JWTAuthentication):
         self._hints: tuple[ast.Module | None, tuple[str, ...]] = (None, ())  # per file: (tree, decode_hints)
 
     def visit(self, node, ctx) -> Iterator[Diagnostic]:
-        if ctx.options.tenant_from_user:
-            return
+        if ctx.options.tenant_from_user or not ctx.tenancy.users_per_tenant:
+            return  # a user may act on every tenant, or chooses it: a token of another tenant names no other user
         owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
         if self._hints[0] is not ctx.tree:
             self._hints = (ctx.tree, decode_hints(ctx.imports.bindings))
@@ -126,20 +132,21 @@ class TenantJWTAuthentication(JWTAuthentication):
         if not reading.has_sources:
             return
         claim = ctx.options.tenant_claim
+        rows = ctx.tenancy.kind == ROW  # no schema to compare a claim with: no fix, and the user's tenant counts
         placed: list = []  # checks planned in this function, which may guard its later lookups too
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
-                planned = plan_check(reading, lookup, ctx.lines, placed)
+                planned = None if rows else plan_check(reading, lookup, ctx.lines, placed)
                 if planned is not None and planned not in placed:
                     placed.append(planned)
                 fix = PlannedFix(Applicability(self.fix_safety), f"Reject the token unless its '{claim}' claim is "
                                  "the active tenant, before the lookup", plan=planned[1]) if planned else None
-                yield self.diagnostic(
-                    ctx.location(lookup),
+                message = (f"user resolved from a decoded token without comparing the user's tenant (or the "
+                           f"token's '{claim}' claim) to the active tenant: a user of tenant A is accepted on "
+                           "tenant B's host") if rows else (
                     f"user resolved from a decoded token without comparing its '{claim}' claim to the active "
-                    "tenant: a token issued in tenant A is accepted on tenant B's host",
-                    fix=fix,
-                )
+                    "tenant: a token issued in tenant A is accepted on tenant B's host")
+                yield self.diagnostic(ctx.location(lookup), message, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
         from tenantlint.rules._token_fix import insert_checks
