@@ -48,7 +48,22 @@ def test_split_settings_finding_names_the_leaf():
          "middleware 'django.contrib.sessions.middleware.SessionMiddleware' is commented out of MIDDLEWARE, "
          "so it never runs (as production.py leaves the settings)"),
         ("TL302/split_base/config/settings/production.py", 5, 4,
-         "middleware 'whitenoise.middleware.WhiteNoiseMiddleware' is commented out of MIDDLEWARE, so it never runs"),
+         "middleware 'django.contrib.auth.middleware.AuthenticationMiddleware' is commented out of MIDDLEWARE, "
+         "so it never runs"),
+    ]
+
+
+def test_tl302_stale_entry_is_info_without_fix():
+    case = CASES / "TL302" / "stale_entries"
+    diagnostics, errors = lint(case, select=["TL302"], root=case)
+    assert errors == []
+    stale = ("commented out of MIDDLEWARE names nothing the project still defines: a stale line to delete, "
+             "not to uncomment (Django would fail to start)")
+    assert [(d.line, d.message, d.severity, d.fix is None) for d in diagnostics] == [
+        (5, f"middleware 'shop.middleware.context.ContextMiddleware' {stale}", Severity.INFO, True),
+        (6, f"middleware 'shop.middleware.tenant.RoleMiddleware' {stale}", Severity.INFO, True),
+        (7, "middleware 'shop.middleware.tenant.audit_middleware' is commented out of MIDDLEWARE, so it never runs",
+         Severity.WARNING, False),
     ]
 
 

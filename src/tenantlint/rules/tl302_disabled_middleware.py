@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from typing import Iterator
@@ -33,7 +34,12 @@ class DisabledMiddleware(Rule):
     avoids = (
         "Silent for a commented tenant middleware when an active subclass of it is present or "
         "when `django_tenants` itself is not installed; for an entry that is commented out in "
-        "one place but active in the final list; for prose comments and trailing comments."
+        "one place but active in the final list; for prose comments and trailing comments; for "
+        "middleware that binds no request to a tenant or a user (development tools such as the debug "
+        "toolbar, Silk and profilers, WhiteNoise, GZip, clickjacking headers, CORS, locale, messages). "
+        "An entry of the project's own package that names a module or class the project no longer "
+        "defines is reported at info severity as a stale line, with no fix: uncommenting it would stop "
+        "Django from starting."
     )
     fix_description = (
         "Uncomment the entry, keeping its trailing comment (the plan's Issue 4), and add the commas "
@@ -78,9 +84,14 @@ MIDDLEWARE = [
         tenant_active = any(derives_from(ctx.project, i.value, tenant_names, i.loc.path) for i in middleware.strings())
         tenants_installed = view.app_installed("django_tenants")
         for dotted, location in ctx.settings.commented_entries(middleware):
-            if dotted in active:
+            if dotted in active or _BINDS_NOTHING.search(dotted):
                 continue
             if derives_from(ctx.project, dotted, tenant_names, location.path) and (tenant_active or tenants_installed is False):
+                continue
+            if _names_nothing(dotted, ctx.project, location.path):
+                yield self.diagnostic(
+                    location, f"middleware '{dotted}' commented out of MIDDLEWARE names nothing the project still "
+                    "defines: a stale line to delete, not to uncomment (Django would fail to start)", Severity.INFO)
                 continue
             yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs",
                                   fix=self._uncomment(location, ctx))
@@ -122,3 +133,32 @@ MIDDLEWARE = [
                     fix=rename,
                 )
 
+
+# middleware that binds no request to a tenant or a user: development tools, static files, response
+# headers and compression; switched off, they leak nothing
+_BINDS_NOTHING = re.compile(
+    r"debug|toolbar|silk|profil|querycount|livereload|browser_reload|whitenoise|gzip|clickjacking|xframe"
+    r"|corsheaders|\.locale\.|CommonMiddleware|contrib\.messages|staticfiles", re.IGNORECASE)
+
+
+def _names_nothing(dotted: str, project, near: str) -> bool:
+    """The entry's package is the project's own, but its module or the name in it is gone."""
+    module_name, _, name = dotted.rpartition(".")
+    if not module_name or project.find_module_path(dotted.split(".")[0], near) is None:
+        return False  # not the project's: an installed package the tool cannot see
+    path = project.find_module_path(module_name, near)
+    module = project.module_at(path) if path else None
+    if module is None:
+        return path is None
+    defined = set(module.imports.bindings) | set(module.classes)
+    for statement in module.tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            defined.update(n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
+            return False
+        elif not isinstance(statement, (ast.Expr, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            return False  # defined under a condition or a loop: not sure
+    return name not in defined
