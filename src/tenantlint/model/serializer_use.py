@@ -36,6 +36,7 @@ class SerializerUse:
         """Every use of the class `name` in the project is as a view's serializer, and each such view
         requires an authenticated user. False when unused, or used anywhere else."""
         if name not in self._answers:
+            self._answers[name] = False  # a serializer nested in itself, through others: not proven
             self._answers[name] = self._judge(name)
         return self._answers[name]
 
@@ -45,8 +46,17 @@ class SerializerUse:
             module = self.project.module_at(path)
             if module is None:
                 return False
+            parents = None
             for owner, node in _references(module.tree, name):
-                if owner is None or not self._is_view(owner, module) or not self._authenticated(owner, module, 0):
+                parents = parents or {child: parent for parent in ast.walk(module.tree)
+                                      for child in ast.iter_child_nodes(parent)}
+                if owner is not None and _nested_field(owner, node, parents):
+                    # a field of another serializer runs with that serializer's context: as its views go
+                    if not self.only_authenticated_views(owner.name):
+                        return False
+                elif _display_only(node, parents):
+                    continue  # `Serializer()`, `Serializer(instance)`: no data, so nothing is ever saved
+                elif owner is None or not self._is_view(owner, module) or not self._authenticated(owner, module, 0):
                     return False
                 used = True
         return used
@@ -118,3 +128,19 @@ def _references(tree: ast.Module, name: str):
                 if (isinstance(node, ast.Name) and node.id == name) or (
                         isinstance(node, ast.Attribute) and node.attr == name):
                     yield None, node
+
+
+def _display_only(node: ast.AST, parents: dict) -> bool:
+    """Called without data (no `data=`, at most the instance positionally): `save` would refuse to run."""
+    call = parents.get(node)
+    return (isinstance(call, ast.Call) and call.func is node and len(call.args) <= 1
+            and not any(isinstance(a, ast.Starred) for a in call.args)
+            and all(k.arg not in ("data", None) for k in call.keywords))
+
+
+def _nested_field(owner: ast.ClassDef, node: ast.AST, parents: dict) -> bool:
+    """`lessons = LessonSerializer(many=True)` in the body of another serializer class."""
+    call = parents.get(node)
+    statement = parents.get(call) if isinstance(call, ast.Call) and call.func is node else None
+    return (isinstance(statement, (ast.Assign, ast.AnnAssign)) and parents.get(statement) is owner
+            and owner.name.endswith("Serializer"))

@@ -47,6 +47,9 @@ class _Ref:
 
     kind: str
     by_get: bool = False
+    # for the request and its user: taken with `context['request']`, so a missing request is a KeyError that
+    # stops the write, never a wrong actor
+    by_subscript: bool = False
 
 
 class _Reader:
@@ -69,10 +72,12 @@ class _Reader:
         if isinstance(expr, ast.Attribute):
             if expr.attr == "context" and isinstance(expr.value, ast.Name) and expr.value.id == self.self_name:
                 return _Ref(CONTEXT)
-            if expr.attr == "user" and self._kind(expr.value, depth) == REQUEST:
-                return _Ref(USER)
+            if expr.attr == "user":
+                request = self.ref(expr.value, depth + 1)
+                if request is not None and request.kind == REQUEST:
+                    return _Ref(USER, by_subscript=request.by_subscript)
         if isinstance(expr, ast.Subscript) and _text(expr.slice) == "request":
-            return _Ref(REQUEST) if self._kind(expr.value, depth) == CONTEXT else None
+            return _Ref(REQUEST, by_subscript=True) if self._kind(expr.value, depth) == CONTEXT else None
         if isinstance(expr, ast.Call):
             func, args = expr.func, expr.args
             if (isinstance(func, ast.Attribute) and func.attr == "get" and args and _text(args[0]) == "request"
@@ -347,6 +352,7 @@ def _unchecked_writes(method: ast.FunctionDef | ast.AsyncFunctionDef,
         if written is None or written.kind != USER:
             continue
         no_request, no_auth = reader.missing_checks(known_at(method, value))
+        no_request = no_request and not written.by_subscript
         if no_request or no_auth:
             found.append((value, _message(field, no_request, no_auth)))
     return found
@@ -418,9 +424,15 @@ def _is_stored(node: ast.Dict, parents: dict[ast.AST, ast.AST]) -> bool:
 
 
 def _is_write_call(call: ast.Call) -> bool:
-    """ORM writes, `save`, dict updates, and instantiation (`Record(owner=...)`, `self.Meta.model(...)`)."""
+    """ORM writes, `save`, dict updates, and instantiation (`Record(owner=...)`, `self.Meta.model(...)`);
+    not a validator, permission or form object handed the user to decide with (`AgreementValid(user=...)`)."""
     name = _call_name(call)
-    return name is not None and (name in WRITE_CALLS or name == "model" or name[:1].isupper())
+    return name is not None and (name in WRITE_CALLS or name == "model" or (
+        name[:1].isupper() and not name.endswith(_DECIDING_CLASSES)))
+
+
+_DECIDING_CLASSES = ("Valid", "Validator", "Validation", "Permission", "Permissions", "Checker", "Check",
+                     "Policy", "Filter", "FilterSet", "Form")
 
 
 def _call_name(call: ast.Call) -> str | None:
