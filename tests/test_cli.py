@@ -23,6 +23,7 @@ MIXED = textwrap.dedent("""\
             "rest_framework.authentication.SessionAuthentication",
         ],
     }
+    TENANT_MODEL = "customers.Client"
 """)
 TL301_MESSAGE = ("'SessionAuthentication' (session) is a default authentication class beside 'JWTAuthentication' (token): "
                  "a request without a valid token is authenticated by the browser's session cookie instead; "

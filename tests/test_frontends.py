@@ -86,7 +86,7 @@ def test_pylint_disable_comment_and_message_ids(tmp_path):
         'REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [\n'
         '    "rest_framework_simplejwt.authentication.JWTAuthentication",\n'
         '    "rest_framework.authentication.SessionAuthentication",  # pylint: disable=mixed-session-jwt-auth\n'
-        ']}\n')
+        ']}\nTENANT_MODEL = "customers.Client"\n')
     command = [sys.executable, "-m", "pylint", "--load-plugins=tenantlint.pylint", "--disable=all", "--enable=tenantlint",
                "--score=n", "--msg-template={line}:{msg_id}:{symbol}", str(settings)]
     assert subprocess.run(command, capture_output=True, text=True).stdout.strip() == ""

@@ -41,7 +41,7 @@ def test_settings_package_named_by_manage_py_is_read():
 
 def test_django_configurations_class_named_by_manage_py_is_read():
     diagnostics, _ = lint(PROJECTS / "configurations_hub", root=PROJECTS / "configurations_hub")
-    assert [(d.line, d.col, d.code) for d in diagnostics] == [(9, 12, "TL301")]
+    assert [(d.line, d.col, d.code) for d in diagnostics] == [(10, 12, "TL301")]
 
 
 def test_project_command_says_what_was_inferred_and_from_where():
@@ -77,13 +77,16 @@ def test_row_level_tenancy_is_found_from_foreign_keys():
     ("noerror_row_global_users", False, None),
     ("noerror_row_tenant_from_user", False, ("request.company = request.user.company", "middleware.py", 7)),
     ("schema_shared_users", True, None),
+    ("noerror_schema_tenant_from_user_helper", False,
+     ("request.tenant = user.profile.country", "tenancy.py", 5)),
 ])
 def test_whether_users_are_bound_to_one_tenant(case, users_per_tenant, from_user):
     result = run("project", "--output-format", "json", str(CASES / "TL501" / case))
     [project] = json.loads(result.output)["projects"]
     tenancy = project["tenancy"]
     assert tenancy["users_per_tenant"] is users_per_tenant
-    assert tenancy["user_model"] == ("User" if case == "noerror_row_global_users" else "Member")
+    assert tenancy["user_model"] == ("User" if case in ("noerror_row_global_users",
+                                                        "noerror_schema_tenant_from_user_helper") else "Member")
     found = tenancy["tenant_from_user"]
     assert (found and (found["what"], os.path.basename(found["file"]), found["line"])) == from_user
 

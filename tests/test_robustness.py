@@ -141,7 +141,7 @@ def test_internal_error_in_one_rule_is_isolated(tmp_path, monkeypatch):
     assert f"tenantlint: internal error in TL301 on {tmp_path / 'settings.py'}: ZeroDivisionError: division by zero" in result.output
     assert "Traceback" not in result.output
     assert f"{tmp_path / 'other_settings.py'}:3:5: {TL302_LINE}" in result.output  # other files still run
-    assert f"{tmp_path / 'settings.py'}:9:5: {TL302_LINE}" in result.output  # other rules still run
+    assert f"{tmp_path / 'settings.py'}:10:5: {TL302_LINE}" in result.output  # other rules still run
     verbose = run("check", "--output-format", "concise", "--no-cache", "--jobs", "1", "--verbose", str(tmp_path))
     assert "Traceback (most recent call last)" in verbose.output
 

@@ -76,6 +76,10 @@ class FileContext:
         """The tenancy model of this file's project (what makes a key or a token leak)."""
         return self._tenancy_of(self.path, self.governing_settings)
 
+    def tenancy_under(self, view: SettingsView) -> Tenancy:
+        """The tenancy of the code one settings view governs (a settings rule judges each leaf)."""
+        return self._tenancy_of(view.leaf, [view])
+
     @cached_property
     def project_text(self) -> ProjectText:
         """The text of this file's project, for questions across files."""

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from tenantlint.config import TENANCY_KINDS
+from tenantlint.model.tenant_source import tenant_from_user
 from tenantlint.settings_facts import Seq, SettingsView, Str
 
 SCHEMA = "schema"
@@ -153,27 +154,8 @@ def _user_model_setting(views: list[SettingsView]) -> str:
 
 
 def _tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...]) -> Evidence | None:
-    """A middleware of the project (named in MIDDLEWARE) setting the request's tenant from its user."""
-    modules = {item.value.rpartition(".")[0].replace(".", "/") for view in views
-               for item in (view.get("MIDDLEWARE").strings() if isinstance(view.get("MIDDLEWARE"), Seq) else ())}
-    for path in python_files:
-        stem = path[:-3].replace(os.sep, "/")
-        if not any(stem.endswith("/" + module) or stem.endswith("/" + module + "/__init__") for module in modules):
-            continue
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read(_MAX_MODEL_FILE_BYTES).decode("utf-8", "replace")
-        except OSError:
-            continue
-        for match in _TENANT_FROM_USER.finditer(text):
-            attribute = match.group("attribute").lower()
-            if "tenant" in attribute or attribute in _TENANT_WORDS:
-                return Evidence(match.group(0).strip(), path, text.count("\n", 0, match.start()) + 1)
-    return None
-
-
-# `request.tenant = request.user.tenant`, `request.company = request.user.company`, `request.tenant = user.profile.country`
-_TENANT_FROM_USER = re.compile(r"^[ \t]*request\.(?P<attribute>\w+)\s*=\s*(?:request\.)?user\.[\w.]+[ \t]*$", re.MULTILINE)
+    found = tenant_from_user(views, python_files, _TENANT_WORDS)
+    return Evidence(found.text, found.path, found.line) if found else None
 
 
 def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -34,7 +34,10 @@ class MixedSessionJwtAuth(Rule):
     avoids = (
         "Silent when only one kind is in the defaults, when the session class is set on a "
         "single view (`authentication_classes = [...]`), and when a class cannot be read "
-        "statically (it is never guessed)."
+        "statically (it is never guessed). Silent too where no tenant boundary can be crossed: "
+        "no tenancy found, the tenant taken from the user (a project middleware setting "
+        "`request.tenant` from `request.user`, or `tenancy = \"user\"`), or global users joining "
+        "row-level tenants through memberships; the session's user is then judged as the token's is."
     )
     fix_description = (
         "Remove the session class from the defaults and, for the views that need it (admin, "
@@ -53,6 +56,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # TL301
     ],
 }
+TENANT_MODEL = "customers.Client"  # one schema per tenant
 """,
     )
     valid = (
@@ -71,8 +75,8 @@ REST_FRAMEWORK = {
             return
         kinds = [(item, self._kind(item, ctx)) for item in classes.strings()]
         tokens = [item for item, kind in kinds if kind == "token"]
-        if not tokens:
-            return
+        if not tokens or not ctx.tenancy_under(view).users_per_tenant:
+            return  # without a tenant a user is bound to, a session fallback crosses no tenant boundary
         token = tokens[0].value
         for item, kind in kinds:
             if kind == "session":
