@@ -144,8 +144,13 @@ class Engine:
             declared = options.tenancy or (USER if options.tenant_from_user else "")
             # the model modules of the code these settings govern (none: the tenancy is not known)
             governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views))
-            found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model)
+            found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model,
+                                                         self._tree_of)
         return found
+
+    def _tree_of(self, path: str) -> ast.Module | None:
+        module = self.project.module_at(path)
+        return module.tree if module is not None else None
 
     def project_text(self, path: str, views: list[SettingsView]) -> ProjectText:
         """The Python files of `path`'s project: the settings' source trees, else the file's own tree."""

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from tenantlint.config import TENANCY_KINDS
+from tenantlint.model.evidence import Evidence
 from tenantlint.model.tenant_source import tenant_from_user
 from tenantlint.settings_facts import Seq, SettingsView, Str
 
@@ -36,13 +37,6 @@ _NAME = re.compile(r"\w+")
 _TENANT_WORDS = frozenset(name.lower() for name in TENANT_MODEL_NAMES)
 _MIN_FOREIGN_KEYS = 2
 _MAX_MODEL_FILE_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class Evidence:
-    what: str
-    path: str
-    line: int
 
 
 @dataclass(frozen=True)
@@ -83,11 +77,12 @@ class Tenancy:
 
 
 def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], declared_kind: str = "",
-                  declared_model: str = "") -> Tenancy:
-    """The tenancy of the project the settings `views` govern; a declared kind or model wins."""
+                  declared_model: str = "", tree_of=lambda path: None) -> Tenancy:
+    """The tenancy of the project the settings `views` govern; a declared kind or model wins.
+    `tree_of(path)` gives a project file's parsed tree (the project's own, so no file is parsed twice)."""
     schema = _schema_evidence(views)
     user_model = _user_model_setting(views)
-    from_user = _tenant_from_user(views, python_files)
+    from_user = tenant_from_user(views, python_files, _TENANT_WORDS, tree_of)
     if declared_kind:
         model = declared_model or (_tenant_model_setting(views) if declared_kind == SCHEMA else None)
         return Tenancy(declared_kind, (Evidence(f"declared: tenancy = \"{declared_kind}\"", "", 0),),
@@ -151,11 +146,6 @@ def _user_model_setting(views: list[SettingsView]) -> str:
         if isinstance(model, Str):
             return model.value.rpartition(".")[2]
     return "User"
-
-
-def _tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...]) -> Evidence | None:
-    found = tenant_from_user(views, python_files, _TENANT_WORDS)
-    return Evidence(found.text, found.path, found.line) if found else None
 
 
 def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, ...]]:

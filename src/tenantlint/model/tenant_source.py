@@ -11,30 +11,23 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
 
+from tenantlint.model.evidence import Evidence
 from tenantlint.settings_facts import Seq, SettingsView
 
-_MAX_BYTES = 4 << 20
 
-
-@dataclass(frozen=True)
-class TenantAssignment:
-    text: str
-    path: str
-    line: int
-
-
-def tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...],
-                     tenant_words: frozenset[str]) -> TenantAssignment | None:
-    """The first assignment of the request's tenant from its user in the project's middleware."""
+def tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...], tenant_words: frozenset[str],
+                     tree_of) -> Evidence | None:
+    """The first assignment of the request's tenant from its user in the project's middleware;
+    `tree_of(path)` is the parsed file or None."""
     by_module = _modules(python_files)
+    search = _Search(tenant_words, by_module, tree_of)
     for module in _middleware_modules(views):
         path = by_module.get(module)
-        tree = _parse(path) if path else None
+        tree = tree_of(path) if path else None
         if tree is None:
             continue
-        found = _Search(tenant_words, by_module).in_module(tree, path)
+        found = search.in_module(tree, path)
         if found is not None:
             return found
     return None
@@ -62,20 +55,13 @@ def _modules(python_files: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def _parse(path: str) -> ast.Module | None:
-    try:
-        with open(path, "rb") as handle:
-            return ast.parse(handle.read(_MAX_BYTES))
-    except (OSError, SyntaxError, ValueError):
-        return None
-
-
 class _Search:
-    def __init__(self, tenant_words: frozenset[str], by_module: dict[str, str]):
+    def __init__(self, tenant_words: frozenset[str], by_module: dict[str, str], tree_of):
         self.tenant_words = tenant_words
         self.by_module = by_module
+        self.tree_of = tree_of
 
-    def in_module(self, tree: ast.Module, path: str) -> TenantAssignment | None:
+    def in_module(self, tree: ast.Module, path: str) -> Evidence | None:
         imported = _imported_functions(tree)
         for function in _functions(tree):
             found = self.in_function(function, path, {"request"}, {"user"})
@@ -89,7 +75,7 @@ class _Search:
                         return found
         return None
 
-    def in_function(self, function, path: str, requests: set[str], users: set[str]) -> TenantAssignment | None:
+    def in_function(self, function, path: str, requests: set[str], users: set[str]) -> Evidence | None:
         for node in ast.walk(function):
             if not isinstance(node, ast.Assign):
                 continue
@@ -98,7 +84,7 @@ class _Search:
                         and target.value.id in requests and self._is_tenant(target.attr)
                         and _mentions_user(node.value, requests, users)):
                     text = f"{target.value.id}.{target.attr} = {ast.unparse(node.value)}"
-                    return TenantAssignment(text if len(text) <= 100 else text[:97] + "...", path, node.lineno)
+                    return Evidence(text if len(text) <= 100 else text[:97] + "...", path, node.lineno)
         return None
 
     def _is_tenant(self, attribute: str) -> bool:
@@ -113,12 +99,12 @@ class _Search:
             return None
         module, _, name = imported[call.func.id].rpartition(".")
         path = self.by_module.get(module)
-        tree = _parse(path) if path else None
+        tree = self.tree_of(path) if path else None
         function = next((f for f in (tree.body if tree else ()) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
                          and f.name == name), None)
         return (function, path) if function is not None else None
 
-    def _in_helper(self, call: ast.Call, function, path: str) -> TenantAssignment | None:
+    def _in_helper(self, call: ast.Call, function, path: str) -> Evidence | None:
         parameters = [a.arg for a in function.args.posonlyargs + function.args.args]
         users, requests = set(), set()
         for index, argument in enumerate(call.args[:len(parameters)]):
