@@ -24,6 +24,11 @@ TENANT_MIDDLEWARE = frozenset({
     "tenant_schemas.middleware.SuspiciousTenantMiddleware",
 })
 
+# middleware that reads and writes only its own app's tables: placed before the tenant middleware it is
+# harmless where the project installs that app only in SHARED_APPS (the tables live in public, and every
+# tenant's search path reaches them there)
+OWN_TABLE_MIDDLEWARE = frozenset({"silk.middleware.SilkyMiddleware"})
+
 SESSION_MIDDLEWARE = frozenset({"django.contrib.sessions.middleware.SessionMiddleware"})
 
 AUTH_MIDDLEWARE = frozenset({

@@ -69,11 +69,29 @@ class Tenancy:
             return True
         return self.kind == ROW and self.user_model in self.tenant_models
 
+    def app_kind(self, dotted: str) -> str | None:
+        """"shared" for a module of an app listed only in SHARED_APPS (its tables live in public and are
+        reached from any schema), "tenant" for one in TENANT_APPS, None when the lists do not say."""
+        def best(apps: tuple[str, ...]) -> int:
+            return max((len(app) for app in map(app_package, apps) if dotted == app or dotted.startswith(app + ".")),
+                       default=0)
+
+        shared, tenant = best(self.shared_apps), best(self.tenant_apps)
+        if shared > tenant:
+            return "shared"
+        return "tenant" if tenant else None
+
     def scope_names(self) -> tuple[str, ...]:
         """Names that, in a key, stand for the tenant: the tenant model's own name (`organization`)."""
         if not self.tenant_model:
             return ()
         return (self.tenant_model.rpartition(".")[2].lower(),)  # `organization_id` holds the word too
+
+
+def app_package(entry: str) -> str:
+    """`app.apps.AppConfig` -> `app`: the package an INSTALLED_APPS entry names."""
+    head, marker, _ = entry.partition(".apps.")
+    return head if marker else entry
 
 
 def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], declared_kind: str = "",

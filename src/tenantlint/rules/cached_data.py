@@ -165,27 +165,10 @@ class CachedData:
         return self._models[key]
 
     def _shared_model(self, dotted: str) -> bool:
-        return dotted != "?" and self._app_kind(dotted) == "shared"
+        return dotted != "?" and self.tenancy.app_kind(dotted) == "shared"
 
     def _in_shared_app(self) -> bool:
-        return self.tenancy.kind == SCHEMA and self._app_kind(self.ctx.module.name) == "shared"
-
-    def _app_kind(self, dotted: str) -> str | None:
-        """"shared" for a module of an app listed only in SHARED_APPS, "tenant" for one in TENANT_APPS."""
-        def best(apps: tuple[str, ...]) -> int:
-            return max((len(app) for app in map(_app_module, apps) if dotted == app or dotted.startswith(app + ".")),
-                       default=0)
-
-        shared, tenant = best(self.tenancy.shared_apps), best(self.tenancy.tenant_apps)
-        if shared > tenant:
-            return "shared"
-        return "tenant" if tenant else None
-
-
-def _app_module(entry: str) -> str:
-    """`app.apps.AppConfig` -> `app`: the package an INSTALLED_APPS entry names."""
-    head, marker, _ = entry.partition(".apps.")
-    return head if marker else entry
+        return self.tenancy.kind == SCHEMA and self.tenancy.app_kind(self.ctx.module.name) == "shared"
 
 
 def _names_request(node: ast.expr) -> bool:

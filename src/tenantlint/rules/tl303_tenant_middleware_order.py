@@ -6,7 +6,7 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Fix, Severity
-from tenantlint.known import AUTH_MIDDLEWARE, SESSION_MIDDLEWARE, derives_from, short, tenant_middleware_names
+from tenantlint.known import AUTH_MIDDLEWARE, OWN_TABLE_MIDDLEWARE, SESSION_MIDDLEWARE, derives_from, short, tenant_middleware_names
 from tenantlint.rules.base import Rule, register
 from tenantlint.settings_edits import entry_alone_on_line, has_comma_after, indent_of, insert_before_line, line_ending, replace_lines
 from tenantlint.settings_facts import COMMENTED_ENTRY, Seq, Str
@@ -34,7 +34,9 @@ class TenantMiddlewareOrder(Rule):
     )
     avoids = (
         "Silent when the project is not a tenant project, when `MIDDLEWARE` cannot be read "
-        "fully, when the tenant middleware is commented out (TL302 reports that), and for a "
+        "fully, for a middleware that uses only its own app's tables (Silk) placed before it when the "
+        "project installs that app only in `SHARED_APPS` (its tables live in public, reached from any "
+        "schema), when the tenant middleware is commented out (TL302 reports that), and for a "
         "tenant middleware subclass whose own code chooses the tenant from `request.user`, "
         "which must come after authentication."
     )
@@ -99,10 +101,11 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
                 )
             return
         tenant = items[position]
-        before = [item for item in items[:position] if isinstance(item, Str)]
+        project = ctx.project
+        tenancy = ctx.tenancy_under(view)
+        before = [item for item in items[:position] if isinstance(item, Str) and not self._touches_public_only(item, tenancy)]
         if not before:
             return
-        project = ctx.project
         if self._reads_request_user(tenant, ctx):
             if any(derives_from(project, item.value, AUTH_MIDDLEWARE, item.loc.path) for item in before):
                 return
@@ -120,6 +123,11 @@ MIDDLEWARE = ["django.contrib.sessions.middleware.SessionMiddleware"]
             reason = f"'{short(before[0].value)}' runs before it, on the previous request's schema"
         yield self.diagnostic(tenant.loc, f"tenant middleware '{short(tenant.value)}' must be first in MIDDLEWARE: {reason}",
                               fix=self._move_first(middleware, position, ctx))
+
+    @staticmethod
+    def _touches_public_only(item: Str, tenancy) -> bool:
+        """A middleware that uses only its own app's tables, that app installed only in SHARED_APPS."""
+        return item.value in OWN_TABLE_MIDDLEWARE and tenancy.app_kind(item.value) == "shared"
 
     def _first_line_of_list(self, middleware: Seq, ctx) -> tuple[Str, list[str]] | None:
         """The first entry, when it opens the first literal on a line of its own (the fixable layout)."""
