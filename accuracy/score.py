@@ -165,8 +165,10 @@ def score(judged: dict[str, list[Judgment]], keep: Path | None = None):
 
 
 def precision(counts: collections.Counter) -> float | None:
-    judged = counts["right"] + counts["wrong"]
-    return counts["right"] / judged if judged else None
+    """A found miss is a finding judged right before it was reported: it counts as right."""
+    right = counts["right"] + counts["found misses"]
+    judged = right + counts["wrong"]
+    return right / judged if judged else None
 
 
 def render(table: dict[str, collections.Counter]) -> str:
@@ -212,8 +214,8 @@ def main() -> int:
             "# Accuracy on the development corpus\n\n"
             "Every finding of `tenantlint check` on the development corpus, judged by hand as a Django security\n"
             "engineer would (`accuracy/judgments/`, one file per repository, at the commit named there).\n"
-            "Precision is right / (right + wrong); `unsure` counts in neither. `found misses` are leaks judged\n"
-            "as missed by an earlier version and now reported; `gone` are judged findings no longer reported.\n"
+            "Precision is (right + found misses) / (right + found misses + wrong); `unsure` counts in neither.\n"
+            "`found misses` are leaks judged as missed by an earlier version and now reported; `gone` are judged findings no longer reported.\n"
             f"Regenerate with `python accuracy/score.py --write`.\n\nRepositories: {len(judged)}.\n\n{text}\n",
             encoding="utf-8")
     return 0

@@ -93,15 +93,15 @@ def test_output_file(project):
 
 
 def test_json_shows_the_edits_of_codemod_fixes():
-    target = SAMPLE / "backend" / "realtime" / "auth.py"
+    target = FIXTURES / "fixes" / "TL201" / "local_key_three_calls.py"
     result = run("check", "--no-cache", "--select", "TL201", "--output-format", "json", str(target))
     records = json.loads(result.output)
-    assert [r["location"]["row"] for r in records] == [49, 62]
+    assert [r["location"]["row"] for r in records] == [12, 18, 22]
     fix = records[0]["fix"]
     assert fix["applicability"] == "safe" and fix["message"] == "Add the schema name to the cache key"
     assert fix["edits"] == [
-        {"content": "from django.db import connection\n", "location": {"row": 11, "column": 1}, "end_location": {"row": 11, "column": 1}},
+        {"content": "from django.db import connection\n", "location": {"row": 5, "column": 1}, "end_location": {"row": 5, "column": 1}},
         {"content": "    cache_key = f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"\n",
-         "location": {"row": 48, "column": 1}, "end_location": {"row": 49, "column": 1}},
+         "location": {"row": 11, "column": 1}, "end_location": {"row": 12, "column": 1}},
     ]
     assert target.read_text().count("getattr(connection") == 0  # a report never writes

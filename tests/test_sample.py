@@ -51,7 +51,12 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     project = tmp_path / "sample"
     shutil.copytree(SAMPLE, project)
     result = run("check", "--fix", "--unsafe-fixes", "--no-cache", "--output-format", "concise", str(project))
-    assert (result.exit_code, result.output) == (0, "")
+    # plan Issue 2's key is built in async code, where the connection's schema is the event loop thread's
+    # ('public' for every tenant): the plan's own fix would not scope it, so none is offered
+    assert result.exit_code == 1
+    assert [line.split(":")[0] + " " + line.split(" ", 2)[1] for line in result.output.splitlines()] == [
+        f"{project}/backend/realtime/auth.py TL201"] * 2
+    assert all("no fix offered: in async code" in line for line in result.output.splitlines())
     backend = project / "backend"
     texts = {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")}
     for text in texts.values():
@@ -61,7 +66,7 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     assert "getattr(connection, 'tenant', None)" in jwt and "from django.db import connection" in jwt
     assert 'if token_tenant_schema != current_schema:\n            raise InvalidToken("Token not valid for current tenant")' in jwt
     realtime = texts["realtime/auth.py"]
-    assert "cache_key = f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"" in realtime  # plan Issue 2
+    assert 'cache_key = f"user:{user_id}"' in realtime  # plan Issue 2: reported, not fixed (async code)
     assert "if token_tenant_schema != tenant_schema:" in realtime and "return None" in realtime  # plan Issue 6
     settings = texts["oneo_crm/settings.py"]
     assert "    'rest_framework.authentication.SessionAuthentication'," not in settings  # plan Issue 3
@@ -74,6 +79,6 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     signals = texts["pipelines/signals.py"]
     assert "if not instance.updated_by:" in signals and "if not instance.updated_by.is_authenticated:" in signals  # Issue 7
     again = run("check", "--fix", "--unsafe-fixes", "--no-cache", str(project))
-    assert again.exit_code == 0
+    assert again.exit_code == 1 and "Found 2 problems." in again.output
     assert {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")} == texts
-    assert run("check", "--no-cache", str(project)).exit_code == 0
+    assert run("check", "--no-cache", "--ignore", "TL201", str(project)).exit_code == 0

@@ -1,5 +1,7 @@
 """TL201's fix, run: the plan's user cache under real Django (LocMemCache), two tenants with the same
-user id, before and after `tenantlint check --fix`.
+user id, before and after `tenantlint check --fix`. The plan's function is `async def`: there the
+connection is the event loop thread's, whose schema no middleware sets, so no fix is offered; the fix
+is proven on the same function written as sync code, which runs where the tenant middleware ran.
 
 Each run is a fresh interpreter (`settings.configure` happens once per process, and the module
 under test is imported anew), so the test process never configures Django itself.
@@ -46,6 +48,11 @@ PLAN_MODULE = textwrap.dedent('''\
         return user
 ''')
 
+# The same function in sync code (a view, or run through sync_to_async in the request's thread).
+SYNC_MODULE = (PLAN_MODULE.replace("async def get_user_by_id", "def get_user_by_id")
+               .replace("await load_user(user_id)", "load_user_now(user_id)")
+               .replace("import load_user\n", "import load_user_now\n"))
+
 # Stand-in for each schema's user table: django-tenants sends queries to the schema the
 # connection is set to, so the same id names a different user in each tenant.
 TENANT_TABLES = textwrap.dedent('''\
@@ -60,12 +67,17 @@ TENANT_TABLES = textwrap.dedent('''\
 
     async def load_user(user_id):
         return USERS[getattr(connection, "schema_name", "public")].get(user_id)
+
+
+    def load_user_now(user_id):
+        return USERS[getattr(connection, "schema_name", "public")].get(user_id)
 ''')
 
 # Django configured for real, with its local-memory cache; `connection.schema_name` set as
 # django-tenants' middleware sets it for each request (absent under plain Django).
 SCENARIO = textwrap.dedent('''\
     import asyncio
+    import inspect
     import json
     import sys
 
@@ -94,7 +106,8 @@ SCENARIO = textwrap.dedent('''\
             else:
                 connection.schema_name = schema
             try:
-                served.append((await get_user_by_id(7))["username"])
+                got = get_user_by_id(7)
+                served.append((await got if inspect.isawaitable(got) else got)["username"])
             except Exception as error:
                 served.append(type(error).__name__)
         return served, not hasattr(connection, "schema_name")
@@ -133,7 +146,16 @@ def test_before_the_fix_tenant_b_is_served_tenant_as_cached_user(project):
     assert outcome["keys"] == [":1:user:7"]  # one entry for both tenants
 
 
+def test_the_plans_async_function_is_reported_and_left_unfixed(project):
+    before = (project / "realtime_auth.py").read_text(encoding="utf-8")
+    result = run("check", "--select", "TL201", "--fix", "--no-cache", str(project / "realtime_auth.py"))
+    assert result.exit_code == 1
+    assert result.output.count("no fix offered: in async code the connection's schema is not the request's tenant") == 2
+    assert (project / "realtime_auth.py").read_text(encoding="utf-8") == before
+
+
 def test_after_the_fix_each_tenant_has_its_own_entry_and_plain_django_still_runs(project):
+    (project / "realtime_auth.py").write_text(SYNC_MODULE, encoding="utf-8")
     fixed = fix(project)
     assert "from django.db import connection\n" in fixed
     assert '    cache_key = f"user:{getattr(connection, \'schema_name\', \'public\')}:{user_id}"\n' in fixed
@@ -156,24 +178,15 @@ def test_reading_connection_schema_name_directly_would_crash_plain_django(projec
     assert outcome["served"] == ["AttributeError"]
 
 
-def test_fixing_a_copy_of_the_sample_project_gives_the_plans_key(tmp_path):
+def test_the_sample_projects_async_key_is_reported_and_left_unfixed(tmp_path):
     sample = tmp_path / "sample"
     shutil.copytree(SAMPLE, sample)
     auth = sample / "backend" / "realtime" / "auth.py"
     before = auth.read_text(encoding="utf-8")
     result = run("check", "--select", "TL201", "--fix", "--no-cache", str(sample))
-    assert result.exit_code == 0, result.output
-    assert "Found 2 problems (2 fixed, 0 remaining)." in result.output
-    after = auth.read_text(encoding="utf-8")
-    assert after == before.replace(
-        "from django.core.cache import cache\n",
-        "from django.core.cache import cache\nfrom django.db import connection\n",
-    ).replace(
-        '    cache_key = f"user:{user_id}"\n',
-        '    cache_key = f"user:{getattr(connection, \'schema_name\', \'public\')}:{user_id}"\n',
-    )
-    assert run("check", "--select", "TL201", "--fix", "--no-cache", str(sample)).exit_code == 0
-    assert auth.read_text(encoding="utf-8") == after
+    assert result.exit_code == 1, result.output
+    assert "Found 2 problems." in result.output and result.output.count("no fix offered: in async code") == 2
+    assert auth.read_text(encoding="utf-8") == before
 
 
 def test_reporting_fixable_findings_does_not_import_libcst(project):

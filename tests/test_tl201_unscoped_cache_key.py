@@ -27,14 +27,18 @@ def lint_source(tmp_path, source, options=None, settings=None, name="views.py"):
     return [d for d in diagnostics if d.path.endswith(name)]
 
 
+NO_FIX_IN_ASYNC = ("; no fix offered: in async code the connection's schema is not the request's tenant, "
+                   "take the tenant from the request or the consumer's scope")
+
+
 def test_sample_project_reports_each_cache_call_of_the_plans_key():
     diagnostics, errors = lint(SAMPLE, select=["TL201"], root=SAMPLE)
     assert errors == []
     message = ('cache key f"user:{user_id}" (built at line 48) has no tenant component: tenants with the same '
                "user_id share this entry in cache.")
     assert findings(diagnostics) == [
-        ("auth.py", 49, 26, message + "get", Severity.ERROR),
-        ("auth.py", 62, 14, message + "set", Severity.ERROR),
+        ("auth.py", 49, 26, message + "get" + NO_FIX_IN_ASYNC, Severity.ERROR),
+        ("auth.py", 62, 14, message + "set" + NO_FIX_IN_ASYNC, Severity.ERROR),
     ]
 
 
@@ -42,11 +46,11 @@ def test_plan_issue2_messages():
     diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
     assert [(d.line, d.col, d.message) for d in diagnostics] == [
         (11, 26, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.get"),
+                 "user_id share this entry in cache.get" + NO_FIX_IN_ASYNC),
         (17, 25, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.delete"),
+                 "user_id share this entry in cache.delete" + NO_FIX_IN_ASYNC),
         (21, 14, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.set"),
+                 "user_id share this entry in cache.set" + NO_FIX_IN_ASYNC),
     ]
 
 
@@ -198,13 +202,20 @@ def fix_plan(diagnostics):
             for d in diagnostics}
 
 
-def test_fix_rewrites_the_local_builder_once_for_every_call_using_it():
-    diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
+def test_fix_rewrites_the_local_builder_once_for_every_call_using_it(tmp_path):
+    sync = tmp_path / "plan_issue2_sync.py"
+    sync.write_text((CASE / "plan_issue2.py").read_text().replace("async def", "def").replace("await ", ""))
+    diagnostics, _ = lint(sync, select=["TL201"])
     target = FixTarget("insert", 10, 16, 10, 33, 'f"user:{user_id}"')
     assert [(d.line, d.fix.message, d.fix.applicability, d.fix.targets) for d in diagnostics] == [
         (line, "Add the schema name to the cache key", Applicability.SAFE, (target,)) for line in (11, 17, 21)
     ]
     assert all(d.fix.is_codemod for d in diagnostics)
+
+
+def test_no_fix_in_async_code_where_the_schema_is_the_event_loop_threads():
+    diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
+    assert [(d.line, d.fix) for d in diagnostics] == [(11, None), (17, None), (21, None)]
 
 
 def test_fix_targets_follow_the_key_to_where_it_is_built():
@@ -331,3 +342,26 @@ def test_the_codemod_refuses_a_module_where_the_key_has_moved():
         add_schema(module, [moved])
     here = FixTarget("insert", 5, 21, 5, 31, 'f"u:{uid}"')
     assert "f\"u:{getattr(connection, 'schema_name', 'public')}:{uid}\"" in add_schema(module, [here]).code
+
+
+def test_a_schema_read_in_async_code_is_not_a_tenant_component():
+    diagnostics, _ = lint(CASE / "async_schema_read.py", select=["TL201"])
+    assert [(d.line, d.col, d.message, d.severity, d.fix) for d in diagnostics] == [
+        (9, 28, 'cache key f"notifications:{connection.schema_name}:{user_id}" (built at line 8) reads '
+                "connection.schema_name in async code, where the connection is the event loop thread's and its "
+                "schema is 'public' for every tenant: tenants share this entry in cache.aget; no fix offered: take "
+                "the tenant from the request or the consumer's scope", Severity.ERROR, None),
+        (13, 21, "cache key f\"{getattr(connection, 'schema_name', 'public')}:flags\" reads getattr(connection, "
+                 "'schema_name', 'public') in async code, where the connection is the event loop thread's and its "
+                 "schema is 'public' for every tenant: tenants share this entry in cache.get; no fix offered: take "
+                 "the tenant from the request or the consumer's scope", Severity.ERROR, None),
+    ]
+
+
+def test_a_tenant_key_function_does_not_reach_sync_cache_calls_in_async_code():
+    diagnostics, _ = lint(CASE / "tenant_key_function", select=["TL201"], root=CASE / "tenant_key_function")
+    consumers = [(d.line, d.col, d.message, d.fix) for d in diagnostics if d.path.endswith("consumers.py")]
+    assert consumers == [
+        (11, 18, 'cache key f"presence:{user_id}" is prefixed by the cache\'s tenant KEY_FUNCTION, but cache.set runs '
+                 "in async code, where the connection's schema is the event loop thread's ('public' for every "
+                 "tenant): tenants share this entry; no fix offered", None)]

@@ -14,6 +14,7 @@ from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_ro
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
+from tenantlint.model.execution import ExecutionMap
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
 from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
 from tenantlint.model.project_text import ProjectText
@@ -89,6 +90,12 @@ class FileContext:
     def serializer_use(self) -> SerializerUse:
         """Which views of this file's project use a serializer, and what they require."""
         return self._serializer_use_of(self.path, self.governing_settings)
+
+    @cached_property
+    def execution(self) -> ExecutionMap:
+        """Where each function of this file runs (request, background, test) and whether on an event loop."""
+        return ExecutionMap(self.module, self.project, is_test=is_test_code(self.path),
+                            is_settings=self.settings.is_settings_module(self.path))
 
     @property
     def imports(self) -> ImportTable:

@@ -30,6 +30,7 @@ _NESTED_SCOPES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
 # django-tenants picks the tenant from the host, so a key built from the host is per tenant.
 _HOST_CALLS = frozenset({"get_host", "build_absolute_uri"})
 _HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
+_CONNECTIONS = frozenset({"django.db.connection"})
 _MAX_DEPTH = 30
 _SNIPPET_LENGTH = 60
 _PERCENT_FIELD = re.compile(
@@ -73,6 +74,8 @@ class _Opaque:
     """A value whose origin this module does not show: a parameter, an attribute, another module's call."""
 
     source: str
+    # the schema of the connection read in async code: the event loop thread's, "public" for every tenant
+    event_loop_schema: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class _Built:
             found = self.__dict__["_variables"] = list(
                 dict.fromkeys(piece.source for piece in self.pieces if isinstance(piece, _Opaque)))
         return found
+
+    def event_loop_schema(self) -> str | None:
+        """The schema read of the key that async code makes on the event loop thread's connection."""
+        return next((piece.source for piece in self.pieces if isinstance(piece, _Opaque) and piece.event_loop_schema),
+                    None)
 
     def pattern(self) -> str:
         """The key as text, computed parts written `{...}`: what public-cache-keys globs match."""
@@ -153,7 +161,11 @@ class UnscopedCacheKey(Rule):
         "`request.tenant`, `tenant_id`, `current_tenant`, `get_tenant_key(...)`), including "
         "through the variables and helpers it was built from; one scoped assignment among several "
         "is enough. Keys made only of literal text are reported too, as warnings rather than errors: "
-        "one entry shared by every tenant may be intended."
+        "one entry shared by every tenant may be intended. In async code (`async def`) the connection "
+        "is the event loop thread's, which the tenant middleware never set: a `connection.schema_name` "
+        "read there is \"public\" for every tenant and scopes nothing, and a sync cache call there "
+        "(`cache.get`, not `await cache.aget`) is reported even where a tenant `KEY_FUNCTION` is set, "
+        "since that function reads the same connection."
     )
     why = (
         "django-tenants separates tenants by database schema, but Django's cache is not in the "
@@ -165,7 +177,7 @@ class UnscopedCacheKey(Rule):
         "`django_tenants.cache.make_key` prefixes every key with the schema instead."
     )
     avoids = (
-        "Silent for a cache alias whose `KEY_FUNCTION` in any settings module is "
+        "Silent (outside async code) for a cache alias whose `KEY_FUNCTION` in any settings module is "
         "`django_tenants.cache.make_key`, `tenant_schemas.cache.make_key` or one of "
         "tenant-key-functions (`cache` is the \"default\" alias; for `caches[expr]` any alias "
         "with one). Silent when the key's origin is not visible in the module, rather than guessed: a "
@@ -197,7 +209,9 @@ class UnscopedCacheKey(Rule):
         "django-tenants' connection always has the attribute, plain Django's does not (a settings "
         "module without django-tenants, a project sharing the code), and a safe fix must not add an "
         "AttributeError; there every key gains the same `public` segment, which costs one round of "
-        "cache misses and nothing else. Not fixed: calls made at import (module or class "
+        "cache misses and nothing else. Not fixed: keys built or used in async code, where the schema the fix would read is the "
+        "event loop thread's (\"public\"): the tenant has to come from the request or the consumer's scope, "
+        "which the code around the key does not show; calls made at import (module or class "
         "level), `get_many` (its result is a dict keyed by the keys passed, which callers rebuild "
         "to read it), and `set_many`/`delete_many` lists that more than one assignment may build. "
         "The fix is safe for keys with a computed part; for keys made only of literal text it is "
@@ -271,7 +285,11 @@ class Memo:
             keys = [(argument, where)]
         unscoped = [(key, built) for key, key_where in keys
                     if (built := self._unscoped(facts.read(key, key_where))) is not None]
-        if not unscoped or self._tenant_keyed(alias, ctx):
+        if not unscoped:
+            return
+        on_event_loop = ctx.execution.at(node).runs_async
+        keyed = self._tenant_keyed(alias, ctx)
+        if keyed and not (on_event_loop and func.attr in _SYNC_KEY_METHODS):
             return
         built = unscoped[0][1]
         scopes = [p for p in ctx.parents if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
@@ -279,11 +297,22 @@ class Memo:
             return
         # A constant key may be shared on purpose; a key with a user's id in it is a leak.
         severity = None if built.variables() else Severity.WARNING
+        if keyed:
+            yield self.diagnostic(ctx.location(argument), facts.keyed_on_event_loop_message(built, func), severity)
+            return
         # get_many answers with a dict keyed by the keys it was given, which the caller may rebuild to
         # look entries up; a list another assignment may build would keep its unscoped keys
         fixable = method != "get_many" and (method not in _KEY_KEYWORD or facts.one_container(argument, where))
+        message = facts.message(built, argument, func)
+        if built.event_loop_schema():
+            fixable = False
+            message += "; no fix offered: take the tenant from the request or the consumer's scope"
+        elif any(ctx.execution.at(b.node).runs_async or b.event_loop_schema() for _, b in unscoped):
+            fixable = False  # the schema read the fix adds would be the event loop thread's: "public"
+            message += ("; no fix offered: in async code the connection's schema is not the request's tenant, "
+                        "take the tenant from the request or the consumer's scope")
         fix = self._key_fix(facts, unscoped) if fixable else None
-        yield self.diagnostic(ctx.location(argument), facts.message(built, argument, func), severity, fix)
+        yield self.diagnostic(ctx.location(argument), message, severity, fix)
 
     def _key_fix(self, facts: "_FileFacts", unscoped: list[tuple[ast.expr, _Built]]) -> "KeyFix | None":
         """Where to add the schema for every unscoped key of the call, or None when one cannot be fixed."""
@@ -308,7 +337,7 @@ class Memo:
         return add_schema(module, list(dict.fromkeys(targets)))
 
     def _unscoped(self, shape: _Shape) -> _Built | None:
-        if not isinstance(shape, _Built) or not shape.has_text():
+        if not isinstance(shape, _Built) or not (shape.has_text() or shape.event_loop_schema()):
             return None
         public = self.options.public_cache_keys
         if public and any(fnmatch.fnmatchcase(shape.pattern(), glob) for glob in public):
@@ -559,7 +588,7 @@ class _FileFacts:
             return self._name(node, where)
         if isinstance(node, ast.Attribute):
             if self.is_scope_name(node.attr):
-                return SCOPED
+                return self._schema_read(node.value, node, where)
         elif isinstance(node, ast.Subscript):
             key = node.slice
             if isinstance(key, ast.Constant) and isinstance(key.value, str) and (
@@ -627,7 +656,7 @@ class _FileFacts:
             attribute = node.args[1]  # getattr(connection, "schema_name", "public")
             if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str) \
                     and self.is_scope_name(attribute.value):
-                return SCOPED
+                return self._schema_read(node.args[0], node, where)
         if isinstance(func, ast.Attribute):
             receiver = self.read(func.value, where)
             if receiver is SCOPED:
@@ -645,6 +674,13 @@ class _FileFacts:
             if helper is not None:
                 return self._helper_result(helper, func.id, node, positional, named)
         return _Opaque(self.snippet(node))
+
+    def _schema_read(self, owner: ast.expr, node: ast.expr, where: _Where) -> _Shape:
+        """`connection.schema_name` scopes a key, except in async code: the connection there is the event
+        loop thread's, which the tenant middleware never set (it runs in the request's sync thread)."""
+        if self.qualified(owner, where) in _CONNECTIONS and self.ctx.execution.at(node).runs_async:
+            return _Opaque(self.snippet(node), event_loop_schema=True)
+        return SCOPED
 
     def _format(self, text: str, positional: list[_Shape], named: dict, node: ast.Call) -> _Shape:
         pieces: list = []
@@ -793,6 +829,11 @@ class _FileFacts:
     def snippet(self, node: ast.AST) -> str:
         return _shorten(self.ctx.segment(node) or ast.unparse(node))
 
+    def keyed_on_event_loop_message(self, built: _Built, func: ast.Attribute) -> str:
+        return (f"cache key {self.snippet(built.node)} is prefixed by the cache's tenant KEY_FUNCTION, but "
+                f"{self.snippet(func)} runs in async code, where the connection's schema is the event loop "
+                "thread's ('public' for every tenant): tenants share this entry; no fix offered")
+
     def message(self, built: _Built, argument: ast.expr, func: ast.Attribute) -> str:
         if built.helper:
             origin = f" (built by {built.helper}() at line {built.node.lineno})"
@@ -803,6 +844,10 @@ class _FileFacts:
         where = self.snippet(func)
         text = _shorten('f"' + built.pattern() + '"') if built.augmented else self.snippet(built.node)
         key = f"cache key {text}{origin}"
+        schema = built.event_loop_schema()
+        if schema:
+            return (f"{key} reads {schema} in async code, where the connection is the event loop thread's and "
+                    f"its schema is 'public' for every tenant: tenants share this entry in {where}")
         variables = built.variables()
         if not variables:
             return (f"{key} has no tenant component: every tenant shares this one entry in {where}; "
