@@ -361,7 +361,23 @@ def test_a_schema_read_in_async_code_is_not_a_tenant_component():
 def test_a_tenant_key_function_does_not_reach_sync_cache_calls_in_async_code():
     diagnostics, _ = lint(CASE / "tenant_key_function", select=["TL201"], root=CASE / "tenant_key_function")
     consumers = [(d.line, d.col, d.message, d.fix) for d in diagnostics if d.path.endswith("consumers.py")]
-    assert consumers == [
-        (11, 18, 'cache key f"presence:{user_id}" is prefixed by the cache\'s tenant KEY_FUNCTION, but cache.set runs '
-                 "in async code, where the connection's schema is the event loop thread's ('public' for every "
-                 "tenant): tenants share this entry; no fix offered", None)]
+    message = ('cache key f"presence:{user_id}" is prefixed by the cache\'s tenant KEY_FUNCTION, but cache.METHOD runs '
+               "in async code, where the connection's schema is the event loop thread's ('public' for every "
+               "tenant): tenants share this entry; no fix offered")
+    assert consumers == [(12, 18, message.replace("METHOD", "set"), None), (22, 21, message.replace("METHOD", "delete"), None)]
+
+
+def test_keys_are_followed_into_methods_init_and_sync_to_async():
+    diagnostics, _ = lint(CASE / "across_functions.py", select=["TL201"])
+    assert [(d.line, d.col, d.message, d.fix.targets if d.fix else None) for d in diagnostics] == [
+        (15, 18, 'cache key f"presence:{user_id}" (built at line 9) has no tenant component: tenants with the same '
+                 "user_id share this entry in cache.set", (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),)),
+        (18, 21, 'cache key f"presence:{user_id}" (built at line 9) has no tenant component: tenants with the same '
+                 "user_id share this entry in cache.delete", (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),)),
+        (21, 18, 'cache key f"doc_presence:{document_id}" (built by key_for() at line 12) has no tenant component: '
+                 "tenants with the same document_id share this entry in cache.set",
+         (FixTarget("insert", 12, 15, 12, 44, 'f"doc_presence:{document_id}"'),)),
+        (29, 36, 'cache key f"profile:{user_id}" (built by profile_key() at line 25) has no tenant component: '
+                 "tenants with the same user_id share this entry in cache.get",
+         (FixTarget("insert", 25, 11, 25, 31, 'f"profile:{user_id}"'),)),
+    ]

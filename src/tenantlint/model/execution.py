@@ -42,6 +42,10 @@ _CONSUMER_BASES = frozenset({
     "channels.generic.websocket.JsonWebsocketConsumer", "channels.generic.websocket.AsyncJsonWebsocketConsumer",
     "channels.generic.http.AsyncHttpConsumer",
 })
+_ASYNC_CONSUMER_BASES = frozenset({
+    "channels.consumer.AsyncConsumer", "channels.generic.websocket.AsyncWebsocketConsumer",
+    "channels.generic.websocket.AsyncJsonWebsocketConsumer", "channels.generic.http.AsyncHttpConsumer",
+})
 _COMMAND_BASES = frozenset({"django.core.management.BaseCommand", "django.core.management.base.BaseCommand"})
 _TASK_BASES = frozenset({"celery.Task", "celery.app.task.Task"})
 _TASK_DECORATORS = frozenset({"celery.shared_task", "celery.app.shared_task"})
@@ -116,6 +120,9 @@ class ExecutionMap:
         role = self._role(function, owner)
         if not role and owner is None and not in_thread:
             role = self._enclosing_role(function)
+        if role == CONSUMER and not runs_async and not in_thread and owner is not None \
+                and self._ancestors(owner) & _ASYNC_CONSUMER_BASES:
+            runs_async = True  # a sync method of an async consumer is called from its event loop
         place = _PLACE_OF_ROLE.get(role, UNKNOWN)
         return Execution(place, role, runs_async, in_thread)
 

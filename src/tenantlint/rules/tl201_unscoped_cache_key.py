@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Iterator, Union
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
-from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, TENANT_CACHE_KEY_FUNCTIONS
+from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, SYNC_TO_ASYNC, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cached_data import CachedData
@@ -268,6 +268,9 @@ class Memo:
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
         func = node.func
+        handed_to_thread = _handed_to_thread(func, ctx)
+        if handed_to_thread is not None:
+            func = handed_to_thread  # `sync_to_async(cache.get)(key)`: the key is this call's argument
         if not isinstance(func, ast.Attribute) or func.attr not in KEY_METHODS:
             return
         method = func.attr[1:] if func.attr not in _SYNC_KEY_METHODS else func.attr
@@ -287,7 +290,7 @@ class Memo:
                     if (built := self._unscoped(facts.read(key, key_where))) is not None]
         if not unscoped:
             return
-        on_event_loop = ctx.execution.at(node).runs_async
+        on_event_loop = ctx.execution.at(node).runs_async and handed_to_thread is None
         keyed = self._tenant_keyed(alias, ctx)
         if keyed and not (on_event_loop and func.attr in _SYNC_KEY_METHODS):
             return
@@ -370,6 +373,14 @@ def _aliases(view, alias: str) -> list[str]:
 def _key_function(view, alias: str) -> str | None:
     value = view.lookup("CACHES", alias, "KEY_FUNCTION")
     return value.value if isinstance(value, Str) else None
+
+
+def _handed_to_thread(func: ast.expr, ctx) -> ast.expr | None:
+    """`cache.get` in `sync_to_async(cache.get)` / `database_sync_to_async(cache.get)`, called at once."""
+    if isinstance(func, ast.Call) and len(func.args) == 1 and isinstance(func.args[0], ast.Attribute) \
+            and func.args[0].attr in _SYNC_KEY_METHODS and ctx.imports.qualify(func.func) in SYNC_TO_ASYNC:
+        return func.args[0]
+    return None
 
 
 def _key_argument(call: ast.Call, method: str) -> ast.expr | None:
@@ -589,6 +600,10 @@ class _FileFacts:
         if isinstance(node, ast.Attribute):
             if self.is_scope_name(node.attr):
                 return self._schema_read(node.value, node, where)
+            kept = self._kept_on_self(node, where)
+            if kept is not None:
+                value, init = kept
+                return self.read(value, _Where((init, *where.scopes[1:]), _start(value)))
         elif isinstance(node, ast.Subscript):
             key = node.slice
             if isinstance(key, ast.Constant) and isinstance(key.value, str) and (
@@ -667,6 +682,10 @@ class _FileFacts:
             joined = node.args[0] if len(node.args) == 1 else None
             if text is not None and func.attr == "join" and isinstance(joined, (ast.List, ast.Tuple)):
                 return self._join(text, joined.elts, node, where)
+            method = self._method(func, where)
+            if method is not None:
+                return self._helper_result((method, replace(where, scopes=where.scopes[1:])), func.attr, node,
+                                           positional, named, bound=True)
         elif isinstance(func, ast.Name):
             if func.id == "str" and len(positional) == 1 and not named and self.resolve("str", where) is None:
                 return positional[0]
@@ -674,6 +693,46 @@ class _FileFacts:
             if helper is not None:
                 return self._helper_result(helper, func.id, node, positional, named)
         return _Opaque(self.snippet(node))
+
+    # -- the class around a method ---------------------------------------
+    @cached_property
+    def _owners(self) -> dict[int, ast.ClassDef]:
+        """The class of every method of the module, by the method's id."""
+        return {id(item): node for node in walk(self.ctx.tree) if isinstance(node, ast.ClassDef)
+                for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+    def _own_class(self, where: _Where) -> ast.ClassDef | None:
+        """The class whose method the read is in, when `self` is that method's first parameter."""
+        if not where.scopes:
+            return None
+        function = where.scopes[0]
+        owner = self._owners.get(id(function))
+        arguments = function.args.posonlyargs + function.args.args if owner is not None else []
+        return owner if arguments and arguments[0].arg == "self" else None
+
+    def _method(self, func: ast.Attribute, where: _Where) -> ast.AST | None:
+        """`self.key_for(...)`: a method of the same class, defined once in its body."""
+        if not (isinstance(func.value, ast.Name) and func.value.id == "self") or "self" in where.opaque:
+            return None
+        owner = self._own_class(where)
+        found = [item for item in owner.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and item.name == func.attr] if owner is not None else []
+        return found[0] if len(found) == 1 and not found[0].decorator_list else None
+
+    def _kept_on_self(self, node: ast.Attribute, where: _Where) -> tuple[ast.expr, ast.AST] | None:
+        """`self.key`, assigned once in the class's `__init__` and nowhere else in the class: that value,
+        read where `__init__` built it."""
+        if not (isinstance(node.value, ast.Name) and node.value.id == "self") or "self" in where.opaque:
+            return None
+        owner = self._own_class(where)
+        if owner is None:
+            return None
+        assigned = [(statement, function) for function in owner.body
+                    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    for statement in walk(function) if _assigns_self_attribute(statement, node.attr)]
+        if len(assigned) != 1 or assigned[0][1].name != "__init__" or not isinstance(assigned[0][0], ast.Assign):
+            return None
+        return assigned[0][0].value, assigned[0][1]
 
     def _schema_read(self, owner: ast.expr, node: ast.expr, where: _Where) -> _Shape:
         """`connection.schema_name` scopes a key, except in async code: the connection there is the event
@@ -770,13 +829,14 @@ class _FileFacts:
         return None
 
     def _helper_result(self, helper: tuple[ast.AST, _Where], name: str, call: ast.Call,
-                       positional: list[_Shape], named: dict) -> _Shape:
+                       positional: list[_Shape], named: dict, bound: bool = False) -> _Shape:
+        """What a helper returns for this call; `bound`: a method called on `self`, its first parameter."""
         function, outer = helper
         if id(function) in self._helpers:
             return _Opaque(self.snippet(call))
         self._helpers.add(id(function))
         try:
-            arguments = self._arguments(function, call, positional, named, outer)
+            arguments = self._arguments(function, call, positional, named, outer, bound)
             results = [self.read(value, _Where((function, *outer.scopes), _start(value), arguments=arguments))
                        for value in _returned(function)]
         finally:
@@ -793,10 +853,10 @@ class _FileFacts:
         return replace(built, helper=name)
 
     def _arguments(self, function: ast.AST, call: ast.Call, positional: list[_Shape], named: dict,
-                   outer: _Where) -> tuple[tuple[str, _Shape], ...]:
+                   outer: _Where, bound: bool = False) -> tuple[tuple[str, _Shape], ...]:
         """What each parameter of a helper holds for this call: the argument, else the default."""
         parameters = function.args
-        ordered = [*parameters.posonlyargs, *parameters.args]
+        ordered = [*parameters.posonlyargs, *parameters.args][1 if bound else 0:]
         passed: dict[str, _Shape] = {}
         for parameter, arg, shape in zip(ordered, call.args, positional):
             if isinstance(arg, ast.Starred):
@@ -905,6 +965,20 @@ def _returned(function: ast.AST) -> list[ast.expr]:
         elif not isinstance(node, _NESTED_SCOPES):
             pending.extend(child_nodes(node))
     return sorted(found, key=_start)
+
+
+def _assigns_self_attribute(statement: ast.AST, name: str) -> bool:
+    """`self.<name> = ...` (also augmented, annotated, or one target among several), or `setattr(self, ...)`."""
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Call) and isinstance(statement.func, ast.Name) and statement.func.id == "setattr":
+        return bool(statement.args) and isinstance(statement.args[0], ast.Name) and statement.args[0].id == "self"
+    else:
+        return False
+    return any(isinstance(target, ast.Attribute) and target.attr == name and isinstance(target.value, ast.Name)
+               and target.value.id == "self" for node in targets for target in walk(node))
 
 
 def _statements(tree: ast.Module) -> Iterator[ast.AST]:
