@@ -36,7 +36,7 @@ def test_every_file_alone_gets_the_findings_of_the_full_run(project):
 def test_settings_package_named_by_manage_py_is_read():
     diagnostics, _ = lint(PROJECTS / "config_package", root=PROJECTS / "config_package")
     assert sorted((os.path.relpath(d.path, PROJECTS / "config_package"), d.line, d.code) for d in diagnostics) == [
-        ("app/views.py", 5, "TL201"), ("myproject/config/base.py", 6, "TL303")]
+        ("app/views.py", 5, "TL201"), ("myproject/config/base.py", 3, "TL202"), ("myproject/config/base.py", 6, "TL303")]
 
 
 def test_django_configurations_class_named_by_manage_py_is_read():

@@ -1,5 +1,5 @@
 """The sample project (the fix plan's CRM, before its fixes): the plan's seven problems, at the
-right lines, and nothing else."""
+right lines, and the one the plan did not name."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ PLAN_PROBLEMS = {
 }
 
 
+# beyond the plan: the shared Redis alias the plan's key uses has no tenant KEY_FUNCTION
+BEYOND_THE_PLAN = {("backend/oneo_crm/settings.py", 115, "TL202")}
+
+
 def found(select=None):
     diagnostics, errors = lint(SAMPLE, select=select, root=SAMPLE)
     assert errors == []
@@ -34,12 +38,12 @@ def found(select=None):
 
 
 def test_sample_reports_exactly_the_plans_seven_problems():
-    assert found() == PLAN_PROBLEMS
+    assert found() == PLAN_PROBLEMS | BEYOND_THE_PLAN
     assert {code for _, _, code in PLAN_PROBLEMS} == {"TL101", "TL201", "TL301", "TL302", "TL401", "TL402", "TL501"}
 
 
 def test_opt_in_rules_find_nothing_more_in_the_sample():
-    assert found(select=["ALL"]) == PLAN_PROBLEMS
+    assert found(select=["ALL"]) == PLAN_PROBLEMS | BEYOND_THE_PLAN
 
 
 def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
@@ -56,7 +60,8 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     assert result.exit_code == 1
     assert [line.split(":")[0] + " " + line.split(" ", 2)[1] for line in result.output.splitlines()] == [
         f"{project}/backend/realtime/auth.py TL201"] * 2
-    assert all("no fix offered: in async code" in line for line in result.output.splitlines())
+    # the alias gains the tenant KEY_FUNCTION (TL202), which reads the same event loop connection there
+    assert all("runs in async code" in line and line.endswith("no fix offered") for line in result.output.splitlines())
     backend = project / "backend"
     texts = {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")}
     for text in texts.values():
@@ -69,6 +74,7 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     assert 'cache_key = f"user:{user_id}"' in realtime  # plan Issue 2: reported, not fixed (async code)
     assert "if token_tenant_schema != tenant_schema:" in realtime and "return None" in realtime  # plan Issue 6
     settings = texts["oneo_crm/settings.py"]
+    assert "    'default': {\n        'KEY_FUNCTION': 'django_tenants.cache.make_key',\n" in settings  # TL202
     assert "    'rest_framework.authentication.SessionAuthentication'," not in settings  # plan Issue 3
     for name in ("AsyncSessionAuthenticationMiddleware", "AsyncTenantMiddleware", "AsyncPermissionMiddleware"):
         assert f"    'authentication.middleware.{name}',  # ❌ Disabled" in settings  # plan Issue 4

@@ -35,8 +35,9 @@ class FileContext:
 
     def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
                  config: Config, settings: SettingsReader, tenancy_of=None, serializer_use_of=None,
-                 project_text_of=None):
+                 project_text_of=None, context_of=None):
         self.path = path
+        self._context_of = context_of
         self.settings = settings
         self._tenancy_of = tenancy_of
         self._serializer_use_of = serializer_use_of
@@ -85,6 +86,15 @@ class FileContext:
     def project_text(self) -> ProjectText:
         """The text of this file's project, for questions across files."""
         return self._project_text_of(self.path, self.governing_settings)
+
+    def project_text_under(self, view: SettingsView) -> ProjectText:
+        """The Python files of the code one settings view governs (a settings rule judges each leaf)."""
+        return self._project_text_of(view.leaf, [view])
+
+    def context_of(self, path: str) -> "FileContext | None":
+        """What a rule may ask about another file of the project (a settings rule counting what the
+        settings govern); None for a file that cannot be parsed and for test code the rules skip."""
+        return self._context_of(path)
 
     @cached_property
     def serializer_use(self) -> SerializerUse:
@@ -225,8 +235,7 @@ class Engine:
         module, changed = self.project.remember(path, text, tree)
         if changed:
             self.settings.invalidate(path)
-        ctx = FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy,
-                          self.serializer_use, self.project_text)
+        ctx = self._context(path, source, tree, module)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)
         settings_rules = [r for r in rules if r.settings_rule]
@@ -242,6 +251,18 @@ class Engine:
         return self._finish(result, text, file_noqa, ctx.line_index if result.diagnostics else None)
 
     # -- internals -------------------------------------------------------
+    def _context(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo) -> FileContext:
+        return FileContext(path, source, tree, module, self.project, self.config, self.settings, self.tenancy,
+                           self.serializer_use, self.project_text, self._other_file)
+
+    def _other_file(self, path: str) -> FileContext | None:
+        if self.is_test_code(path):
+            return None
+        module = self.project.module_at(path)
+        if module is None:
+            return None
+        return self._context(path, SourceText(module.text, "utf-8", False), module.tree, module)
+
     def _rules_wanting(self, path: str, text: str) -> list[Rule]:
         """The cheap prefilter: settings rules for settings modules, others by their trigger words
         (each word searched for once per file: a search costs a scan of the file)."""

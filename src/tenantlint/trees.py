@@ -70,6 +70,24 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return found
 
 
+def walk_with_parents(tree: ast.AST) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
+    """Every node below `tree`, depth first in source order, with the nodes holding it (outermost first),
+    as the engine's traversal gives them to rules. The list is reused: read it, do not keep it."""
+    parents: list[ast.AST] = [tree]
+    pending = [iter(child_nodes(tree))]
+    while pending:
+        for node in pending[-1]:
+            yield node, parents
+            inside = child_nodes(node)
+            if inside:
+                parents.append(node)
+                pending.append(iter(inside))
+                break
+        else:
+            pending.pop()
+            parents.pop()
+
+
 def statement_children(node: ast.AST) -> list[ast.AST]:
     """The statements (and handlers, match cases) directly inside a node's blocks."""
     found: list[ast.AST] = []

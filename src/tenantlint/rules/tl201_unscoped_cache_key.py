@@ -114,6 +114,23 @@ _Shape = Union[_Scoped, _Opaque, _Built]
 
 
 @dataclass(frozen=True)
+class UnscopedCacheCall:
+    """A cache call with keys built without the tenant: what TL201 reports and TL202 counts."""
+
+    alias: str
+    func: ast.Attribute
+    argument: ast.expr
+    where: "_Where"
+    unscoped: list[tuple[ast.expr, _Built]]
+    facts: "_FileFacts"
+    handed_to_thread: bool
+    shared_by_design: bool  # every key is over data no tenant owns: nothing leaks
+
+    def key_sites(self) -> list[_Built]:
+        return [built for _, built in self.unscoped]
+
+
+@dataclass(frozen=True)
 class _Binding:
     """One statement that binds a name in a scope."""
 
@@ -269,37 +286,16 @@ class Memo:
         self._keyed: dict[tuple[tuple, str], bool] = {}
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
-        func = node.func
-        handed_to_thread = _handed_to_thread(func, ctx)
-        if handed_to_thread is not None:
-            func = handed_to_thread  # `sync_to_async(cache.get)(key)`: the key is this call's argument
-        if not isinstance(func, ast.Attribute) or func.attr not in KEY_METHODS:
+        call = self.unscoped_cache_call(node, ctx.parents, ctx)
+        if call is None or call.shared_by_design:
             return
+        func, argument, facts, where, unscoped = call.func, call.argument, call.facts, call.where, call.unscoped
         method = func.attr[1:] if func.attr not in _SYNC_KEY_METHODS else func.attr
-        argument = _key_argument(node, method)
-        if argument is None:
-            return
-        facts = self._facts(ctx)
-        where = _call_site(ctx.parents, node)
-        alias = facts.cache_alias(func.value, where)
-        if alias is None:
-            return
-        if method in _KEY_KEYWORD:
-            keys = facts.container_keys(method, argument, where)
-        else:
-            keys = [(argument, where)]
-        unscoped = [(key, built) for key, key_where in keys
-                    if (built := self._unscoped(facts.read(key, key_where))) is not None]
-        if not unscoped:
-            return
-        on_event_loop = ctx.execution.at(node).runs_async and handed_to_thread is None
-        keyed = self._tenant_keyed(alias, ctx)
+        on_event_loop = ctx.execution.at(node).runs_async and not call.handed_to_thread
+        keyed = self._tenant_keyed(call.alias, ctx)
         if keyed and not (on_event_loop and func.attr in _SYNC_KEY_METHODS):
             return
         built = unscoped[0][1]
-        scopes = [p for p in ctx.parents if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-        if all(facts.cached_data.shared_by_design(b.variables(), scopes) for _, b in unscoped):
-            return
         # A constant key may be shared on purpose; a key with a user's id in it is a leak.
         severity = None if built.variables() else Severity.WARNING
         if keyed:
@@ -318,6 +314,33 @@ class Memo:
                         "take the tenant from the request or the consumer's scope")
         fix = self._key_fix(facts, unscoped) if fixable else None
         yield self.diagnostic(ctx.location(argument), message, severity, fix)
+
+    def unscoped_cache_call(self, node: ast.Call, parents: list[ast.AST], ctx) -> "UnscopedCacheCall | None":
+        """A call on Django's cache whose keys (some of them) are built without the tenant, whatever the
+        alias's KEY_FUNCTION; None for any other call."""
+        func = node.func
+        handed_to_thread = _handed_to_thread(func, ctx)
+        if handed_to_thread is not None:
+            func = handed_to_thread  # `sync_to_async(cache.get)(key)`: the key is this call's argument
+        if not isinstance(func, ast.Attribute) or func.attr not in KEY_METHODS:
+            return None
+        method = func.attr[1:] if func.attr not in _SYNC_KEY_METHODS else func.attr
+        argument = _key_argument(node, method)
+        if argument is None:
+            return None
+        facts = self._facts(ctx)
+        where = _call_site(parents, node)
+        alias = facts.cache_alias(func.value, where)
+        if alias is None:
+            return None
+        keys = facts.container_keys(method, argument, where) if method in _KEY_KEYWORD else [(argument, where)]
+        unscoped = [(key, built) for key, key_where in keys
+                    if (built := self._unscoped(facts.read(key, key_where))) is not None]
+        if not unscoped:
+            return None
+        scopes = [p for p in parents if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        shared = all(facts.cached_data.shared_by_design(b.variables(), scopes) for _, b in unscoped)
+        return UnscopedCacheCall(alias, func, argument, where, unscoped, facts, handed_to_thread is not None, shared)
 
     def _key_fix(self, facts: "_FileFacts", unscoped: list[tuple[ast.expr, _Built]]) -> "KeyFix | None":
         """Where to add the schema for every unscoped key of the call, or None when one cannot be fixed."""
