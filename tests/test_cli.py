@@ -88,6 +88,7 @@ def test_json_format_follows_ruff_schema(project):
         "noqa_row": 4,
         "cell": None,
         "severity": "warning",
+        "related": [],
     }
 
 

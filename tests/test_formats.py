@@ -96,7 +96,9 @@ def test_json_shows_the_edits_of_codemod_fixes():
     target = FIXTURES / "fixes" / "TL201" / "local_key_three_calls.py"
     result = run("check", "--no-cache", "--select", "TL201", "--output-format", "json", str(target))
     records = json.loads(result.output)
-    assert [r["location"]["row"] for r in records] == [12, 18, 22]
+    assert [r["location"]["row"] for r in records] == [11]  # the key, where it is built
+    assert [(r["message"], r["location"]["row"]) for r in records[0]["related"]] == [
+        ("used by cache.get", 12), ("used by cache.delete", 18), ("used by cache.set", 22)]
     fix = records[0]["fix"]
     assert fix["applicability"] == "safe" and fix["message"] == "Add the schema name to the cache key"
     assert fix["edits"] == [

@@ -150,7 +150,7 @@ def test_the_plans_async_function_is_reported_and_left_unfixed(project):
     before = (project / "realtime_auth.py").read_text(encoding="utf-8")
     result = run("check", "--select", "TL201", "--fix", "--no-cache", str(project / "realtime_auth.py"))
     assert result.exit_code == 1
-    assert result.output.count("no fix offered: in async code the connection's schema is not the request's tenant") == 2
+    assert result.output.count("no fix offered: in async code the connection's schema is not the request's tenant") == 1
     assert (project / "realtime_auth.py").read_text(encoding="utf-8") == before
 
 
@@ -185,7 +185,7 @@ def test_the_sample_projects_async_key_is_reported_and_left_unfixed(tmp_path):
     before = auth.read_text(encoding="utf-8")
     result = run("check", "--select", "TL201", "--fix", "--no-cache", str(sample))
     assert result.exit_code == 1, result.output
-    assert "Found 2 problems." in result.output and result.output.count("no fix offered: in async code") == 2
+    assert "Found 1 problem." in result.output and result.output.count("no fix offered: in async code") == 1
     assert auth.read_text(encoding="utf-8") == before
 
 
@@ -195,5 +195,5 @@ def test_reporting_fixable_findings_does_not_import_libcst(project):
             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('libcst' in sys.modules)")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     lines = output.strip().splitlines()
-    assert [line.split(" ", 2)[1] for line in lines[:-1]] == ["TL201", "TL201"]
+    assert [line.split(" ", 2)[1] for line in lines[:-1]] == ["TL201"]
     assert lines[-1] == "False"

@@ -17,6 +17,11 @@ def findings(diagnostics):
     return [(d.path.rsplit("/", 1)[-1], d.line, d.col, d.message, d.severity) for d in diagnostics]
 
 
+def uses(diagnostic):
+    """The related places of a finding: (line, column, message)."""
+    return [(r.location.line, r.location.col, r.message) for r in diagnostic.related]
+
+
 def lint_source(tmp_path, source, options=None, settings=None, name="views.py"):
     if settings is not None:  # a schema-per-tenant project: ids repeat in every schema
         settings = 'INSTALLED_APPS = ["django_tenants"]\n' + textwrap.dedent(settings)
@@ -31,27 +36,25 @@ NO_FIX_IN_ASYNC = ("; no fix offered: in async code the connection's schema is n
                    "take the tenant from the request or the consumer's scope")
 
 
-def test_sample_project_reports_each_cache_call_of_the_plans_key():
+def test_sample_project_reports_the_plans_key_once_where_it_is_built():
     diagnostics, errors = lint(SAMPLE, select=["TL201"], root=SAMPLE)
     assert errors == []
-    message = ('cache key f"user:{user_id}" (built at line 48) has no tenant component: tenants with the same '
-               "user_id share this entry in cache.")
     assert findings(diagnostics) == [
-        ("auth.py", 49, 26, message + "get" + NO_FIX_IN_ASYNC, Severity.ERROR),
-        ("auth.py", 62, 14, message + "set" + NO_FIX_IN_ASYNC, Severity.ERROR),
+        ("auth.py", 48, 16, 'cache key f"user:{user_id}" has no tenant component: tenants with the same user_id '
+                            "share this entry in cache.get (line 49) and cache.set (line 62)" + NO_FIX_IN_ASYNC,
+         Severity.ERROR),
     ]
+    assert uses(diagnostics[0]) == [(49, 26, "used by cache.get"), (62, 14, "used by cache.set")]
 
 
 def test_plan_issue2_messages():
     diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
     assert [(d.line, d.col, d.message) for d in diagnostics] == [
-        (11, 26, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.get" + NO_FIX_IN_ASYNC),
-        (17, 25, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.delete" + NO_FIX_IN_ASYNC),
-        (21, 14, 'cache key f"user:{user_id}" (built at line 10) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.set" + NO_FIX_IN_ASYNC),
+        (10, 16, 'cache key f"user:{user_id}" has no tenant component: tenants with the same user_id share this '
+                 "entry in cache.get (line 11), cache.delete (line 17) and cache.set (line 21)" + NO_FIX_IN_ASYNC),
     ]
+    assert uses(diagnostics[0]) == [(11, 26, "used by cache.get"), (17, 25, "used by cache.delete"),
+                                    (21, 14, "used by cache.set")]
 
 
 def test_constant_key_is_a_warning_worded_for_a_shared_entry():
@@ -60,18 +63,21 @@ def test_constant_key_is_a_warning_worded_for_a_shared_entry():
     assert by_line[11].message == (
         'cache key "feature_flags" has no tenant component: every tenant shares this one entry in cache.get; '
         "list it in public-cache-keys if it is meant to be shared")
-    assert by_line[15].message.startswith('cache key "feature_flags" (built at line 4) has no tenant component')
+    assert by_line[4].message == (  # the module constant, where it is defined
+        'cache key "feature_flags" has no tenant component: every tenant shares this one entry in cache.get '
+        "(line 15); list it in public-cache-keys if it is meant to be shared")
+    assert uses(by_line[4]) == [(15, 21, "used by cache.get")] and uses(by_line[11]) == []
     assert {d.severity for d in diagnostics} == {Severity.WARNING}
 
 
 def test_helper_and_caches_alias_messages():
     diagnostics, _ = lint(CASE / "key_building.py", select=["TL201"])
     by_line = {d.line: d.message for d in diagnostics}
-    assert by_line[71] == ('cache key f"user:{uid}" (built by user_key() at line 10) has no tenant component: '
-                           "tenants with the same uid share this entry in cache.get")
+    assert by_line[10] == ('cache key f"user:{uid}" has no tenant component: '  # in the helper
+                           "tenants with the same uid share this entry in cache.get (line 71)")
     assert by_line[49] == ('cache key ":".join([PREFIX, kind, str(user_id)]) has no tenant component: '
                            "tenants with the same kind and user_id share this entry in cache.get")
-    assert by_line[61].startswith('cache key f"user:{user_id}" (built at line 59) ')
+    assert by_line[59].startswith('cache key f"user:{user_id}" has no tenant component')  # `key += ...` after it
     diagnostics, _ = lint(CASE / "caches_aliases.py", select=["TL201"])
     assert diagnostics[0].message == ('cache key f"session:{user_id}" has no tenant component: tenants with the '
                                       'same user_id share this entry in caches["sessions"].get')
@@ -84,8 +90,33 @@ def test_one_finding_per_call_at_the_key_argument(tmp_path):
         def load(uid):
             return cache.get_many([f"user:{uid}", f"avatar:{uid}"])
         """)
-    assert [(d.line, d.col) for d in diagnostics] == [(4, 26)]
+    assert [(d.line, d.col) for d in diagnostics] == [(4, 27)]
     assert diagnostics[0].message.startswith('cache key f"user:{uid}" has no tenant component')
+
+
+def test_one_finding_per_key_however_many_calls_use_it(tmp_path):
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+
+        def presence_key(user_id):
+            return f"presence:{user_id}"
+
+        def join(user_id):
+            cache.set(presence_key(user_id), True)
+
+        def leave(user_id):
+            cache.delete(presence_key(user_id))
+
+        def seen(user_id):
+            return cache.get(presence_key(user_id))
+
+        def typing(user_id):
+            cache.touch(presence_key(user_id))
+        """)
+    assert [(d.line, d.col, d.message) for d in diagnostics] == [
+        (4, 11, 'cache key f"presence:{user_id}" has no tenant component: tenants with the same user_id share this '
+                "entry in cache.set (line 7), cache.delete (line 10) and 2 other calls")]
+    assert [line for line, _, _ in uses(diagnostics[0])] == [7, 10, 13, 16]
 
 
 def test_helper_parameters_take_the_call_arguments(tmp_path):
@@ -104,8 +135,8 @@ def test_helper_parameters_take_the_call_arguments(tmp_path):
             return cache.get(make("user", uid))
         """)
     assert [(d.line, d.message) for d in diagnostics] == [
-        (11, 'cache key f"{kind}:{ident}" (built by make() at line 5) has no tenant component: tenants with '
-             "the same ident share this entry in cache.get"),
+        (5, 'cache key f"{kind}:{ident}" has no tenant component: tenants with '
+            "the same ident share this entry in cache.get (line 11)"),
     ]
 
 
@@ -208,14 +239,14 @@ def test_fix_rewrites_the_local_builder_once_for_every_call_using_it(tmp_path):
     diagnostics, _ = lint(sync, select=["TL201"])
     target = FixTarget("insert", 10, 16, 10, 33, 'f"user:{user_id}"')
     assert [(d.line, d.fix.message, d.fix.applicability, d.fix.targets) for d in diagnostics] == [
-        (line, "Add the schema name to the cache key", Applicability.SAFE, (target,)) for line in (11, 17, 21)
+        (10, "Add the schema name to the cache key", Applicability.SAFE, (target,))
     ]
     assert all(d.fix.is_codemod for d in diagnostics)
 
 
 def test_no_fix_in_async_code_where_the_schema_is_the_event_loop_threads():
     diagnostics, _ = lint(CASE / "plan_issue2.py", select=["TL201"])
-    assert [(d.line, d.fix) for d in diagnostics] == [(11, None), (17, None), (21, None)]
+    assert [(d.line, d.fix) for d in diagnostics] == [(10, None)]
 
 
 def test_fix_targets_follow_the_key_to_where_it_is_built():
@@ -223,13 +254,13 @@ def test_fix_targets_follow_the_key_to_where_it_is_built():
     plan = fix_plan(diagnostics)
     assert plan[25] == ("safe", [("insert", 25, '"user:%s" % user_id')])
     assert plan[29] == ("safe", [("insert", 29, "USER_KEY % user_id")])  # the codemod wraps it: the template is a constant
-    assert plan[54] == ("safe", [("insert", 53, 'f"{PREFIX}:user:{user_id}"')])
-    assert plan[61] == ("safe", [("insert", 59, '"user:"')])  # `key += str(user_id)` follows it
+    assert plan[53] == ("safe", [("insert", 53, 'f"{PREFIX}:user:{user_id}"')])
+    assert plan[59] == ("safe", [("insert", 59, '"user:"')])  # `key += str(user_id)` follows it
     assert plan[65] == ("safe", [("insert", 65, 'f"user:{user_id}"')])
-    assert plan[71] == ("safe", [("insert", 10, 'f"user:{uid}"')])  # inside the helper
-    assert plan[76] == ("safe", [("insert", 14, 'f"{key}:v{version}"')])  # the helper the message names
-    assert plan[80] == ("safe", [("insert", 21, '"score:" + str(uid)')])  # the lambda's body
-    assert plan[105] == ("safe", [("insert", 102, 'f"user:{user_id}"')])
+    assert plan[10] == ("safe", [("insert", 10, 'f"user:{uid}"')])  # inside the helper
+    assert plan[14] == ("safe", [("insert", 14, 'f"{key}:v{version}"')])  # the helper the message names
+    assert plan[21] == ("safe", [("insert", 21, '"score:" + str(uid)')])  # the lambda's body
+    assert plan[102] == ("safe", [("insert", 102, 'f"user:{user_id}"')])
 
 
 def test_constant_keys_get_an_unsafe_fix_and_module_constants_are_scoped_at_the_call():
@@ -237,7 +268,7 @@ def test_constant_keys_get_an_unsafe_fix_and_module_constants_are_scoped_at_the_
     assert fix_plan(diagnostics) == {
         7: None,  # runs at import: no tenant to add
         11: ("unsafe", [("insert", 11, '"feature_flags"')]),
-        15: ("unsafe", [("wrap", 15, "FLAGS_KEY")]),
+        4: ("unsafe", [("wrap", 15, "FLAGS_KEY")]),  # reported at the constant, scoped where it is used
         19: ("unsafe", [("insert", 19, 'f"{PREFIX}:menu"')]),
         23: ("unsafe", [("insert", 23, '"signups"')]),
     }
@@ -271,7 +302,7 @@ def test_keys_that_several_assignments_or_returns_may_build_are_scoped_at_the_ca
     assert fix_plan(diagnostics) == {
         13: ("safe", [("wrap", 13, "key")]),
         16: ("safe", [("wrap", 16, "kind_key(kind, uid)")]),
-        22: ("safe", [("insert", 21, 'f"user:{uid}"')]),  # `None` builds no key
+        21: ("safe", [("insert", 21, 'f"user:{uid}"')]),  # `None` builds no key
     }
 
 
@@ -288,7 +319,7 @@ def test_set_many_fix_covers_every_unscoped_key_of_the_call(tmp_path):
             })
         """)
     assert fix_plan(diagnostics) == {
-        5: ("safe", [("insert", 6, 'f"user:{user.pk}"'), ("insert", 8, 'f"avatar:{user.pk}"')]),
+        6: ("safe", [("insert", 6, 'f"user:{user.pk}"'), ("insert", 8, 'f"avatar:{user.pk}"')]),
     }
 
 
@@ -326,8 +357,8 @@ def test_no_fix_at_import_for_get_many_or_for_a_key_list_built_in_several_places
             cache.delete_many(keys)
         """)
     assert fix_plan(diagnostics) == {
-        4: None, 8: None, 12: None, 17: None, 25: None,
-        30: ("safe", [("insert", 29, 'f"user:{i}"')]),
+        3: None, 8: None, 12: None, 17: None, 24: None,
+        29: ("safe", [("insert", 29, 'f"user:{i}"')]),
     }
 
 
@@ -347,10 +378,10 @@ def test_the_codemod_refuses_a_module_where_the_key_has_moved():
 def test_a_schema_read_in_async_code_is_not_a_tenant_component():
     diagnostics, _ = lint(CASE / "async_schema_read.py", select=["TL201"])
     assert [(d.line, d.col, d.message, d.severity, d.fix) for d in diagnostics] == [
-        (9, 28, 'cache key f"notifications:{connection.schema_name}:{user_id}" (built at line 8) reads '
+        (8, 10, 'cache key f"notifications:{connection.schema_name}:{user_id}" reads '
                 "connection.schema_name in async code, where the connection is the event loop thread's and its "
-                "schema is 'public' for every tenant: tenants share this entry in cache.aget; no fix offered: take "
-                "the tenant from the request or the consumer's scope", Severity.ERROR, None),
+                "schema is 'public' for every tenant: tenants share this entry in cache.aget (line 9); no fix "
+                "offered: take the tenant from the request or the consumer's scope", Severity.ERROR, None),
         (13, 21, "cache key f\"{getattr(connection, 'schema_name', 'public')}:flags\" reads getattr(connection, "
                  "'schema_name', 'public') in async code, where the connection is the event loop thread's and its "
                  "schema is 'public' for every tenant: tenants share this entry in cache.get; no fix offered: take "
@@ -369,15 +400,15 @@ def test_a_tenant_key_function_does_not_reach_sync_cache_calls_in_async_code():
 
 def test_keys_are_followed_into_methods_init_and_sync_to_async():
     diagnostics, _ = lint(CASE / "across_functions.py", select=["TL201"])
-    assert [(d.line, d.col, d.message, d.fix.targets if d.fix else None) for d in diagnostics] == [
-        (15, 18, 'cache key f"presence:{user_id}" (built at line 9) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.set", (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),)),
-        (18, 21, 'cache key f"presence:{user_id}" (built at line 9) has no tenant component: tenants with the same '
-                 "user_id share this entry in cache.delete", (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),)),
-        (21, 18, 'cache key f"doc_presence:{document_id}" (built by key_for() at line 12) has no tenant component: '
-                 "tenants with the same document_id share this entry in cache.set",
-         (FixTarget("insert", 12, 15, 12, 44, 'f"doc_presence:{document_id}"'),)),
-        (29, 36, 'cache key f"profile:{user_id}" (built by profile_key() at line 25) has no tenant component: '
-                 "tenants with the same user_id share this entry in cache.get",
-         (FixTarget("insert", 25, 11, 25, 31, 'f"profile:{user_id}"'),)),
+    assert [(d.line, d.col, d.message, d.fix.targets if d.fix else None, uses(d)) for d in diagnostics] == [
+        (9, 19, 'cache key f"presence:{user_id}" has no tenant component: tenants with the same user_id share this '
+                "entry in cache.set (line 15) and cache.delete (line 18)",
+         (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),),
+         [(15, 18, "used by cache.set"), (18, 21, "used by cache.delete")]),
+        (12, 15, 'cache key f"doc_presence:{document_id}" has no tenant component: tenants with the same document_id '
+                 "share this entry in cache.set (line 21)",
+         (FixTarget("insert", 12, 15, 12, 44, 'f"doc_presence:{document_id}"'),), [(21, 18, "used by cache.set")]),
+        (25, 11, 'cache key f"profile:{user_id}" has no tenant component: tenants with the same user_id share this '
+                 "entry in cache.get (line 29)",
+         (FixTarget("insert", 25, 11, 25, 31, 'f"profile:{user_id}"'),), [(29, 36, "used by cache.get")]),
     ]

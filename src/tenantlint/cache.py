@@ -25,12 +25,12 @@ import sys
 from dataclasses import dataclass
 
 from tenantlint import __version__
-from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Related, Severity
 from tenantlint.results import FileResult
 
 CACHE_DIR = ".tenantlint_cache"
 RESULTS_FILE = "results.json"
-FORMAT = 1
+FORMAT = 2  # 2: findings carry their related places
 MAX_STORE_BYTES = 256 * 1024 * 1024
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by tenantlint.\n"
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -141,8 +141,9 @@ def read_store(folder: str, name: str, version_key):
     except (ValueError, RecursionError) as error:
         raise StoreError(f"it is not JSON ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
     _expect(isinstance(stored, dict) and set(stored) == {"tool", "format", "key", "data"}
-            and stored["tool"] == "tenantlint" and stored["format"] == FORMAT, "its header")
-    return stored["data"] if stored["key"] == version_key else None  # another version: start afresh
+            and stored["tool"] == "tenantlint", "its header")
+    # another version or layout: start afresh
+    return stored["data"] if stored["key"] == version_key and stored["format"] == FORMAT else None
 
 
 def write_store(folder: str, name: str, version_key, data) -> None:
@@ -227,8 +228,11 @@ def _check_entry(value) -> Entry:
 
 
 def _check_diagnostic(value) -> None:
-    _expect(isinstance(value, list) and len(value) == 5, "a finding")
-    code, message, span, severity, fix = value
+    _expect(isinstance(value, list) and len(value) == 6, "a finding")
+    code, message, span, severity, fix, related = value
+    _expect(isinstance(related, list) and all(
+        isinstance(r, list) and len(r) == 5 and all(map(_is_int, r[:4])) and isinstance(r[4], str) for r in related),
+        "a finding's related places")
     _expect(isinstance(code, str) and isinstance(message, str) and severity in _SEVERITIES, "a finding")
     _expect(isinstance(span, list) and len(span) == 4 and all(map(_is_int, span)), "a finding's position")
     if fix is not None:
@@ -245,14 +249,17 @@ def _dump_diagnostic(diagnostic: Diagnostic) -> list:
     dumped_fix = None if fix is None else [fix.applicability.value, fix.message,
                                            [[e.line, e.col, e.end_line, e.end_col, e.content] for e in fix.edits]]
     location = diagnostic.location
+    related = [[r.location.line, r.location.col, r.location.end_line, r.location.end_col, r.message]
+               for r in diagnostic.related]
     return [diagnostic.code, diagnostic.message, [location.line, location.col, location.end_line, location.end_col],
-            diagnostic.severity.value, dumped_fix]
+            diagnostic.severity.value, dumped_fix, related]
 
 
 def _load_diagnostic(path: str, value: list) -> Diagnostic:
-    code, message, span, severity, fix = value
+    code, message, span, severity, fix, related = value
     loaded_fix = None if fix is None else Fix(_APPLICABILITIES[fix[0]], fix[1], tuple(Edit(*edit) for edit in fix[2]))
-    return Diagnostic(code, message, Location(path, *span), _SEVERITIES[severity], loaded_fix)
+    return Diagnostic(code, message, Location(path, *span), _SEVERITIES[severity], loaded_fix,
+                      tuple(Related(Location(path, *r[:4]), r[4]) for r in related))
 
 
 # -- the cache ------------------------------------------------------------------------------

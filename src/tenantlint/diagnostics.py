@@ -79,6 +79,14 @@ class Fix:
         return not self.edits
 
 
+@dataclass(frozen=True)
+class Related:
+    """Another place of the same file a finding involves (a use of the key it reports)."""
+
+    location: Location
+    message: str
+
+
 @dataclass
 class Diagnostic:
     code: str
@@ -86,6 +94,7 @@ class Diagnostic:
     location: Location
     severity: Severity = Severity.WARNING
     fix: Fix | None = None
+    related: tuple[Related, ...] = ()
 
     @property
     def path(self) -> str:

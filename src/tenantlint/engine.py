@@ -9,7 +9,7 @@ import traceback
 from functools import cached_property
 
 from tenantlint.config import Config
-from tenantlint.diagnostics import Diagnostic, Location, Severity
+from tenantlint.diagnostics import Diagnostic, Location, Related, Severity
 from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_root
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import Rule, all_rules
@@ -238,6 +238,9 @@ class Engine:
         ctx = self._context(path, source, tree, module)
         active = {id(r) for r in rules}
         self._traverse(tree, ctx, active, result)
+        for rule in rules:
+            if rule.node_types:
+                self._run_rule(rule, result, ctx.path, lambda rule=rule: list(rule.finish(ctx)))
         settings_rules = [r for r in rules if r.settings_rule]
         if settings_rules:
             self._check_settings(ctx, settings_rules, result)
@@ -367,6 +370,10 @@ class Engine:
                 continue
             if diagnostic.location.byte_columns:
                 diagnostic.location = _character_columns(diagnostic.location, index)
+            if any(related.location.byte_columns for related in diagnostic.related):
+                diagnostic.related = tuple(
+                    Related(_character_columns(r.location, index) if r.location.byte_columns else r.location, r.message)
+                    for r in diagnostic.related)
             kept.setdefault(diagnostic.sort_key(), diagnostic)
         result.diagnostics = sorted(kept.values(), key=Diagnostic.sort_key)
         return result

@@ -38,6 +38,14 @@ def diagnostic_record(diagnostic: Diagnostic, edits=None) -> dict:
         "noqa_row": diagnostic.line,
         "cell": None,
         "severity": diagnostic.severity.value,
+        "related": [
+            {
+                "message": related.message,
+                "location": {"row": related.location.line, "column": related.location.col + 1},
+                "end_location": {"row": related.location.end_line, "column": related.location.end_col + 1},
+            }
+            for related in diagnostic.related
+        ],
     }
 
 

@@ -63,6 +63,16 @@ def render_sarif(diagnostics: list[Diagnostic], previews: dict[int, tuple] | Non
                 "region": _region(d.line, d.col, d.end_line, d.end_col),
             }}],
         }
+        if d.related:
+            result["relatedLocations"] = [{
+                "id": number,
+                "message": {"text": related.message},
+                "physicalLocation": {
+                    "artifactLocation": {"uri": _uri(d.path), "uriBaseId": "%SRCROOT%"},
+                    "region": _region(related.location.line, related.location.col,
+                                      related.location.end_line, related.location.end_col),
+                },
+            } for number, related in enumerate(d.related)]
         if d.code in index:
             result["ruleIndex"] = index[d.code]
         edits = previews.get(id(d), d.fix.edits if d.fix else ())

@@ -55,6 +55,10 @@ class Rule:
     def check_settings(self, view: "SettingsView", ctx: "FileContext") -> Iterable[Diagnostic]:
         return ()
 
+    def finish(self, ctx: "FileContext") -> Iterable[Diagnostic]:
+        """After the traversal of a file: findings that gather what `visit` saw across the file."""
+        return ()
+
     def review(self, ctx: "FileContext", diagnostics: list[Diagnostic], enabled: set[str]) -> Iterable[Diagnostic]:
         """For rules about suppressions: look at the file's findings before `# noqa` filters them."""
         return ()

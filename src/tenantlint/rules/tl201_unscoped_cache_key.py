@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Iterator, Union
 
-from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
+from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Related, Severity
 from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, SYNC_TO_ASYNC, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
@@ -32,6 +32,7 @@ _HOST_CALLS = frozenset({"get_host", "build_absolute_uri"})
 _HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
 _CONNECTIONS = frozenset({"django.db.connection"})
 _MAX_DEPTH = 30
+_NAMED_USES = 3
 _SNIPPET_LENGTH = 60
 _PERCENT_FIELD = re.compile(
     r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?(?P<kind>[diouxXeEfFgGcrsa%])")
@@ -111,6 +112,19 @@ class _Built:
 
 
 _Shape = Union[_Scoped, _Opaque, _Built]
+
+
+@dataclass(frozen=True)
+class _KeyUse:
+    """One cache call using a key built without the tenant, as `visit` judged it."""
+
+    built: _Built
+    site: ast.expr  # where the finding is reported: the expression that builds the key
+    argument: ast.expr
+    func: ast.Attribute
+    severity: Severity | None
+    fix: "KeyFix | None"
+    reason: str  # why no fix is offered, when that needs saying
 
 
 @dataclass(frozen=True)
@@ -249,12 +263,12 @@ class UnscopedCacheKey(Rule):
 from django.core.cache import cache
 
 
-async def get_user_by_id(user_id):
-    cache_key = f"user:{user_id}"
-    user_data = cache.get(cache_key)  # TL201
+def get_user_by_id(user_id):
+    cache_key = f"user:{user_id}"  # TL201
+    user_data = cache.get(cache_key)
     if user_data is None:
-        user_data = await load_user(user_id)
-        cache.set(cache_key, user_data, 300)  # TL201
+        user_data = load_user(user_id)
+        cache.set(cache_key, user_data, 300)
     return user_data
 
 
@@ -284,8 +298,11 @@ class Memo:
         super().__init__(options)
         self._file: tuple[object, _FileFacts] | None = None
         self._keyed: dict[tuple[tuple, str], bool] = {}
+        self._uses: tuple[object, list[_KeyUse]] = (None, [])
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
+        """Each cache call using a key without the tenant is kept; `finish` reports each key once, where it
+        is built, its uses as related places."""
         call = self.unscoped_cache_call(node, ctx.parents, ctx)
         if call is None or call.shared_by_design:
             return
@@ -298,22 +315,50 @@ class Memo:
         built = unscoped[0][1]
         # A constant key may be shared on purpose; a key with a user's id in it is a leak.
         severity = None if built.variables() else Severity.WARNING
-        if keyed:
+        if keyed:  # about where the call runs, not how its key is built: reported at the call
             yield self.diagnostic(ctx.location(argument), facts.keyed_on_event_loop_message(built, func), severity)
             return
         # get_many answers with a dict keyed by the keys it was given, which the caller may rebuild to
         # look entries up; a list another assignment may build would keep its unscoped keys
         fixable = method != "get_many" and (method not in _KEY_KEYWORD or facts.one_container(argument, where))
-        message = facts.message(built, argument, func)
+        reason = ""
         if built.event_loop_schema():
-            fixable = False
-            message += "; no fix offered: take the tenant from the request or the consumer's scope"
-        elif any(ctx.execution.at(b.node).runs_async or b.event_loop_schema() for _, b in unscoped):
+            fixable, reason = False, "; no fix offered: take the tenant from the request or the consumer's scope"
+        elif any(ctx.execution.at(b.node).runs_async for _, b in unscoped):
             fixable = False  # the schema read the fix adds would be the event loop thread's: "public"
-            message += ("; no fix offered: in async code the connection's schema is not the request's tenant, "
-                        "take the tenant from the request or the consumer's scope")
+            reason = ("; no fix offered: in async code the connection's schema is not the request's tenant, "
+                      "take the tenant from the request or the consumer's scope")
         fix = self._key_fix(facts, unscoped) if fixable else None
-        yield self.diagnostic(ctx.location(argument), message, severity, fix)
+        # one place builds the key: reported there; several may (branches, a loop): reported at the call
+        site = built.node if built.exact else argument
+        self._uses_in(ctx).append(_KeyUse(built, site, argument, func, severity, fix, reason))
+
+    def finish(self, ctx) -> Iterator[Diagnostic]:
+        uses = self._uses_in(ctx)
+        by_site: dict[tuple[int, int], list[_KeyUse]] = {}
+        for use in uses:
+            by_site.setdefault(_start(use.site), []).append(use)
+        facts = self._facts(ctx) if by_site else None
+        for site in by_site.values():
+            built, where = site[0].built, site[0].site
+            severity = None if any(use.severity is None for use in site) else Severity.WARNING
+            fixes = [use.fix for use in site]
+            fix = None
+            if all(fixes):
+                targets = tuple(dict.fromkeys(target for f in fixes for target in f.targets))
+                safe = all(f.applicability is Applicability.SAFE for f in fixes)
+                fix = KeyFix(Applicability.SAFE if safe else Applicability.UNSAFE, FIX_MESSAGE, targets=targets)
+            reason = next((use.reason for use in site if use.reason), "")
+            related = tuple(Related(ctx.location(use.argument), f"used by {facts.snippet(use.func)}") for use in site
+                            if not _start(use.argument) <= _start(where) <= _end(use.argument))
+            yield Diagnostic(self.code, facts.message(built, site) + reason, ctx.location(where),
+                             severity or self.severity, fix, related)
+        uses.clear()
+
+    def _uses_in(self, ctx) -> list["_KeyUse"]:
+        if self._uses[0] is not ctx:
+            self._uses = (ctx, [])
+        return self._uses[1]
 
     def unscoped_cache_call(self, node: ast.Call, parents: list[ast.AST], ctx) -> "UnscopedCacheCall | None":
         """A call on Django's cache whose keys (some of them) are built without the tenant, whatever the
@@ -919,16 +964,10 @@ class _FileFacts:
                 f"{self.snippet(func)} runs in async code, where the connection's schema is the event loop "
                 "thread's ('public' for every tenant): tenants share this entry; no fix offered")
 
-    def message(self, built: _Built, argument: ast.expr, func: ast.Attribute) -> str:
-        if built.helper:
-            origin = f" (built by {built.helper}() at line {built.node.lineno})"
-        elif built.node.lineno == argument.lineno or _start(argument) <= _start(built.node) <= _end(argument):
-            origin = ""
-        else:
-            origin = f" (built at line {built.node.lineno})"
-        where = self.snippet(func)
+    def message(self, built: _Built, uses: list[_KeyUse]) -> str:
         text = _shorten('f"' + built.pattern() + '"') if built.augmented else self.snippet(built.node)
-        key = f"cache key {text}{origin}"
+        key = f"cache key {text}"
+        where = self._uses_text(built, uses)
         schema = built.event_loop_schema()
         if schema:
             return (f"{key} reads {schema} in async code, where the connection is the event loop thread's and "
@@ -941,6 +980,16 @@ class _FileFacts:
             variables = [*variables[:2], f"{len(variables) - 2} other parts"]
         names = variables[0] if len(variables) == 1 else ", ".join(variables[:-1]) + " and " + variables[-1]
         return f"{key} has no tenant component: tenants with the same {names} share this entry in {where}"
+
+    def _uses_text(self, built: _Built, uses: list[_KeyUse]) -> str:
+        """`cache.get` for a key written inside its one call, else each call with its line."""
+        first = uses[0].argument
+        if len(uses) == 1 and _start(first) <= _start(uses[0].site) <= _end(first):
+            return self.snippet(uses[0].func)
+        named = [f"{self.snippet(use.func)} (line {use.argument.lineno})" for use in uses]
+        if len(named) > _NAMED_USES:
+            named = [*named[:_NAMED_USES - 1], f"{len(named) - _NAMED_USES + 1} other calls"]
+        return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def _shorten(text: str) -> str:
