@@ -172,7 +172,16 @@ class Locals:
     """
 
     def __init__(self, function: ast.FunctionDef | ast.AsyncFunctionDef):
-        self._bindings: dict[str, list[tuple[tuple[int, int], ast.expr]]] = {}
+        # name -> (end of the binding, value, whether it runs on every path: a statement of the body itself)
+        self._bindings: dict[str, list[tuple[tuple[int, int], ast.expr, bool]]] = {}
+        unconditional = {id(statement) for statement in function.body}
+        self._branch_test: dict[int, ast.expr] = {}  # value -> the test of the innermost `if` it is assigned in
+        for branch in walk(function):
+            if isinstance(branch, ast.If):
+                for inner in (*branch.body, *branch.orelse):
+                    for node in walk(inner):
+                        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                            self._branch_test[id(node.value)] = branch.test
         for node in walk(function):
             if isinstance(node, ast.Assign):
                 targets, value = node.targets, node.value
@@ -183,7 +192,7 @@ class Locals:
             for target in targets:
                 if isinstance(target, ast.Name):
                     end = (node.end_lineno or node.lineno, node.end_col_offset or node.col_offset)
-                    self._bindings.setdefault(target.id, []).append((end, value))
+                    self._bindings.setdefault(target.id, []).append((end, value, id(node) in unconditional))
         for entries in self._bindings.values():
             entries.sort(key=lambda entry: entry[0])
 
@@ -191,7 +200,18 @@ class Locals:
         """The value `name` holds where it is read, or None if it is not assigned before (a parameter)."""
         point = (name.lineno, name.col_offset)
         found = None
-        for end, value in self._bindings.get(name.id, ()):
+        for end, value, _ in self._bindings.get(name.id, ()):
             if end <= point:
                 found = value
         return found
+
+    def values_of(self, name: ast.Name) -> list[tuple[ast.expr, ast.expr | None]]:
+        """Every value `name` may hold where it is read, latest first, each with the test of the `if` it was
+        assigned under (None: not in an `if`): the last assignment before the read, and earlier ones while the
+        later were made in a branch (`if ...: user = request.user else: user = None`)."""
+        point = (name.lineno, name.col_offset)
+        found: list[ast.expr] = []
+        for end, value, unconditional in self._bindings.get(name.id, ()):
+            if end <= point:
+                found = [value] if unconditional else [value, *found]
+        return [(value, self._branch_test.get(id(value))) for value in found]

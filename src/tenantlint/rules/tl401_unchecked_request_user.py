@@ -64,11 +64,20 @@ class _Reader:
     def ref(self, expr: ast.AST, depth: int = 0) -> _Ref | None:
         if depth > 20:
             return None
-        if isinstance(expr, ast.Name):
-            value = self.locals.value_of(expr)
-            return self.ref(value, depth + 1) if value is not None else None
+        if isinstance(expr, ast.Name):  # any value it may hold: a request user on one branch is enough
+            for value, test in self.locals.values_of(expr):
+                if test is not None and _mentions_authentication(test):
+                    return None  # `if not user.is_authenticated: user = None`: replaced unless authenticated
+                found = self.ref(value, depth + 1)
+                if found is not None:
+                    return found
+            return None
         if isinstance(expr, ast.NamedExpr):
             return self.ref(expr.value, depth + 1)
+        if isinstance(expr, ast.IfExp):
+            if _mentions_authentication(expr.test):
+                return None  # `request.user if request.user.is_authenticated else None`
+            return self.ref(expr.body, depth + 1) or self.ref(expr.orelse, depth + 1)
         if isinstance(expr, ast.Attribute):
             if expr.attr == "context" and isinstance(expr.value, ast.Name) and expr.value.id == self.self_name:
                 return _Ref(CONTEXT)
@@ -134,7 +143,8 @@ class UncheckedRequestUser(Rule):
         "class named `*Serializer`; also a `*Mixin` meant for serializers) whose `create`, "
         "`update`, `save`, `validate` or `to_internal_value` writes the request user "
         "(`self.context['request'].user`, `self.context.get('request').user`, "
-        "`getattr(request, 'user', None)`, or a local holding one of them) into an audit field "
+        "`getattr(request, 'user', None)`, or a local that may hold one of them on some branch, also "
+        "through a conditional expression) into an audit field "
         "(option `audit-fields`): `validated_data['updated_by'] = ...`, `instance.owner = ...`, "
         "a keyword of a write call (`Model.objects.create(created_by=...)`, "
         "`serializer.save(owner=...)`, `.update(...)`, `Model(...)`), "
@@ -153,6 +163,8 @@ class UncheckedRequestUser(Rule):
         "the wrong actor, which is the plan's Issue 5."
     )
     avoids = (
+        "A local replaced under an authentication test (`if not user.is_authenticated: user = None`) and a "
+        "conditional expression whose test is about authentication count as checked. "
         "A bare truthiness test of the user (`if request.user:`) does not count: "
         "`AnonymousUser` is truthy. Taking the request with `self.context['request']` does not "
         "count as checking it exists. Not flagged: reads that only compare with the user "
@@ -256,6 +268,11 @@ class RecordSerializer(serializers.ModelSerializer):
         if ancestors & DRF_SERIALIZERS:
             return True
         return node.name.endswith("Mixin") or any(short(name).endswith("Serializer") for name in ancestors)
+
+
+def _mentions_authentication(test: ast.expr) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr in ("is_authenticated", "is_anonymous")
+               for node in walk(test))
 
 
 def _guard(method: ast.FunctionDef | ast.AsyncFunctionDef, values: list[ast.expr], tree: ast.Module,
