@@ -406,6 +406,8 @@ def test_unread_private_attribute_is_removed_only_when_storing_it_does_nothing_e
 
 
 def test_no_fix_where_a_base_class_may_use_the_attribute(tmp_path):
+    tmp_path = tmp_path / "app"  # a package inside the project folder, not the folder itself
+    tmp_path.mkdir()
     write(tmp_path, "", "__init__.py")
     write(tmp_path, """\
         class Base:
@@ -447,6 +449,7 @@ def test_no_fix_where_a_base_class_may_use_the_attribute(tmp_path):
                 return self.render(self._viewer)
 
         admin.site.register(Record, FancyAdmin)
+        admin.site.register(Other, RecordAdmin)
         """, "admin.py")
     assert fixes(admin, root=tmp_path) == [
         (8, None, None),

@@ -116,8 +116,11 @@ class SharedRequestState(Rule):
         "A request-derived value written to an object that serves more than one request. Request-derived: "
         "the `request` or ASGI `scope` parameter, anything read or computed from it (attributes, items, "
         "calls, f-strings, locals assigned from them), every parameter of a request-path method (the "
-        "`validated_token` of `get_user`, the `response` of `process_response`), and a value chosen under "
-        "an `if`/`for`/`while`/`match` on them. Written to: `self.<attr>` (`=`, `+=`, `setattr`, item "
+        "`validated_token` of `get_user`, the `response` of `process_response`), a local container filled "
+        "with such values (`found[key].append(origin)`), an attribute of the object read after a "
+        "request-derived value was stored in it (`self.role`, or `self.request` stored by another method, "
+        "which also makes the reading method, an admin's `list_display` callable, part of the request), "
+        "and a value chosen under an `if`/`for`/`while`/`match` on them. Written to: `self.<attr>` (`=`, `+=`, `setattr`, item "
         "assignment, `append`/`add`/`update` on a container attribute) in a request-path method, or a helper "
         "method it passes request data to, of a Django middleware (`MiddlewareMixin` or Django's own "
         "middleware as a base, a class taking `get_response` and defining `__call__`, or an old-style "
@@ -261,9 +264,9 @@ class CurrentUserMiddleware:
             return
         attributes = None
         planner = None
-        for method, tainted in _request_paths(methods, holder).items():
+        for method, (tainted, stored) in _with_stored_attributes(methods, _request_paths(methods, holder)).items():
             self_name = _self_name(method)
-            for store in RequestFlow(method, tainted).stores():
+            for store in RequestFlow(method, tainted, tainted_attributes=stored).stores():
                 if not (store.derived and not store.rebinds and isinstance(store.root, ast.Name)
                         and store.root.id == self_name and store.attrs and store.attrs[0] != "__class__"):
                     continue
@@ -483,13 +486,24 @@ class RequestFlow:
     what overwrites the previous value. Counters and appends under such a condition do not count.
     """
 
-    def __init__(self, func: ast.FunctionDef | ast.AsyncFunctionDef, tainted: set[str], self_name: str | None = None):
+    def __init__(self, func: ast.FunctionDef | ast.AsyncFunctionDef, tainted: set[str], self_name: str | None = None,
+                 tainted_attributes: frozenset[str] = frozenset()):
+        """`tainted_attributes`: attributes of the method's object that other methods of its class store
+        request-derived values in (`self.request = request` elsewhere makes `self.request.user` derived)."""
         self.func = func
         self.self_name = self_name
         self.names = set(tainted)
-        has_source_attribute = False
+        positional = [*func.args.posonlyargs, *func.args.args]
+        self._receiver = positional[0].arg if positional else None
+        # (object name, attribute) -> from where on it holds request-derived values: `self.role = ...request...`
+        # then `self.role` (a read before the store, `original = self.role`, reads what was there before)
+        self.attributes = {(self._receiver, attr): (0, 0) for attr in tainted_attributes}
+        has_source_attribute = bool(tainted_attributes)
         bindings: list[tuple[ast.expr, ast.expr]] = []
         for node in walk(func):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+                # `found[key].append(value)`: the local container now holds the value
+                bindings += [(node.func.value, value) for value in [*node.args, *(k.value for k in node.keywords)]]
             if isinstance(node, ast.Assign):
                 bindings += [(t, node.value) for t in node.targets]
             elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
@@ -510,6 +524,8 @@ class RequestFlow:
         if expr is None:
             return False
         return any((isinstance(node, ast.Name) and node.id in self.names) or self._is_source(node)
+                   or (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                       and self.attributes.get((node.value.id, node.attr), (1 << 30, 0)) <= (node.lineno, node.col_offset))
                    for node in walk(expr))
 
     def _is_source(self, node: ast.AST) -> bool:
@@ -522,10 +538,23 @@ class RequestFlow:
         while changed:
             changed = False
             for target, value in bindings:
-                names = _bound_names(target) - self.names
-                if names and self.derived(value):
+                names = (_bound_names(target) | self._filled_container(target)) - self.names
+                attribute = _attribute_of_name(target)
+                fresh = attribute is not None and attribute not in self.attributes
+                if (names or fresh) and self.derived(value):
                     self.names |= names
+                    if fresh:
+                        self.attributes[attribute] = (target.lineno, target.col_offset)
                     changed = True
+
+    def _filled_container(self, target: ast.expr) -> set[str]:
+        """`found[key] = ...`, `found[key].append(...)`: the local `found` (not the method's own object)."""
+        if not isinstance(target, ast.Subscript):
+            return set()
+        root = target
+        while isinstance(root, (ast.Subscript, ast.Attribute)):
+            root = root.value
+        return {root.id} if isinstance(root, ast.Name) and root.id != self._receiver else set()
 
     # -- writes ----------------------------------------------------------
     def stores(self) -> Iterator[Store]:
@@ -697,6 +726,13 @@ def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
             or not REQUEST_PARAMS.isdisjoint(parameter_names(method)[1:])) and method.name not in CONSTRUCTION
 
 
+def _attribute_of_name(target: ast.expr) -> tuple[str, str] | None:
+    """`obj.attr` as (obj, attr), for an attribute assigned on a plain name."""
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        return target.value.id, target.attr
+    return None
+
+
 def _bound_names(target: ast.expr) -> set[str]:
     """Names an assignment target binds: `a`, `a, *b`; not `self` in `self.x`."""
     if isinstance(target, ast.Name):
@@ -706,6 +742,32 @@ def _bound_names(target: ast.expr) -> set[str]:
     if isinstance(target, ast.Starred):
         return _bound_names(target.value)
     return set()
+
+
+def _with_stored_attributes(methods: dict[str, ast.FunctionDef], paths: dict[ast.FunctionDef, set[str]]
+                            ) -> dict[ast.FunctionDef, tuple[set[str], frozenset[str]]]:
+    """Each request-path method with its request-derived parameters and the attributes of `self` that other
+    such methods store request-derived values in (`self.request = request` in one, `self.user =
+    self.request.user` in another); a method reading such an attribute (an admin's `list_display` callable,
+    called with the object only) runs during the request too."""
+    own: dict[ast.FunctionDef, set[str]] = {}
+    for method, tainted in paths.items():
+        self_name = _self_name(method)
+        own[method] = {store.attrs[0] for store in RequestFlow(method, tainted).stores() if store.derived
+                       and isinstance(store.root, ast.Name) and store.root.id == self_name and store.attrs}
+    every = frozenset().union(*own.values())
+    found = {method: (tainted, frozenset().union(*(a for other, a in own.items() if other is not method)))
+             for method, tainted in paths.items()}
+    for name, method in methods.items():
+        if method not in found and name not in CONSTRUCTION and every & _self_attributes_read(method):
+            found[method] = (set(), every)
+    return found
+
+
+def _self_attributes_read(method: ast.FunctionDef) -> set[str]:
+    self_name = _self_name(method)
+    return {node.attr for node in walk(method) if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name) and node.value.id == self_name}
 
 
 def _request_paths(methods: dict[str, ast.FunctionDef], holder: Holder) -> dict[ast.FunctionDef, set[str]]:
