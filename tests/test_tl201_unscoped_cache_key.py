@@ -412,3 +412,12 @@ def test_keys_are_followed_into_methods_init_and_sync_to_async():
                  "entry in cache.get (line 29)",
          (FixTarget("insert", 25, 11, 25, 31, 'f"profile:{user_id}"'),), [(29, 36, "used by cache.get")]),
     ]
+
+
+def test_a_key_built_by_another_project_modules_function_is_reported_at_the_call_without_a_fix():
+    case = CASE / "imported_helpers"
+    diagnostics, _ = lint(case / "shop" / "views.py", select=["TL201"], root=case)
+    message = ('cache key f"shop:product:{product_id}" (built by shop.keys.product_key() in keys.py) has no tenant '
+               "component: tenants with the same product_id share this entry in cache.get; no fix offered: add the "
+               "tenant where the key is built")
+    assert [(d.line, d.col, d.message, d.fix) for d in diagnostics] == [(9, 21, message, None), (13, 21, message, None)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import os
 import fnmatch
 import re
 import string
@@ -33,6 +34,7 @@ _HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
 _CONNECTIONS = frozenset({"django.db.connection"})
 _MAX_DEPTH = 30
 _NAMED_USES = 3
+_MAX_FOREIGN_DEPTH = 2
 _SNIPPET_LENGTH = 60
 _PERCENT_FIELD = re.compile(
     r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?(?P<kind>[diouxXeEfFgGcrsa%])")
@@ -89,6 +91,7 @@ class _Built:
     augmented: bool = False  # `key += ...` added to it: its source is no longer one expression
     # `node` is the only place this key can come from: no other assignment or return could build it
     exact: bool = True
+    built_in: str | None = None  # another module's file, when an imported project function builds the key
 
     def has_text(self) -> bool:
         """Literal text that names something (`user:`); bare separators (`f"{a}:{b}"`) do not count."""
@@ -188,7 +191,9 @@ class UnscopedCacheKey(Rule):
         "a local variable (the latest assignment before the call), a module constant, a helper "
         "function of the same module (its return expressions), a method of the same class called on "
         "`self`, or an attribute of `self` assigned once, in `__init__`. A cache method handed to "
-        "`sync_to_async` / `database_sync_to_async` and called (`sync_to_async(cache.get)(key)`) counts too. A key counts as scoped when any "
+        "`sync_to_async` / `database_sync_to_async` and called (`sync_to_async(cache.get)(key)`) counts too, "
+        "and so does a key returned by a module-level function of another project module (`from .keys "
+        "import user_key`), reported at the call with no fix: the key is built in that module. A key counts as scoped when any "
         "name, attribute, subscript key or called function in it contains one of the "
         "tenant-scope-names as an underscore-separated word (`connection.schema_name`, "
         "`request.tenant`, `tenant_id`, `current_tenant`, `get_tenant_key(...)`), including "
@@ -216,9 +221,9 @@ class UnscopedCacheKey(Rule):
         "Silent (outside async code) for a cache alias whose `KEY_FUNCTION` in any settings module is "
         "`django_tenants.cache.make_key`, `tenant_schemas.cache.make_key` or one of "
         "tenant-key-functions (`cache` is the \"default\" alias; for `caches[expr]` any alias "
-        "with one). Silent when the key's origin is not visible in the module, rather than guessed: a "
-        "parameter, an attribute (`self.cache_key`), a call to another module's function or a "
-        "method, a loop variable; and when the key has no literal text of its own "
+        "with one). Silent when the key's origin is not visible in the project, rather than guessed: a "
+        "parameter, an attribute of another object, a library's function, a method of another "
+        "class, a loop variable; and when the key has no literal text of its own "
         "(`f\"{prefix}:{key}\"`). Parts of a key built here whose origin is unknown (the "
         "`user_id` parameter in `f\"user:{user_id}\"`) count as not tenant-specific unless their "
         "name says so. Never looks at dict memo caches (`self._cache[key]`, a local dict named "
@@ -325,7 +330,9 @@ class Memo:
         # look entries up; a list another assignment may build would keep its unscoped keys
         fixable = method != "get_many" and (method not in _KEY_KEYWORD or facts.one_container(argument, where))
         reason = ""
-        if built.event_loop_schema():
+        if built.built_in:
+            fixable, reason = False, "; no fix offered: add the tenant where the key is built"
+        elif built.event_loop_schema():
             fixable, reason = False, "; no fix offered: take the tenant from the request or the consumer's scope"
         elif any(ctx.execution.at(b.node).runs_async for _, b in unscoped):
             fixable = False  # the schema read the fix adds would be the event loop thread's: "public"
@@ -488,8 +495,11 @@ def _end(node: ast.AST) -> tuple[int, int]:
 class _FileFacts:
     """Name bindings of one module and what its cache keys are built from."""
 
-    def __init__(self, ctx, scope_names: tuple[str, ...]):
+    def __init__(self, ctx, scope_names: tuple[str, ...], foreign_depth: int = 0):
         self.ctx = ctx
+        self._scope_names = scope_names
+        self._foreign_depth = foreign_depth  # how many imported helpers deep this module is being read
+        self._foreign: dict[str, "_FileFacts | None"] = {}
         self._scope_words = tuple(f"_{name.lower()}_" for name in scope_names)
         self._bindings: dict[int, dict[str, _NameBindings]] = {}
         self._folds: dict[tuple, object] = {}
@@ -765,7 +775,44 @@ class _FileFacts:
             helper = self._helper(func.id, where)
             if helper is not None:
                 return self._helper_result(helper, func.id, node, positional, named)
+        if isinstance(func, (ast.Name, ast.Attribute)):
+            imported = self._imported_helper(func, where)
+            if imported is not None:
+                return self._imported_result(imported, node, positional, named)
         return _Opaque(self.snippet(node))
+
+    # -- functions of other project modules --------------------------------
+    def _imported_helper(self, func: ast.expr, where: _Where) -> tuple["_FileFacts", ast.FunctionDef] | None:
+        """`from .keys import user_key` / `keys.user_key`: a module-level function of another project module."""
+        if self._foreign_depth >= _MAX_FOREIGN_DEPTH:
+            return None
+        dotted = self.qualified(func, where)
+        module_name, _, name = (dotted or "").rpartition(".")
+        if not module_name or module_name.startswith("django."):
+            return None
+        other = self._foreign_facts(module_name)
+        if other is None:
+            return None
+        found = [node for node in other.ctx.tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
+        return (other, found[0]) if len(found) == 1 and not found[0].decorator_list else None
+
+    def _foreign_facts(self, module_name: str) -> "_FileFacts | None":
+        if module_name not in self._foreign:
+            module = self.ctx.project.module(module_name, self.ctx.path)
+            other = self.ctx.context_of(module.path) if module is not None and module.path != self.ctx.path else None
+            self._foreign[module_name] = None if other is None else _FileFacts(
+                other, self._scope_names, self._foreign_depth + 1)
+        return self._foreign[module_name]
+
+    def _imported_result(self, imported: tuple["_FileFacts", ast.FunctionDef], call: ast.Call,
+                         positional: list[_Shape], named: dict) -> _Shape:
+        other, function = imported
+        shape = other._helper_result((function, _Where((), None)), function.name, call, positional, named)
+        if isinstance(shape, _Built):
+            # where the key is built is another file: reported at this module's call, fixed there by hand
+            return replace(shape, helper=f"{other.ctx.module.name}.{function.name}", exact=False,
+                           built_in=other.ctx.path)
+        return SCOPED if shape is SCOPED else _Opaque(self.snippet(call))
 
     # -- the class around a method ---------------------------------------
     @cached_property
@@ -968,8 +1015,10 @@ class _FileFacts:
                 "thread's ('public' for every tenant): tenants share this entry; no fix offered")
 
     def message(self, built: _Built, uses: list[_KeyUse]) -> str:
-        text = _shorten('f"' + built.pattern() + '"') if built.augmented else self.snippet(built.node)
+        text = _shorten('f"' + built.pattern() + '"') if built.augmented or built.built_in else self.snippet(built.node)
         key = f"cache key {text}"
+        if built.built_in:
+            key += f" (built by {built.helper}() in {os.path.relpath(built.built_in, os.path.dirname(self.ctx.path))})"
         where = self._uses_text(built, uses)
         schema = built.event_loop_schema()
         if schema:
