@@ -109,3 +109,124 @@ def test_declared_tenancy_wins_over_inference():
 def test_tenancy_must_be_a_known_kind():
     with pytest.raises(ConfigError, match="'tenancy' must be one of schema, row, user, none"):
         config_from_table({"tenancy": "schemas"}, "pyproject.toml")
+
+
+EXECUTION_MODULE = '''\
+from asgiref.sync import sync_to_async
+from celery import shared_task
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
+from django.core.management.base import BaseCommand
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from rest_framework.views import APIView
+
+from .celery import app
+
+
+def index(request):
+    def inner():
+        return 1
+    return inner()
+
+
+class Things(APIView):
+    async def get(self, request):
+        return await sync_to_async(self.load)()
+
+    def load(self):
+        return 1
+
+
+class Room(AsyncWebsocketConsumer):
+    async def connect(self):
+        await database_sync_to_async(self.save)()
+        self.note()
+
+    def save(self):
+        return 1
+
+    def note(self):
+        return 2
+
+
+class SyncRoom(WebsocketConsumer):
+    def connect(self):
+        return 1
+
+
+@shared_task
+def nightly():
+    return 1
+
+
+@app.task(bind=True)
+def bound(self):
+    return 1
+
+
+@receiver(post_save)
+def saved(sender, **kwargs):
+    return 1
+
+
+class Command(BaseCommand):
+    def handle(self, *args, **options):
+        return 1
+
+
+class Middleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+
+def helper():
+    return 1
+
+
+VALUE = 1
+'''
+
+
+def test_execution_context_of_every_function(tmp_path):
+    """Where each function runs and whether on an event loop (the connection there is not the request's)."""
+    import ast
+
+    from tenantlint.model.execution import ExecutionMap
+    from tenantlint.project import Project
+
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    path = tmp_path / "app" / "views.py"
+    path.write_text(EXECUTION_MODULE)
+    project = Project([str(path)], [str(tmp_path)])
+    module = project.module_at(str(path))
+    execution = ExecutionMap(module, project)
+    found = {node.name: execution.at(node.body[0]) for node in ast.walk(module.tree)
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    described = {name: (e.place, e.role, e.runs_async, e.in_worker_thread) for name, e in found.items()}
+    assert described == {
+        "index": ("request", "view", False, False),
+        "inner": ("request", "view", False, False),  # a closure runs where its function does
+        "get": ("request", "view", True, False),
+        "load": ("request", "view", False, True),  # handed to sync_to_async: a worker thread
+        "connect": ("request", "consumer", False, False),  # SyncRoom's, the last one walked
+        "save": ("request", "consumer", False, True),
+        "note": ("request", "consumer", True, False),  # a sync method of an async consumer: its event loop
+        "nightly": ("background", "task", False, False),
+        "bound": ("background", "task", False, False),
+        "saved": ("background", "receiver", False, False),
+        "handle": ("background", "command", False, False),
+        "__init__": ("unknown", "", False, False),
+        "__call__": ("request", "middleware", False, False),
+        "helper": ("unknown", "", False, False),
+    }
+    assert execution.at(module.tree.body[-1]).place == "import"
+    room_connect = next(node for node in ast.walk(module.tree) if isinstance(node, ast.AsyncFunctionDef)
+                        and node.name == "connect")
+    assert execution.at(room_connect.body[0]).runs_async
+    tests = ExecutionMap(module, project, is_test=True)
+    assert tests.at(room_connect.body[0]).place == "test"
