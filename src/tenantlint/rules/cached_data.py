@@ -26,6 +26,11 @@ _IDENTIFIES = re.compile(r"(?:^|[._])(?:id|pk)\b|_id\b|user|email|phone|mobile",
 _MAX_CALL_DEPTH = 2
 
 
+def names_a_row(part: str) -> bool:
+    """A key part that identifies a user or a row (`user.pk`, `order_id`), not a globally unique id."""
+    return bool(_IDENTIFIES.search(part)) and not _GLOBALLY_UNIQUE.search(part)
+
+
 class CachedData:
     """Reads, for one file, where the data cached by each function comes from."""
 

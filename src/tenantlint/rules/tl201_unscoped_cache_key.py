@@ -16,7 +16,7 @@ from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Related, Seve
 from tenantlint.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, SYNC_TO_ASYNC, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.cached_data import CachedData
+from tenantlint.rules.cached_data import CachedData, names_a_row
 from tenantlint.settings_facts import Mapping, Str
 from tenantlint.trees import child_nodes, statement_children, walk
 
@@ -224,7 +224,8 @@ class UnscopedCacheKey(Rule):
         "with one). Silent when the key's origin is not visible in the project, rather than guessed: a "
         "parameter, an attribute of another object, a library's function, a method of another "
         "class, a loop variable; and when the key has no literal text of its own "
-        "(`f\"{prefix}:{key}\"`). Parts of a key built here whose origin is unknown (the "
+        "(`f\"{prefix}:{key}\"`), unless a part of it names a row (`f\"{user.pk}\"`, `f\"{order_id}:{line}\"`; "
+        "not a UUID). Parts of a key built here whose origin is unknown (the "
         "`user_id` parameter in `f\"user:{user_id}\"`) count as not tenant-specific unless their "
         "name says so. Never looks at dict memo caches (`self._cache[key]`, a local dict named "
         "`cache`), at variables named `cache_key` that never reach a cache, or at other cache "
@@ -420,8 +421,9 @@ class Memo:
         return add_schema(module, list(dict.fromkeys(targets)))
 
     def _unscoped(self, shape: _Shape) -> _Built | None:
-        if not isinstance(shape, _Built) or not (shape.has_text() or shape.event_loop_schema()):
-            return None
+        if not isinstance(shape, _Built) or not (shape.has_text() or shape.event_loop_schema()
+                                                 or any(map(names_a_row, shape.variables()))):
+            return None  # `f"{prefix}:{key}"`: nothing says what it caches; `f"{user.pk}"` names a row
         public = self.options.public_cache_keys
         if public and any(fnmatch.fnmatchcase(shape.pattern(), glob) for glob in public):
             return None
