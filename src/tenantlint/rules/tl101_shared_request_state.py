@@ -122,7 +122,9 @@ class SharedRequestState(Rule):
         "which also makes the reading method, an admin's `list_display` callable, part of the request), "
         "and a value chosen under an `if`/`for`/`while`/`match` on them. Written to: `self.<attr>` (`=`, `+=`, `setattr`, item "
         "assignment, `append`/`add`/`update` on a container attribute) in a request-path method, or a helper "
-        "method it passes request data to, of a Django middleware (`MiddlewareMixin` or Django's own "
+        "method it passes request data to (also a function of the module handed the object and request data, "
+        "`remember(self, request.user)`, whose stores on that parameter are reported without a fix), of a "
+        "Django middleware (`MiddlewareMixin` or Django's own "
         "middleware as a base, a class taking `get_response` and defining `__call__`, or an old-style "
         "class with `process_*` methods), a Channels or other ASGI middleware, a `ModelAdmin` or `AdminSite`, "
         "a class instantiated once at module level or as a class attribute, or a DRF/simplejwt authenticator; "
@@ -264,9 +266,12 @@ class CurrentUserMiddleware:
             return
         attributes = None
         planner = None
-        for method, (tainted, stored) in _with_stored_attributes(methods, _request_paths(methods, holder)).items():
+        paths = _with_stored_attributes(methods, _request_paths(methods, holder))
+        for method, (tainted, stored) in paths.items():
             self_name = _self_name(method)
-            for store in RequestFlow(method, tainted, tainted_attributes=stored).stores():
+            flow = RequestFlow(method, tainted, tainted_attributes=stored)
+            yield from self._through_module_helpers(flow, self_name, holder, ctx)
+            for store in flow.stores():
                 if not (store.derived and not store.rebinds and isinstance(store.root, ast.Name)
                         and store.root.id == self_name and store.attrs and store.attrs[0] != "__class__"):
                     continue
@@ -284,6 +289,27 @@ class CurrentUserMiddleware:
                 fix = None if plan is None else StateFix(
                     Applicability.SAFE if plan.safe else Applicability.UNSAFE, plan.message, plan=plan)
                 yield self.diagnostic(ctx.location(store.node), holder.message(store), holder.severity, fix)
+
+    def _through_module_helpers(self, flow: "RequestFlow", self_name: str | None, holder: Holder,
+                                ctx) -> Iterator[Diagnostic]:
+        """`remember(self, request.user)`: a function of this module handed the object and request data,
+        whose stores on that parameter land on the shared object (reported there, without a fix)."""
+        functions = {n.name: n for n in ctx.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for call in walk(flow.func):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in functions):
+                continue
+            helper = functions[call.func.id]
+            params = [*helper.args.posonlyargs, *helper.args.args]
+            handed = [params[i].arg for i, arg in enumerate(call.args) if i < len(params)
+                      and isinstance(arg, ast.Name) and arg.id == self_name]
+            received = {params[i].arg for i, arg in enumerate(call.args) if i < len(params) and flow.derived(arg)}
+            received |= {k.arg for k in call.keywords if k.arg and flow.derived(k.value)}
+            if not handed or not received - set(handed):
+                continue
+            for store in RequestFlow(helper, received - set(handed)).stores():
+                if store.derived and not store.rebinds and isinstance(store.root, ast.Name) \
+                        and store.root.id in handed and store.attrs:
+                    yield self.diagnostic(ctx.location(store.node), holder.message(store), holder.severity)
 
     def _holder(self, node: ast.ClassDef, lineage: list[ClassInfo], ctx) -> Holder | None:
         ancestors = ctx.project.class_ancestors(lineage[0])
