@@ -40,8 +40,13 @@ def sh(*command: str | Path, **kwargs) -> subprocess.CompletedProcess:
 
 
 def corpus() -> Path:
-    """Unpack each pinned wheel once; the package folders are the corpus."""
+    """Unpack each pinned wheel once; the package folders are the corpus. The corpus folder is marked as
+    a project of its own (an empty `[tool.tenantlint]` table): it lies inside this repository, whose
+    `.git` would otherwise make the whole checkout, test fixtures and their settings modules included,
+    the project tenantlint models."""
     target = WORK / "corpus"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "pyproject.toml").write_text("[tool.tenantlint]\n", encoding="utf-8")
     wheels = WORK / "wheels"
     for package, requirement in CORPUS.items():
         if (target / package).is_dir():

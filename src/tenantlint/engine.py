@@ -22,7 +22,7 @@ from tenantlint.model.serializer_use import SerializerUse
 from tenantlint.model.test_code import is_test_code
 from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
-from tenantlint.trees import child_nodes, statement_children
+from tenantlint.trees import child_nodes, statement_children, walk_with_parents
 
 PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -305,23 +305,11 @@ class Engine:
         # rules that want only statements (classes, functions) need no walk through expressions
         statements_only = all(issubclass(t, (ast.stmt, ast.Module)) for t in dispatch)
         children = statement_children if statements_only else child_nodes
-        parents = ctx.parents
         for rule in dispatch.get(ast.Module, ()):
             self._run_rule(rule, result, ctx.path, lambda rule=rule: rule.visit(tree, ctx))
-        parents.append(tree)
-        pending = [iter(children(tree))]  # one iterator per open node; `parents` holds those nodes
-        while pending:
-            for node in pending[-1]:
-                for rule in dispatch.get(type(node), ()):
-                    self._run_rule(rule, result, ctx.path, lambda rule=rule, node=node: rule.visit(node, ctx))
-                inside = children(node)
-                if inside:
-                    parents.append(node)
-                    pending.append(iter(inside))
-                    break
-            else:
-                pending.pop()
-                parents.pop()
+        for node, _ in walk_with_parents(tree, children, ctx.parents):
+            for rule in dispatch.get(type(node), ()):
+                self._run_rule(rule, result, ctx.path, lambda rule=rule, node=node: rule.visit(node, ctx))
 
     def _check_settings(self, ctx: FileContext, rules: list[Rule], result: FileResult) -> None:
         """Settings rules judge each leaf settings module that executes this file; findings located

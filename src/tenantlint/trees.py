@@ -70,15 +70,20 @@ def child_nodes(node: ast.AST) -> list[ast.AST]:
     return found
 
 
-def walk_with_parents(tree: ast.AST) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
-    """Every node below `tree`, depth first in source order, with the nodes holding it (outermost first),
-    as the engine's traversal gives them to rules. The list is reused: read it, do not keep it."""
-    parents: list[ast.AST] = [tree]
-    pending = [iter(child_nodes(tree))]
+def walk_with_parents(tree: ast.AST, children=None, parents: list[ast.AST] | None = None
+                      ) -> Iterator[tuple[ast.AST, list[ast.AST]]]:
+    """Every node below `tree`, depth first in source order, with the nodes holding it (outermost first):
+    the engine's traversal. `children` picks what is below a node (`child_nodes`, or `statement_children`
+    for rules that want statements only); `parents`, a list kept up to date as the walk goes (the
+    engine's, which rules read). The list is reused: read it, do not keep it."""
+    children = children or child_nodes
+    parents = [] if parents is None else parents
+    parents.append(tree)
+    pending = [iter(children(tree))]
     while pending:
         for node in pending[-1]:
             yield node, parents
-            inside = child_nodes(node)
+            inside = children(node)
             if inside:
                 parents.append(node)
                 pending.append(iter(inside))
