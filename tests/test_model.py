@@ -230,3 +230,17 @@ def test_execution_context_of_every_function(tmp_path):
     assert execution.at(room_connect.body[0]).runs_async
     tests = ExecutionMap(module, project, is_test=True)
     assert tests.at(room_connect.body[0]).place == "test"
+
+
+def test_the_settings_search_skips_gettext_catalog_folders(tmp_path):
+    """`locale/<lang>/LC_MESSAGES` holds .po/.mo files only (Django has 1,130 such folders): never listed."""
+    from tenantlint.model.settings_location import locate_settings
+
+    (tmp_path / "conf" / "locale" / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "conf" / "locale" / "fr" / "formats.py").write_text("DATE_FORMAT = 'j F Y'\n")
+    (tmp_path / "conf" / "locale" / "fr" / "LC_MESSAGES" / "settings.py").write_text("DEBUG = True\n")
+    (tmp_path / "conf" / "settings.py").write_text("DEBUG = True\n")
+    location = locate_settings(str(tmp_path), lambda relative: relative.endswith("settings.py"))
+    assert [os.path.relpath(p, tmp_path) for p in location.by_name] == ["conf/settings.py"]
+    assert [os.path.relpath(p, tmp_path) for p in location.python_files] == [
+        "conf/locale/fr/formats.py", "conf/settings.py"]

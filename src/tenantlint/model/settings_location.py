@@ -34,7 +34,8 @@ _DS_OPTION = re.compile(r"--ds[= ]\s*(?P<module>[\w.]+)")
 _DC_OPTION = re.compile(r"--dc[= ]\s*(?P<name>\w+)")
 _MAX_LAUNCHER_BYTES = 1 << 20
 _MAX_FOLDERS = 50_000
-_SKIPPED_FOLDERS = frozenset(name for name in DEFAULT_EXCLUDE if "*" not in name)
+# gettext catalogs (`locale/<lang>/LC_MESSAGES/*.po`) hold no Python: Django alone has 1,130 such folders
+_SKIPPED_FOLDERS = frozenset(name for name in DEFAULT_EXCLUDE if "*" not in name) | {"LC_MESSAGES"}
 
 
 @dataclass(frozen=True)
