@@ -83,7 +83,7 @@ def _snapshot(folder: Path) -> dict[str, bytes | str]:
 def _crafted_cache(project: Path, marker: Path) -> None:
     cache = project / ".tenantlint_cache"
     cache.mkdir()
-    for name in ("results.pickle", "discovery.pickle", "results.json", "discovery.json"):
+    for name in ("results.pickle", "discovery.pickle", "results.json", "discovery.json", "settings.json"):
         (cache / name).write_bytes(pickle.dumps(_Payload(marker)))
 
 
@@ -99,7 +99,8 @@ def test_a_crafted_cache_runs_nothing_and_is_rebuilt(tmp_path):
     cache = project / ".tenantlint_cache"
     assert first.stderr.decode().splitlines() == [
         f"tenantlint: ignoring {cache / name}: it was not written by tenantlint for this user (a cache from another "
-        "machine, user or repository is never trusted); it will be rebuilt" for name in ("discovery.json", "results.json")]
+        "machine, user or repository is never trusted); it will be rebuilt"
+        for name in ("discovery.json", "settings.json", "results.json")]
     second = tenantlint("check", "--output-format", "concise", ".", cwd=project)
     assert (second.returncode, second.stdout, second.stderr) == (1, first.stdout, b"")  # rebuilt, and trusted
     fixed = tenantlint("check", "--fix", "--unsafe-fixes", ".", cwd=project)

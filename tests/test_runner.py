@@ -134,3 +134,17 @@ def test_a_warm_cache_gives_the_same_json_and_sarif_with_codemod_edits(tmp_path)
     report = json.loads(run("check", "--output-format", "json", "--unsafe-fixes", ".", cwd=project).output)
     assert all(finding["fix"]["edits"] for finding in report if finding["code"] in ("TL101", "TL501")
                or (finding["code"] == "TL201" and "no fix offered" not in finding["message"]))
+
+
+def test_a_warm_run_reuses_the_settings_search_until_a_folder_changes(tmp_path):
+    """The settings search is remembered like discovery: a new settings module is found on the next run."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "views.py").write_text("from django.core.cache import cache\n\n\n"
+                                               "def load(uid):\n    return cache.get(f'user:{uid}')\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.tenantlint]\n")
+    first = run("check", "--output-format", "concise", ".", cwd=tmp_path)
+    assert first.exit_code == 1 and (tmp_path / ".tenantlint_cache" / "settings.json").exists()
+    (tmp_path / "settings.py").write_text(
+        'INSTALLED_APPS = ["django_tenants"]\nCACHES = {"default": {"KEY_FUNCTION": "django_tenants.cache.make_key"}}\n')
+    second = run("check", "--output-format", "concise", ".", cwd=tmp_path)
+    assert (second.exit_code, second.output) == (0, "")  # the new settings' tenant KEY_FUNCTION scopes the key

@@ -56,12 +56,15 @@ def fingerprint(config: Config, files: list[str]) -> str:
     """What besides a file's bytes decides its findings, read without loading the rules:
     the configuration, where the settings modules are, and tenantlint's own code (so
     that an edited development install never serves results of the code it had before)."""
-    from tenantlint.model.settings_location import locate_settings, search_root
+    from tenantlint.cache import CACHE_DIR
+    from tenantlint.model.settings_location import locate_settings_remembered, search_root
     from tenantlint.settings_facts import looks_like_settings
 
     patterns = tuple(config.settings_modules)
     roots = sorted({search_root(folder, config) for folder in {os.path.dirname(os.path.abspath(f)) for f in files}})
-    located = [locate_settings(root, lambda relative: looks_like_settings(relative, patterns)) for root in roots]
+    memo = os.path.join(config.root, CACHE_DIR)
+    located = [locate_settings_remembered(root, patterns, lambda relative: looks_like_settings(relative, patterns), memo)
+               for root in roots]
     located = [(place.declarations, place.by_name) for place in located]
     return repr((
         config.select, config.extend_select, config.ignore, config.options, config.per_file_ignores,

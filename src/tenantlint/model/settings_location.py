@@ -114,14 +114,18 @@ def _configured(folder: str) -> bool:
         return True
 
 
-def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] = ()) -> SettingsLocation:
-    """Every settings module below `root`: declared ones first, then those found by name."""
+def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] = (),
+                    watched: dict[str, tuple[int, int] | None] | None = None) -> SettingsLocation:
+    """Every settings module below `root`: declared ones first, then those found by name. `watched`, when
+    given, receives the stamps of the folders listed and the files read: while they hold, so does this."""
     launchers, pytest_configs, by_name, manage_folders, python_files = [], [], [], [], []
     skip = _SKIPPED_FOLDERS | set(skipped)
     pending, seen = [root], 0
     while pending and seen < _MAX_FOLDERS:
         folder = pending.pop()
         seen += 1
+        if watched is not None:
+            watched[folder] = _stamp(folder)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -149,6 +153,8 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
                     by_name.append(entry.path)
             if name in PYTEST_FILES:
                 pytest_configs.append(entry.path)
+    if watched is not None:
+        watched.update((path, _stamp(path)) for path in (*launchers, *pytest_configs))
     declarations = []
     for launcher in sorted(launchers):
         declarations += _python_declarations(launcher, manage_folders, root)
@@ -156,6 +162,64 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
         declarations += _pytest_declarations(config, manage_folders, root)
     return SettingsLocation(root, tuple(dict.fromkeys(declarations)), tuple(sorted(by_name)), tuple(sorted(python_files)),
                             tuple(sorted(manage_folders)))
+
+
+def locate_settings_remembered(root: str, patterns: tuple[str, ...], matches_settings_name,
+                               memo_folder: str) -> SettingsLocation:
+    """`locate_settings`, reusing the result kept in `memo_folder` while no folder it listed and no launcher
+    or pytest configuration it read changed (a warm run then lists no folder). The memo is JSON read as
+    data, as the result cache is; one tenantlint did not write is ignored and rebuilt."""
+    from tenantlint import __version__
+    from tenantlint.cache import StoreError, check_stamps, ignored_store, read_store, write_store
+
+    key = [__version__, root, list(patterns), sorted(_SKIPPED_FOLDERS)]
+    try:
+        saved = read_store(memo_folder, _MEMO_FILE, key)
+        if saved is not None:
+            watched = check_stamps(saved.get("watched") if isinstance(saved, dict) else None, "settings stamps")
+            if all(_stamp(path) == stamp for path, stamp in watched.items()):
+                return _location_from_memo(root, saved)
+    except StoreError as problem:
+        ignored_store(memo_folder, _MEMO_FILE, problem)
+    watched = {}
+    location = locate_settings(root, matches_settings_name, watched=watched)
+    write_store(memo_folder, _MEMO_FILE, key, {
+        "watched": {path: list(stamp) if stamp else None for path, stamp in watched.items()},
+        "declarations": [[d.module, d.configuration, d.source, d.line, d.path, d.import_root]
+                         for d in location.declarations],
+        "by_name": list(location.by_name), "python_files": list(location.python_files),
+        "manage_folders": list(location.manage_folders)})
+    return location
+
+
+_MEMO_FILE = "settings.json"
+
+
+def _location_from_memo(root: str, saved: dict) -> SettingsLocation:
+    from tenantlint.cache import StoreError
+
+    def strings(name: str) -> tuple[str, ...]:
+        value = saved.get(name)
+        if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            raise StoreError(f"not a tenantlint settings memo ({name})")
+        return tuple(value)
+
+    declarations = saved.get("declarations")
+    if not (isinstance(declarations, list) and all(
+            isinstance(d, list) and len(d) == 6 and isinstance(d[0], str) and isinstance(d[2], str)
+            and type(d[3]) is int and all(v is None or isinstance(v, str) for v in (d[1], d[4], d[5]))
+            for d in declarations)):
+        raise StoreError("not a tenantlint settings memo (declarations)")
+    return SettingsLocation(root, tuple(Declaration(*d) for d in declarations), strings("by_name"),
+                            strings("python_files"), strings("manage_folders"))
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
 
 
 def _python_declarations(path: str, manage_folders: list[str], root: str) -> list[Declaration]:
