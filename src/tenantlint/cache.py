@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from tenantlint import __version__
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Related, Severity
+from tenantlint.sourcefile import file_stamp
 from tenantlint.results import FileResult
 
 CACHE_DIR = ".tenantlint_cache"
@@ -59,14 +60,6 @@ def _blake2b():
 
 def digest(data: bytes) -> str:
     return _blake2b()(data, digest_size=16).hexdigest()
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_size, status.st_mtime_ns
 
 
 # -- reading and writing a data file of the cache folder, safely --------------------------------
@@ -286,7 +279,7 @@ class ResultCache:
     def lookup(self, path: str) -> FileResult | None:
         """A hit without reading the file: its size and mtime are those its digest was taken at."""
         entry = self.entries.get(os.path.abspath(path))
-        if entry is None or entry.stamp is None or _stamp(path) != entry.stamp:
+        if entry is None or entry.stamp is None or file_stamp(path) != entry.stamp:
             return None
         return self._valid(entry, path)
 
@@ -296,12 +289,12 @@ class ResultCache:
             return None
         result = self._valid(entry, path)
         if result is not None:
-            entry.stamp = _stamp(path)  # touched but unchanged: next time, stat it only
+            entry.stamp = file_stamp(path)  # touched but unchanged: next time, stat it only
             self.dirty = True
         return result
 
     def _valid(self, entry: Entry, path: str) -> FileResult | None:
-        if any(_stamp(dep) != stamp for dep, stamp in entry.dependencies.items()):
+        if any(file_stamp(dep) != stamp for dep, stamp in entry.dependencies.items()):
             return None
         return FileResult(path, [_load_diagnostic(path, d) for d in entry.diagnostics], [], None,
                           list(entry.dependencies))
@@ -309,11 +302,11 @@ class ResultCache:
     def put(self, path: str, data: bytes, result: FileResult) -> None:
         if result.errors:
             return  # an internal error is never remembered
-        stamps = {dep: _stamp(dep) for dep in result.dependencies}
+        stamps = {dep: file_stamp(dep) for dep in result.dependencies}
         if any(stamp is None for stamp in stamps.values()):
             return
         self.entries[os.path.abspath(path)] = Entry(digest(data), stamps, [_dump_diagnostic(d) for d in result.diagnostics],
-                                                    _stamp(path))
+                                                    file_stamp(path))
         self.dirty = True
 
     def save(self) -> None:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from tenantlint.config import Config
+from tenantlint.sourcefile import file_stamp
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
@@ -26,14 +27,6 @@ class Discovery:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # folders not listed, and why
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_size, status.st_mtime_ns
-
-
 def discover_remembered(paths: list[str], config: Config, force_exclude: bool, folder: str) -> Discovery:
     """`discover`, reusing the last result kept in `folder` while no walked folder and no .gitignore
     changed (a folder's mtime changes when an entry is added, removed or renamed). The memo is JSON
@@ -47,7 +40,7 @@ def discover_remembered(paths: list[str], config: Config, force_exclude: bool, f
         saved = read_store(folder, _MEMO_FILE, key)
         if saved is not None:
             remembered = _check_memo(saved)
-            if all(_stamp(path) == stamp for path, stamp in remembered.watched.items()):
+            if all(file_stamp(path) == stamp for path, stamp in remembered.watched.items()):
                 remembered.missing = [p for p in paths if not os.path.lexists(p)]
                 return remembered
     except StoreError as problem:
@@ -210,7 +203,7 @@ def _walk(top: str, config: Config, excluded: Patterns, found: Discovery):
             return  # a virtual environment below the folder named
         pushed = ".gitignore" in markers
         if pushed:
-            watched[markers[".gitignore"]] = _stamp(markers[".gitignore"])
+            watched[markers[".gitignore"]] = file_stamp(markers[".gitignore"])
             ignores.append((_read_gitignore(markers[".gitignore"]), "", relative))
         for entry in sorted(files, key=_name):
             if not ignored(relative + entry.name, False):
@@ -249,9 +242,9 @@ def _parent_gitignores(top: str, watched: dict) -> list[tuple[str, Patterns]]:
     current = os.path.dirname(os.path.abspath(top))
     while True:
         gitignore = os.path.join(current, ".gitignore")
-        watched[current] = _stamp(current)  # a .gitignore appearing here changes the folder
+        watched[current] = file_stamp(current)  # a .gitignore appearing here changes the folder
         if os.path.isfile(gitignore):
-            watched[gitignore] = _stamp(gitignore)
+            watched[gitignore] = file_stamp(gitignore)
             spec = _read_gitignore(gitignore)
             # a folder the user names is checked even if ignored: the ignore file then says nothing below it
             if not _named_folder_ignored(spec, _relative(top, current)):

@@ -14,6 +14,16 @@ import tokenize
 from dataclasses import dataclass
 
 
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """(size, modification time) of a file or folder, or None when it is not there: while it holds, what
+    was read from it holds (a folder's changes when an entry is added, removed or renamed)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 

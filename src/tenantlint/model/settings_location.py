@@ -21,6 +21,7 @@ from tenantlint.config import ConfigError, configures_tenantlint
 from tenantlint.discovery import DEFAULT_EXCLUDE
 from tenantlint.model.test_code import is_test_code
 from tenantlint.project import source_root
+from tenantlint.sourcefile import file_stamp
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -125,7 +126,7 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
         folder = pending.pop()
         seen += 1
         if watched is not None:
-            watched[folder] = _stamp(folder)
+            watched[folder] = file_stamp(folder)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -154,7 +155,7 @@ def locate_settings(root: str, matches_settings_name, skipped: tuple[str, ...] =
             if name in PYTEST_FILES:
                 pytest_configs.append(entry.path)
     if watched is not None:
-        watched.update((path, _stamp(path)) for path in (*launchers, *pytest_configs))
+        watched.update((path, file_stamp(path)) for path in (*launchers, *pytest_configs))
     declarations = []
     for launcher in sorted(launchers):
         declarations += _python_declarations(launcher, manage_folders, root)
@@ -177,7 +178,7 @@ def locate_settings_remembered(root: str, patterns: tuple[str, ...], matches_set
         saved = read_store(memo_folder, _MEMO_FILE, key)
         if saved is not None:
             watched = check_stamps(saved.get("watched") if isinstance(saved, dict) else None, "settings stamps")
-            if all(_stamp(path) == stamp for path, stamp in watched.items()):
+            if all(file_stamp(path) == stamp for path, stamp in watched.items()):
                 return _location_from_memo(root, saved)
     except StoreError as problem:
         ignored_store(memo_folder, _MEMO_FILE, problem)
@@ -212,14 +213,6 @@ def _location_from_memo(root: str, saved: dict) -> SettingsLocation:
         raise StoreError("not a tenantlint settings memo (declarations)")
     return SettingsLocation(root, tuple(Declaration(*d) for d in declarations), strings("by_name"),
                             strings("python_files"), strings("manage_folders"))
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_size, status.st_mtime_ns
 
 
 def _python_declarations(path: str, manage_folders: list[str], root: str) -> list[Declaration]:
