@@ -34,6 +34,7 @@ _HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
 _CONNECTIONS = frozenset({"django.db.connection"})
 _MAX_DEPTH = 30
 _NAMED_USES = 3
+_DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"  # stores nothing: no entry to share
 _MAX_FOREIGN_DEPTH = 2
 _SNIPPET_LENGTH = 60
 _PERCENT_FIELD = re.compile(
@@ -221,7 +222,8 @@ class UnscopedCacheKey(Rule):
         "Silent (outside async code) for a cache alias whose `KEY_FUNCTION` in any settings module is "
         "`django_tenants.cache.make_key`, `tenant_schemas.cache.make_key` or one of "
         "tenant-key-functions (`cache` is the \"default\" alias; for `caches[expr]` any alias "
-        "with one). Silent when the key's origin is not visible in the project, rather than guessed: a "
+        "with one), and for an alias every governing settings module makes Django's `DummyCache` (it "
+        "stores nothing). Silent when the key's origin is not visible in the project, rather than guessed: a "
         "parameter, an attribute of another object, a library's function, a method of another "
         "class, a loop variable; and when the key has no literal text of its own "
         "(`f\"{prefix}:{key}\"`), unless a part of it names a row (`f\"{user.pk}\"`, `f\"{order_id}:{line}\"`; "
@@ -317,6 +319,8 @@ class Memo:
             return
         func, argument, facts, where, unscoped = call.func, call.argument, call.facts, call.where, call.unscoped
         method = func.attr[1:] if func.attr not in _SYNC_KEY_METHODS else func.attr
+        if self._caches_nothing(call.alias, ctx):
+            return
         on_event_loop = ctx.execution.at(node).runs_async and not call.handed_to_thread
         keyed = self._tenant_keyed(call.alias, ctx)
         if keyed and not (on_event_loop and func.attr in _SYNC_KEY_METHODS):
@@ -444,12 +448,23 @@ class Memo:
                 for view in ctx.governing_settings for name in _aliases(view, alias))
         return self._keyed[memo_key]
 
+    def _caches_nothing(self, alias: str, ctx) -> bool:
+        """Whether every settings module governing the code makes this alias Django's dummy cache."""
+        views = ctx.governing_settings
+        return bool(views) and alias != ANY_ALIAS and all(
+            _backend(view, alias) == _DUMMY_CACHE for view in views)
+
 
 def _aliases(view, alias: str) -> list[str]:
     if alias != ANY_ALIAS:
         return [alias]
     caches = view.lookup("CACHES")
     return list(caches.entries) if isinstance(caches, Mapping) else []
+
+
+def _backend(view, alias: str) -> str | None:
+    value = view.lookup("CACHES", alias, "BACKEND")
+    return value.value if isinstance(value, Str) else None
 
 
 def _key_function(view, alias: str) -> str | None:
