@@ -84,6 +84,7 @@ class ExecutionMap:
         self._spans = sorted((((f.lineno, f.col_offset), (f.end_lineno, f.end_col_offset), f, owners.get(id(f)))
                               for f in functions), key=lambda span: span[0])
         self._starts = [span[0] for span in self._spans]
+        self._owners = owners
         self._handed_to_threads = frozenset(handed)
         self._known: dict[int, Execution] = {}
 
@@ -109,6 +110,10 @@ class ExecutionMap:
                 return function, owner
             index -= 1
         return None, None
+
+    def owner_of(self, function: ast.AST) -> ast.ClassDef | None:
+        """The class whose body defines `function` (a method), else None."""
+        return self._owners.get(id(function))
 
     def _judge(self, function: ast.AST, owner: ast.ClassDef | None) -> Execution:
         runs_async = isinstance(function, ast.AsyncFunctionDef)

@@ -832,18 +832,12 @@ class _FileFacts:
         return SCOPED if shape is SCOPED else _Opaque(self.snippet(call))
 
     # -- the class around a method ---------------------------------------
-    @cached_property
-    def _owners(self) -> dict[int, ast.ClassDef]:
-        """The class of every method of the module, by the method's id."""
-        return {id(item): node for node in walk(self.ctx.tree) if isinstance(node, ast.ClassDef)
-                for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
     def _own_class(self, where: _Where) -> ast.ClassDef | None:
         """The class whose method the read is in, when `self` is that method's first parameter."""
         if not where.scopes:
             return None
         function = where.scopes[0]
-        owner = self._owners.get(id(function))
+        owner = self.ctx.execution.owner_of(function)
         arguments = function.args.posonlyargs + function.args.args if owner is not None else []
         return owner if arguments and arguments[0].arg == "self" else None
 
