@@ -55,12 +55,13 @@ class LineIndex:
     def __init__(self, text: str):
         self.text = text
         self.lines = split_lines(text, keepends=True)
+        self.ascii = text.isascii()  # then a byte column is the character column: no line is looked at
         self._starts: list[int] | None = None
         self._wide: dict[int, tuple[list[int], list[int]]] = {}  # line -> non-ASCII byte offsets, extra bytes
 
     def char_column(self, line: int, byte_col: int) -> int:
         """The character column of `byte_col` (UTF-8 bytes, as `ast` counts) on 1-based `line`."""
-        if not 0 < line <= len(self.lines):
+        if self.ascii or not 0 < line <= len(self.lines):
             return byte_col
         wide = self._wide.get(line)
         if wide is None:
@@ -80,7 +81,8 @@ class LineIndex:
                 total += len(text_line)
             starts.append(total)
             self._starts = starts
-        return self._starts[min(line - 1, len(self._starts) - 1)] + self.char_column(line, byte_col)
+        start = self._starts[min(line - 1, len(self._starts) - 1)]
+        return start + (byte_col if self.ascii else self.char_column(line, byte_col))
 
     def segment(self, node: ast.AST) -> str | None:
         """What `ast.get_source_segment(text, node)` returns."""

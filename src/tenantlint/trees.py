@@ -103,6 +103,16 @@ def statement_children(node: ast.AST) -> list[ast.AST]:
     return found
 
 
+def statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """`tree` and every statement (and handler, match case) below it, at any depth: where functions
+    and classes are defined, unless a lambda (an expression) defines one."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(statement_children(node))
+
+
 def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
     """Every parameter's name, in signature order."""
     args = function.args

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tenantlint.known import AUTHENTICATORS, DRF_SERIALIZERS, MIDDLEWARE_MIXIN, SIGNAL_RECEIVER_DECORATORS, SYNC_TO_ASYNC
 from tenantlint.project import ModuleInfo, Project
-from tenantlint.trees import walk
+from tenantlint.trees import statements, walk
 
 REQUEST = "request"  # a view, middleware, authenticator, serializer or consumer
 BACKGROUND = "background"  # a task, a management command, a signal receiver
@@ -73,7 +73,11 @@ class ExecutionMap:
         self._whole_file = TEST if is_test else SETTINGS if is_settings else None
         owners: dict[int, ast.ClassDef] = {}
         functions, handed = [], set()
-        for node in walk(module.tree):
+        text = module.text
+        # functions and classes are statements; only a lambda or a call handing a function to a thread
+        # needs the expressions walked, and neither can be there without its word in the text
+        expressions = "lambda" in text or "sync_to_async" in text
+        for node in (walk if expressions else statements)(module.tree):
             if isinstance(node, ast.ClassDef):
                 owners.update((id(item), node) for item in node.body
                               if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))

@@ -160,7 +160,8 @@ class CachedData:
         key = id(function)
         if key not in self._models:
             found = set()
-            for node in ast.walk(function):
+            text = self.ctx.segment(function) or ""
+            for node in ast.walk(function) if "objects" in text else ():
                 if isinstance(node, ast.Attribute) and node.attr == "objects":
                     dotted = self.ctx.imports.qualify(node.value)
                     if dotted is None and isinstance(node.value, ast.Name) and node.value.id in self.ctx.module.classes:

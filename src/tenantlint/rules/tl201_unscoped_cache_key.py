@@ -18,7 +18,7 @@ from tenantlint.project import resolve_relative
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cached_data import CachedData, names_a_row
 from tenantlint.settings_facts import Mapping, Str
-from tenantlint.trees import child_nodes, statement_children, walk
+from tenantlint.trees import child_nodes, statement_children, statements, walk
 
 _SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many",
                      "incr", "decr", "touch", "has_key")
@@ -719,6 +719,9 @@ class _FileFacts:
     def _concatenation(self, parts: list[ast.expr], node: ast.expr, where: _Where) -> _Shape:
         pieces: list = []
         for part in parts:
+            if part.__class__ is ast.Constant and part.value.__class__ is str:
+                pieces.append(part.value)  # literal text: nothing to follow (and most parts are)
+                continue
             shape = self.read(part, where)
             if shape is SCOPED:
                 return SCOPED
@@ -1006,7 +1009,7 @@ class _FileFacts:
         """Whether `node` is evaluated each time a function runs (its body), not once at import,
         where there is no tenant yet (module and class level, default values, decorators)."""
         if self._bodies is None:
-            nodes = walk(self.ctx.tree) if self._lambdas else _statements(self.ctx.tree)
+            nodes = walk(self.ctx.tree) if self._lambdas else statements(self.ctx.tree)
             self._bodies = _outermost(sorted(_body_span(function) for function in nodes
                                              if isinstance(function, _FUNCTIONS)))
         starts, ends = self._bodies
@@ -1116,15 +1119,6 @@ def _assigns_self_attribute(statement: ast.AST, name: str) -> bool:
         return False
     return any(isinstance(target, ast.Attribute) and target.attr == name and isinstance(target.value, ast.Name)
                and target.value.id == "self" for node in targets for target in walk(node))
-
-
-def _statements(tree: ast.Module) -> Iterator[ast.AST]:
-    """Every statement (and handler, match case) of the module, at any depth."""
-    pending = [tree]
-    while pending:
-        node = pending.pop()
-        yield node
-        pending.extend(statement_children(node))
 
 
 def _collect_bindings(scope: ast.AST, package: str, walrus: bool = True) -> dict[str, _NameBindings]:
