@@ -7,7 +7,8 @@ import itertools
 import pathspec
 import pytest
 
-from tenantlint.discovery import DEFAULT_EXCLUDE, Patterns
+from tenantlint.config import DEFAULT_EXCLUDE
+from tenantlint.discovery import Patterns
 
 NAMES = ["build", "Build", "x.egg-info", "egg-info", ".venv", "venv", "a", "__pycache__", "site-packages", "b.py",
          "build.py", "rebuild", "x.pyc", "docs"]

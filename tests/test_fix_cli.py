@@ -97,7 +97,7 @@ def test_file_changed_since_read_is_not_overwritten(settings, monkeypatch):
 
 
 def test_fix_that_would_not_parse_is_dropped_and_reported(settings, monkeypatch):
-    from tenantlint.rules.tl302_disabled_middleware import DisabledMiddleware
+    from tenantlint.rules.settings.tl302_disabled_middleware import DisabledMiddleware
 
     def broken(self, location, ctx):
         return self.fix("Break it", [Edit(location.line, 0, location.line, 0, "(((")])

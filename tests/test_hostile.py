@@ -130,14 +130,14 @@ def test_a_forged_cache_cannot_hide_a_finding(tmp_path):
 
 def _sign(body: bytes) -> bytes:
     """A cache file as this user's tenantlint would sign it."""
-    from tenantlint import cache
+    from tenantlint import store
 
-    return cache._signature(cache._signing_key(), body) + b"\n" + body
+    return store._signature(store._signing_key(), body) + b"\n" + body
 
 
 @pytest.mark.parametrize("damage", ["not json", "wrong shape", "fifo", "folder", "huge"])
 def test_a_damaged_cache_file_is_one_line_and_rebuilt(tmp_path, damage):
-    from tenantlint.cache import MAX_STORE_BYTES
+    from tenantlint.store import MAX_STORE_BYTES
 
     project = tmp_path / "project"
     project.mkdir()

@@ -196,7 +196,7 @@ def test_execution_context_of_every_function(tmp_path):
     import ast
 
     from tenantlint.model.execution import ExecutionMap
-    from tenantlint.project import Project
+    from tenantlint.model.project import Project
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "__init__.py").write_text("")

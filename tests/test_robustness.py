@@ -127,7 +127,7 @@ def test_new_syntax_parses_on_new_python(tmp_path):
 
 
 def test_internal_error_in_one_rule_is_isolated(tmp_path, monkeypatch):
-    from tenantlint.rules.tl301_mixed_session_jwt_auth import MixedSessionJwtAuth
+    from tenantlint.rules.settings.tl301_mixed_session_jwt_auth import MixedSessionJwtAuth
 
     (tmp_path / "settings.py").write_text(MIXED + COMMENTED)
     (tmp_path / "other_settings.py").write_text(COMMENTED)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from tenantlint.project import Project
-from tenantlint.settings_facts import Mapping, Seq, SettingsReader, Str, Unknown, looks_like_settings
+from tenantlint.model.project import Project
+from tenantlint.model.settings import Mapping, Seq, SettingsReader, Str, Unknown, looks_like_settings
 
 
 def write(tmp_path, files: dict[str, str]):

@@ -8,7 +8,7 @@ import pytest
 
 from lintutil import CASES, SAMPLE, lint, with_options
 from tenantlint.diagnostics import Applicability, Severity
-from tenantlint.rules.tl201_unscoped_cache_key import FixTarget
+from tenantlint.rules.cache.key_shapes import FixTarget
 
 CASE = CASES / "TL201"
 
@@ -365,7 +365,7 @@ def test_no_fix_at_import_for_get_many_or_for_a_key_list_built_in_several_places
 def test_the_codemod_refuses_a_module_where_the_key_has_moved():
     import libcst
 
-    from tenantlint.rules._tl201_fix import FixNotApplicable, add_schema
+    from tenantlint.rules.cache.key_fix import FixNotApplicable, add_schema
 
     module = libcst.parse_module('from django.core.cache import cache\n\n\ndef load(uid):\n    return cache.get(f"u:{uid}")\n')
     moved = FixTarget("insert", 5, 21, 5, 31, 'f"user:{uid}"')

@@ -6,7 +6,7 @@ import textwrap
 
 from lintutil import CASES, SAMPLE, lint, with_options
 from tenantlint.diagnostics import Severity
-from tenantlint.rules.tl501_unchecked_token_tenant import UncheckedTokenTenant
+from tenantlint.rules.tokens.tl501_unchecked_token_tenant import UncheckedTokenTenant
 
 MESSAGE = (
     "user resolved from a decoded token without comparing its 'tenant_schema' claim to the active tenant: "

@@ -6,7 +6,7 @@ import textwrap
 
 from lintutil import CASES, SAMPLE, lint, with_options
 from tenantlint.diagnostics import Severity
-from tenantlint.rules.tl502_fail_open_tenant_check import FailOpenTenantCheck
+from tenantlint.rules.tokens.tl502_fail_open_tenant_check import FailOpenTenantCheck
 
 SKIPPED = (
     "tenant check skipped when the token has no 'tenant_schema' claim: a token minted without it "

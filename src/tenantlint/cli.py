@@ -88,7 +88,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     if no_cache:
         found = discover(paths, config, force_exclude)
     else:
-        from tenantlint.cache import CACHE_DIR
+        from tenantlint.store import CACHE_DIR
         from tenantlint.discovery import discover_remembered
 
         found = discover_remembered(paths, config, force_exclude, os.path.join(config.root, CACHE_DIR))

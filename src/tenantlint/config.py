@@ -158,3 +158,11 @@ def _option_value(key: str, value, source: str):
             raise ConfigError(f"{source}: 'tenancy' must be one of {', '.join(TENANCY_KINDS)}")
         return value
     return tuple(_string_list(key, value, source))
+
+
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
+    "build", "dist", ".eggs", "*.egg-info", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+    ".tenantlint_cache", "site-packages", "__pypackages__", "_build", "buck-out", ".direnv",
+    ".ipynb_checkpoints",
+)

@@ -7,15 +7,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from tenantlint.config import Config
+from tenantlint.config import DEFAULT_EXCLUDE, Config
 from tenantlint.sourcefile import file_stamp
-
-DEFAULT_EXCLUDE = (
-    ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
-    "build", "dist", ".eggs", "*.egg-info", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-    ".tenantlint_cache", "site-packages", "__pypackages__", "_build", "buck-out", ".direnv",
-    ".ipynb_checkpoints",
-)
 
 
 @dataclass
@@ -32,7 +25,7 @@ def discover_remembered(paths: list[str], config: Config, force_exclude: bool, f
     changed (a folder's mtime changes when an entry is added, removed or renamed). The memo is JSON
     read as data (see `tenantlint.cache`): a file tenantlint did not write is ignored and rebuilt."""
     from tenantlint import __version__
-    from tenantlint.cache import StoreError, ignored_store, read_store, write_store
+    from tenantlint.store import StoreError, ignored_store, read_store, write_store
 
     key = [__version__, [os.path.abspath(p) for p in paths], None if config.exclude is None else list(config.exclude),
            list(config.extend_exclude), config.root, force_exclude]
@@ -56,7 +49,7 @@ _MEMO_FILE = "discovery.json"
 
 
 def _check_memo(saved) -> Discovery:
-    from tenantlint.cache import StoreError, check_stamps
+    from tenantlint.store import StoreError, check_stamps
 
     if not (isinstance(saved, dict) and isinstance(saved.get("files"), list)
             and all(isinstance(f, str) for f in saved["files"])):

@@ -6,21 +6,20 @@ import ast
 import os
 import re
 import traceback
-from functools import cached_property
 
 from tenantlint.config import Config
 from tenantlint.diagnostics import Diagnostic, Location, Related, Severity
-from tenantlint.project import ImportTable, ModuleInfo, Project, real, source_root
-from tenantlint.results import FileResult, InternalError
-from tenantlint.rules import Rule, all_rules
-from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
-from tenantlint.model.execution import ExecutionMap
-from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
-from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
+from tenantlint.model.project import ModuleInfo, Project, real, source_root
 from tenantlint.model.project_text import ProjectText
 from tenantlint.model.serializer_use import SerializerUse
+from tenantlint.model.settings import SettingsReader, SettingsView, looks_like_settings
+from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
+from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
 from tenantlint.model.test_code import is_test_code
-from tenantlint.settings_facts import SettingsReader, SettingsView, looks_like_settings
+from tenantlint.results import FileResult, InternalError
+from tenantlint.rules import Rule, all_rules
+from tenantlint.rules.base import FileContext
+from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children, walk_with_parents
 
@@ -28,91 +27,6 @@ PARSE_ERROR_CODE = "TL000"
 _NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(r"^#\s*tenantlint:\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE | re.MULTILINE)
 _CODE_LIST = re.compile(r"[,\s]+")
-
-
-class FileContext:
-    """What a rule may ask about the file being checked."""
-
-    def __init__(self, path: str, source: SourceText, tree: ast.Module, module: ModuleInfo, project: Project,
-                 config: Config, settings: SettingsReader, tenancy_of=None, serializer_use_of=None,
-                 project_text_of=None, context_of=None):
-        self.path = path
-        self._context_of = context_of
-        self.settings = settings
-        self._tenancy_of = tenancy_of
-        self._serializer_use_of = serializer_use_of
-        self._project_text_of = project_text_of
-        self.source = source
-        self.tree = tree
-        self.module = module
-        self.project = project
-        self.config = config
-        self.options = config.options
-        self.parents: list[ast.AST] = []
-
-    @cached_property
-    def line_index(self) -> LineIndex:
-        return LineIndex(self.source.text)
-
-    @cached_property
-    def lines(self) -> list[str]:
-        return [line.rstrip("\r\n") for line in self.line_index.lines]
-
-    def segment(self, node: ast.AST) -> str | None:
-        """The node's source text (`ast.get_source_segment`, without re-splitting the file)."""
-        return self.line_index.segment(node)
-
-    def char_span(self, node: ast.AST) -> tuple[int, int, int, int]:
-        """A node's start and end with character columns, as diagnostics and LibCST count them."""
-        index = self.line_index
-        return (node.lineno, index.char_column(node.lineno, node.col_offset),
-                node.end_lineno, index.char_column(node.end_lineno, node.end_col_offset))
-
-    @cached_property
-    def governing_settings(self) -> list[SettingsView]:
-        """The leaf settings this file's code runs with (those of its own source tree)."""
-        return self.settings.views_governing(self.path)
-
-    @cached_property
-    def tenancy(self) -> Tenancy:
-        """The tenancy model of this file's project (what makes a key or a token leak)."""
-        return self._tenancy_of(self.path, self.governing_settings)
-
-    def tenancy_under(self, view: SettingsView) -> Tenancy:
-        """The tenancy of the code one settings view governs (a settings rule judges each leaf)."""
-        return self._tenancy_of(view.leaf, [view])
-
-    @cached_property
-    def project_text(self) -> ProjectText:
-        """The text of this file's project, for questions across files."""
-        return self._project_text_of(self.path, self.governing_settings)
-
-    def project_text_under(self, view: SettingsView) -> ProjectText:
-        """The Python files of the code one settings view governs (a settings rule judges each leaf)."""
-        return self._project_text_of(view.leaf, [view])
-
-    def context_of(self, path: str) -> "FileContext | None":
-        """What a rule may ask about another file of the project (a settings rule counting what the
-        settings govern); None for a file that cannot be parsed and for test code the rules skip."""
-        return self._context_of(path)
-
-    @cached_property
-    def serializer_use(self) -> SerializerUse:
-        """Which views of this file's project use a serializer, and what they require."""
-        return self._serializer_use_of(self.path, self.governing_settings)
-
-    @cached_property
-    def execution(self) -> ExecutionMap:
-        """Where each function of this file runs (request, background, test) and whether on an event loop."""
-        return ExecutionMap(self.module, self.project, is_test=is_test_code(self.path),
-                            is_settings=self.settings.is_settings_module(self.path))
-
-    @property
-    def imports(self) -> ImportTable:
-        return self.module.imports
-
-    def location(self, node: ast.AST) -> Location:
-        return Location.of(self.path, node)
 
 
 class Engine:

@@ -15,17 +15,10 @@ from typing import Callable
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
 from tenantlint.engine import Engine, FileResult, InternalError
+from tenantlint.rules.base import FixContext
 from tenantlint.sourcefile import SourceText, read_file_bytes, split_lines, with_large_stack
 
 MAX_ROUNDS = 10
-
-
-@dataclass
-class FixContext:
-    """What a codemod may need besides the module: the file and its newline style."""
-
-    path: str
-    newline: str
 
 
 @dataclass
@@ -248,7 +241,7 @@ def _interruptions_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-__all__ = ["FixContext", "FixOutcome", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
+__all__ = ["FixOutcome", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
 
 
 def preview_edits(engine: Engine, path: str, source: SourceText, diagnostic: Diagnostic) -> tuple[Edit, ...]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from tenantlint.config import Config, ConfigError, configures_tenantlint, load_config
 from tenantlint.engine import Engine, FileResult
-from tenantlint.project import Project
+from tenantlint.model.project import Project
 from tenantlint.sourcefile import SourceText
 
 _ENGINES: dict[tuple, Engine] = {}

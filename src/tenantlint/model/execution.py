@@ -13,8 +13,8 @@ import ast
 import bisect
 from dataclasses import dataclass
 
-from tenantlint.known import AUTHENTICATORS, DRF_SERIALIZERS, MIDDLEWARE_MIXIN, SIGNAL_RECEIVER_DECORATORS, SYNC_TO_ASYNC
-from tenantlint.project import ModuleInfo, Project
+from tenantlint.model.known import AUTHENTICATORS, DRF_SERIALIZERS, MIDDLEWARE_MIXIN, SIGNAL_RECEIVER_DECORATORS, SYNC_TO_ASYNC
+from tenantlint.model.project import ModuleInfo, Project
 from tenantlint.trees import statements, walk
 
 REQUEST = "request"  # a view, middleware, authenticator, serializer or consumer

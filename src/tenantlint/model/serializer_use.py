@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from tenantlint.model.project_text import ProjectText
-from tenantlint.settings_facts import Seq
+from tenantlint.model.settings import Seq
 
 AUTHENTICATED_PERMISSIONS = frozenset({
     "rest_framework.permissions.IsAuthenticated",

@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass
 
 from tenantlint.config import ConfigError, configures_tenantlint
-from tenantlint.discovery import DEFAULT_EXCLUDE
+from tenantlint.config import DEFAULT_EXCLUDE
 from tenantlint.model.test_code import is_test_code
-from tenantlint.project import source_root
+from tenantlint.model.project import source_root
 from tenantlint.sourcefile import file_stamp
 
 if sys.version_info >= (3, 11):
@@ -171,7 +171,7 @@ def locate_settings_remembered(root: str, patterns: tuple[str, ...], matches_set
     or pytest configuration it read changed (a warm run then lists no folder). The memo is JSON read as
     data, as the result cache is; one tenantlint did not write is ignored and rebuilt."""
     from tenantlint import __version__
-    from tenantlint.cache import StoreError, check_stamps, ignored_store, read_store, write_store
+    from tenantlint.store import StoreError, check_stamps, ignored_store, read_store, write_store
 
     key = [__version__, root, list(patterns), sorted(_SKIPPED_FOLDERS)]
     try:
@@ -197,7 +197,7 @@ _MEMO_FILE = "settings.json"
 
 
 def _location_from_memo(root: str, saved: dict) -> SettingsLocation:
-    from tenantlint.cache import StoreError
+    from tenantlint.store import StoreError
 
     def strings(name: str) -> tuple[str, ...]:
         value = saved.get(name)

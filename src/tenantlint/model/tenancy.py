@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from tenantlint.config import TENANCY_KINDS
 from tenantlint.model.evidence import Evidence
 from tenantlint.model.tenant_source import tenant_from_user
-from tenantlint.settings_facts import Seq, SettingsView, Str
+from tenantlint.model.settings import Seq, SettingsView, Str
 
 SCHEMA = "schema"
 ROW = "row"

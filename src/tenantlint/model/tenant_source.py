@@ -13,7 +13,7 @@ import ast
 import os
 
 from tenantlint.model.evidence import Evidence
-from tenantlint.settings_facts import Seq, SettingsView
+from tenantlint.model.settings import Seq, SettingsView
 
 
 def tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...], tenant_words: frozenset[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from tenantlint.project import source_root
+from tenantlint.model.project import source_root
 
 TEST_CODE = ("tests/", "test_*.py", "*_test.py", "tests.py", "conftest.py")
 

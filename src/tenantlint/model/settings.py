@@ -19,7 +19,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from tenantlint.diagnostics import Location
-from tenantlint.project import Project, real, source_root
+from tenantlint.model.project import Project, real, source_root
 from tenantlint.sourcefile import split_lines
 
 COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")

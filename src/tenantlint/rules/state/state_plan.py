@@ -22,7 +22,7 @@ import ast
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from tenantlint.known import (
+from tenantlint.model.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
     CHANNELS_MIDDLEWARE,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.flow import Atom, Locals, contains, known_at
-from tenantlint.known import DRF_SERIALIZERS, short
-from tenantlint.project import ImportTable
-from tenantlint.rules._audit_guard_plan import (Change, Insert, Replace, Rewrite, alone_on_lines, bindings,
+from tenantlint.model.flow import Atom, Locals, contains, known_at
+from tenantlint.model.known import DRF_SERIALIZERS, short
+from tenantlint.model.project import ImportTable
+from tenantlint.rules.edits.statements import (Change, Insert, Replace, Rewrite, alone_on_lines, bindings,
                                                 import_insert, is_docstring, leading_imports, module_names,
                                                 reads, span, starts_line)
 from tenantlint.rules.base import Rule, register
@@ -241,7 +241,7 @@ class RecordSerializer(serializers.ModelSerializer):
                 yield self.diagnostic(ctx.location(value), message, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
-        from tenantlint.rules._audit_guard_fix import apply_changes
+        from tenantlint.rules.edits.statements_cst import apply_changes
 
         text = module.code
         tree, lines = ast.parse(text), split_lines(text)

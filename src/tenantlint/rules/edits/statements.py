@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from tenantlint.diagnostics import char_column
-from tenantlint.flow import contains
+from tenantlint.model.flow import contains
 from tenantlint.trees import child_nodes, per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef

@@ -11,7 +11,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.rules._tl101_plan import (
+from tenantlint.rules.state.state_plan import (
     CONNECTION,
     CONTEXT_VAR,
     DROP,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
-from tenantlint.known import (
+from tenantlint.model.known import (
     ADMIN_SITES,
     AUTHENTICATORS,
     CHANNELS_MIDDLEWARE,
@@ -18,8 +18,8 @@ from tenantlint.known import (
     is_django_middleware,
     short,
 )
-from tenantlint.project import ClassInfo, ModuleInfo, _module_level_statements
-from tenantlint.rules._tl101_plan import StatePlan, StatePlanner, module_names
+from tenantlint.model.project import ClassInfo, ModuleInfo, _module_level_statements
+from tenantlint.rules.state.state_plan import StatePlan, StatePlanner, module_names
 from tenantlint.rules.base import Rule, register
 from tenantlint.trees import child_nodes, parameter_names, statement_children, walk
 
@@ -368,7 +368,7 @@ class CurrentUserMiddleware:
         return kinds
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
-        from tenantlint.rules._tl101_fix import apply_plans
+        from tenantlint.rules.state.state_fix import apply_plans
 
         plans = [d.fix.plan for d in diagnostics if isinstance(d.fix, StateFix) and d.fix.plan is not None]
         return apply_plans(module, list(dict.fromkeys(plans)))

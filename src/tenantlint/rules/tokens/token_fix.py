@@ -13,12 +13,12 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.project import ImportTable
-from tenantlint.rules._audit_guard_fix import apply_changes
-from tenantlint.rules._audit_guard_plan import (
+from tenantlint.model.project import ImportTable
+from tenantlint.rules.edits.statements_cst import apply_changes
+from tenantlint.rules.edits.statements import (
     Change, Replace, alone_on_lines, import_insert, leading_imports,
 )
-from tenantlint.rules._token_fix_plan import COMPARISON, NEUTRAL, FailClosed, Spot, TenantCheck
+from tenantlint.rules.tokens.token_checks import COMPARISON, NEUTRAL, FailClosed, Spot, TenantCheck
 from tenantlint.sourcefile import split_lines
 
 _INDENT = re.compile(r"^((?:    )+)", re.MULTILINE)

@@ -6,9 +6,9 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
-from tenantlint.rules._token_fix_plan import FailClosed, PlannedFix, plan_fail_closed
+from tenantlint.rules.tokens.token_checks import FailClosed, PlannedFix, plan_fail_closed
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules._token_reading import TRIGGERS, TokenFunction, function_text, mentions_claim, module_string_constants
+from tenantlint.rules.tokens.token_function import TRIGGERS, TokenFunction, function_text, mentions_claim, module_string_constants
 
 
 @register
@@ -128,7 +128,7 @@ class TenantJWTAuthentication(JWTAuthentication):
             yield self.diagnostic(ctx.location(test), message, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
-        from tenantlint.rules._token_fix import fail_closed
+        from tenantlint.rules.tokens.token_fix import fail_closed
 
         plans = [d.fix.plan for d in diagnostics if isinstance(d.fix, PlannedFix)]
         if len(plans) != len(diagnostics) or not all(isinstance(p, FailClosed) for p in plans):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Fix, Severity
-from tenantlint.known import SESSION_AUTHENTICATION, TOKEN_AUTHENTICATION, short
+from tenantlint.model.known import SESSION_AUTHENTICATION, TOKEN_AUTHENTICATION, short
 from tenantlint.rules.base import Rule, register
-from tenantlint.settings_edits import entry_alone_on_line, indent_of, line_ending, replace_lines
-from tenantlint.settings_facts import Seq, Str
+from tenantlint.rules.edits.settings_lines import entry_alone_on_line, indent_of, line_ending, replace_lines
+from tenantlint.model.settings import Seq, Str
 
 
 @register

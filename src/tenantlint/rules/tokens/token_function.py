@@ -14,8 +14,8 @@ import re
 from functools import cached_property
 from typing import Iterator
 
-from tenantlint import flow
-from tenantlint.known import (
+from tenantlint.model import flow
+from tenantlint.model.known import (
     AUTHENTICATORS,
     GET_OBJECT_OR_404,
     GET_USER_MODEL,
@@ -24,8 +24,8 @@ from tenantlint.known import (
     SYNC_TO_ASYNC,
     USER_MODELS,
 )
-from tenantlint.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
-from tenantlint.settings_facts import Seq
+from tenantlint.model.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
+from tenantlint.model.settings import Seq
 from tenantlint.trees import child_nodes, per_tree, walk
 
 # Nested functions and classes are read on their own; lambdas and comprehensions belong to the function.

@@ -6,10 +6,10 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.flow import Locals, known_at
-from tenantlint.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
-from tenantlint.project import ClassInfo, ImportTable
-from tenantlint.rules._audit_guard_plan import (Insert, Point, before_first_statement, bindings, dominates,
+from tenantlint.model.flow import Locals, known_at
+from tenantlint.model.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
+from tenantlint.model.project import ClassInfo, ImportTable
+from tenantlint.rules.edits.statements import (Insert, Point, before_first_statement, bindings, dominates,
                                                 import_insert, insertion_point, leading_imports, module_names,
                                                 span, statement_at, statement_path)
 from tenantlint.rules.base import Rule, register
@@ -142,7 +142,7 @@ def handle_record_save(sender, instance, created, **kwargs):
                 yield self.diagnostic(ctx.location(use), _message(field, kind, function.name), fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
-        from tenantlint.rules._audit_guard_fix import apply_changes
+        from tenantlint.rules.edits.statements_cst import apply_changes
 
         text = module.code
         tree, lines = ast.parse(text), split_lines(text)

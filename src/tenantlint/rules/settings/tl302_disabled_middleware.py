@@ -8,9 +8,9 @@ import re
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit, Fix, Location, Severity
-from tenantlint.known import derives_from, tenant_middleware_names
+from tenantlint.model.known import derives_from, tenant_middleware_names
 from tenantlint.rules.base import Rule, register
-from tenantlint.settings_facts import COMMENTED_ENTRY, Seq
+from tenantlint.model.settings import COMMENTED_ENTRY, Seq
 
 
 @register

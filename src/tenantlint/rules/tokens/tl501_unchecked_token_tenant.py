@@ -7,8 +7,8 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
 from tenantlint.model.tenancy import ROW
-from tenantlint.rules._token_fix_plan import PlannedFix, TenantCheck, plan_check
-from tenantlint.rules._token_reading import READING_TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
+from tenantlint.rules.tokens.token_checks import PlannedFix, TenantCheck, plan_check
+from tenantlint.rules.tokens.token_function import READING_TRIGGERS, TokenFunction, decode_hints, function_text, might_read_tokens
 from tenantlint.rules.base import Rule, register
 
 
@@ -149,7 +149,7 @@ class TenantJWTAuthentication(JWTAuthentication):
                 yield self.diagnostic(ctx.location(lookup), message, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
-        from tenantlint.rules._token_fix import insert_checks
+        from tenantlint.rules.tokens.token_fix import insert_checks
 
         checks = [d.fix.plan for d in diagnostics if isinstance(d.fix, PlannedFix)]
         if len(checks) != len(diagnostics) or not all(isinstance(c, TenantCheck) for c in checks):

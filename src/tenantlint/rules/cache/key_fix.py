@@ -17,7 +17,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.rules.tl201_unscoped_cache_key import _PERCENT_FIELD, INSERT, FixTarget
+from tenantlint.rules.cache.key_shapes import INSERT, PERCENT_FIELD, FixTarget
 from tenantlint.trees import walk
 
 CONNECTION_MODULE, CONNECTION = "django.db", "connection"
@@ -152,7 +152,7 @@ def _insert_into_percent(node: cst.BinaryOperation, schema: _Schema) -> cst.Base
     if not isinstance(template, cst.SimpleString) or _is_bytes(template):
         return None
     body = _body(template)
-    fields = [match for match in _PERCENT_FIELD.finditer(body) if match.group("kind") != "%"]
+    fields = [match for match in PERCENT_FIELD.finditer(body) if match.group("kind") != "%"]
     names = {match.group("name") for match in fields if match.group("name") is not None}
     values = node.right
     quote = template.quote[0]

@@ -13,7 +13,7 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.rules._audit_guard_plan import Change, Insert, Replace, Rewrite, span
+from tenantlint.rules.edits.statements import Change, Insert, Replace, Rewrite, span
 
 _INDENT = re.compile(r"^((?:    )+)", re.MULTILINE)
 

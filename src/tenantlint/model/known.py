@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tenantlint.config import Options
-    from tenantlint.project import Project
+    from tenantlint.model.project import Project
 
 TENANT_APPS = ("django_tenants", "tenant_schemas")
 

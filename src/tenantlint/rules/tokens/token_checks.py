@@ -16,12 +16,12 @@ import tokenize
 from dataclasses import dataclass
 
 from tenantlint.diagnostics import Fix
-from tenantlint.flow import always_exits
-from tenantlint.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
-from tenantlint.rules._audit_guard_plan import (
+from tenantlint.model.flow import always_exits
+from tenantlint.model.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
+from tenantlint.rules.edits.statements import (
     Point, bindings, dominates, insertion_point, module_names, reads, span, statement_at, statement_path,
 )
-from tenantlint.rules._token_reading import ABSENT, NEUTRAL, PRESENT, TokenFunction, own_nodes
+from tenantlint.rules.tokens.token_function import ABSENT, NEUTRAL, PRESENT, TokenFunction, own_nodes
 from tenantlint.trees import walk
 
 COMPARISON = "comparison"

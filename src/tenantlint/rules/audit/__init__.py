@@ -1,0 +1,1 @@
+"""Audit fields and writes that record the wrong user (TL401, TL402)."""
