@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit
-from tenantlint.engine import Engine, FileResult, InternalError
+from tenantlint.engine import Engine
+from tenantlint.results import FileResult, InternalError
 from tenantlint.rules.base import FixContext
 from tenantlint.sourcefile import SourceText, read_file_bytes, split_lines, with_large_stack
 

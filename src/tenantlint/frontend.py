@@ -7,7 +7,8 @@ import os
 from dataclasses import replace
 
 from tenantlint.config import Config, ConfigError, configures_tenantlint, load_config
-from tenantlint.engine import Engine, FileResult
+from tenantlint.engine import Engine
+from tenantlint.results import FileResult
 from tenantlint.model.project import Project
 from tenantlint.sourcefile import SourceText
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from tenantlint.model.project_text import ProjectText
-from tenantlint.model.settings import Seq
+from tenantlint.model.settings_values import Seq
 
 AUTHENTICATED_PERMISSIONS = frozenset({
     "rest_framework.permissions.IsAuthenticated",

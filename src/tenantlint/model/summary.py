@@ -10,7 +10,7 @@ import os
 
 from tenantlint.model.known import derives_from, tenant_middleware_names
 from tenantlint.model.test_code import TEST_CODE, is_test_code
-from tenantlint.model.settings import Seq
+from tenantlint.model.settings_values import Seq
 
 
 def describe_project(engine, path: str) -> dict:

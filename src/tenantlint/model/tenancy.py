@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from tenantlint.config import TENANCY_KINDS
 from tenantlint.model.evidence import Evidence
 from tenantlint.model.tenant_source import tenant_from_user
-from tenantlint.model.settings import Seq, SettingsView, Str
+from tenantlint.model.settings_values import Seq, Str
+from tenantlint.model.settings import SettingsView
 
 SCHEMA = "schema"
 ROW = "row"

@@ -13,7 +13,7 @@ from tenantlint.diagnostics import Applicability, Diagnostic, Related, Severity
 from tenantlint.model.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, SYNC_TO_ASYNC, TENANT_CACHE_KEY_FUNCTIONS
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.cached_data import names_a_row
-from tenantlint.model.settings import Mapping, Str
+from tenantlint.model.settings_values import Mapping, Str
 from tenantlint.trees import statements, walk
 from tenantlint.rules.cache.key_shapes import Built, COMPREHENSIONS, FIX_MESSAGE, FUNCTIONS, FixTarget, INSERT, KeyFix, Shape, WRAP, Where, comprehension_targets, end_of, start_of
 from tenantlint.rules.cache.key_reader import KeyReader, shorten

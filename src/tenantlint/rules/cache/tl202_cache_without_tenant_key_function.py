@@ -12,7 +12,7 @@ from tenantlint.model.project import real
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.tl201_unscoped_cache_key import UnscopedCacheKey
 from tenantlint.rules.edits.settings_lines import indent_of, insert_before_line, line_ending
-from tenantlint.model.settings import Mapping, Str
+from tenantlint.model.settings_values import Mapping, Str
 from tenantlint.trees import walk_with_parents
 
 # a cache whose entries no two tenants can share, or whose sharing depends on where its table was created

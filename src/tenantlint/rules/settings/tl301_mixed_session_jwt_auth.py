@@ -8,7 +8,7 @@ from tenantlint.diagnostics import Diagnostic, Fix, Severity
 from tenantlint.model.known import SESSION_AUTHENTICATION, TOKEN_AUTHENTICATION, short
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.settings_lines import entry_alone_on_line, indent_of, line_ending, replace_lines
-from tenantlint.model.settings import Seq, Str
+from tenantlint.model.settings_values import Seq, Str
 
 
 @register

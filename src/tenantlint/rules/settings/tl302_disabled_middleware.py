@@ -10,7 +10,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic, Edit, Fix, Location, Severity
 from tenantlint.model.known import derives_from, tenant_middleware_names
 from tenantlint.rules.base import Rule, register
-from tenantlint.model.settings import COMMENTED_ENTRY, Seq
+from tenantlint.model.settings_values import COMMENTED_ENTRY, Seq
 
 
 @register

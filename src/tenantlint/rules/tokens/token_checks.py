@@ -21,7 +21,8 @@ from tenantlint.model.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
 from tenantlint.rules.edits.statements import (
     Point, bindings, dominates, insertion_point, module_names, reads, span, statement_at, statement_path,
 )
-from tenantlint.rules.tokens.token_function import ABSENT, NEUTRAL, PRESENT, TokenFunction, own_nodes
+from tenantlint.rules.tokens.token_function import ABSENT, NEUTRAL, PRESENT, TokenFunction
+from tenantlint.rules.tokens.token_sources import own_nodes
 from tenantlint.trees import walk
 
 COMPARISON = "comparison"
