@@ -6,8 +6,8 @@ import os
 import stat
 
 import pytest
-
 from test_cli import run
+
 from tenantlint import fixing
 from tenantlint.diagnostics import Edit
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-
 from lintutil import CASES, FIXTURES, SAMPLE, lint, with_options
 from test_cli import run
+
 from tenantlint.config import ConfigError, config_from_table
 
 PROJECTS = FIXTURES / "projects"

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_cli import MIXED, run
 
 COMMENTED = "MIDDLEWARE = [\n    'a.b.C',\n    # 'x.y.Z',\n]\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from tenantlint.model.project import Project
-from tenantlint.model.settings_values import Mapping, Seq, Str, Unknown
 from tenantlint.model.settings import SettingsReader, looks_like_settings
+from tenantlint.model.settings_values import Mapping, Seq, Str, Unknown
 
 
 def write(tmp_path, files: dict[str, str]):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from lintutil import CASES, SAMPLE, lint, with_options
+
 from tenantlint.diagnostics import Applicability, Severity
 from tenantlint.rules.cache.key_shapes import FixTarget
 

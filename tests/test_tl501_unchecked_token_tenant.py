@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from lintutil import CASES, SAMPLE, lint, with_options
+
 from tenantlint.diagnostics import Severity
 from tenantlint.rules.tokens.tl501_unchecked_token_tenant import UncheckedTokenTenant
 

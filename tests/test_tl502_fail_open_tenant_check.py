@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from lintutil import CASES, SAMPLE, lint, with_options
+
 from tenantlint.diagnostics import Severity
 from tenantlint.rules.tokens.tl502_fail_open_tenant_check import FailOpenTenantCheck
 

@@ -20,8 +20,18 @@ from tenantlint import __version__
 from tenantlint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, Related, Severity
 from tenantlint.results import FileResult
 from tenantlint.sourcefile import file_stamp
-from tenantlint.store import (CACHE_DIR, StoreError, check_stamps, digest, expect_shape, ignored_store, is_int, is_stamp,
-                              read_store, write_store)
+from tenantlint.store import (
+    CACHE_DIR,
+    StoreError,
+    check_stamps,
+    digest,
+    expect_shape,
+    ignored_store,
+    is_int,
+    is_stamp,
+    read_store,
+    write_store,
+)
 
 RESULTS_FILE = "results.json"
 

@@ -88,8 +88,8 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     if no_cache:
         found = discover(paths, config, force_exclude)
     else:
-        from tenantlint.store import CACHE_DIR
         from tenantlint.discovery import discover_remembered
+        from tenantlint.store import CACHE_DIR
 
         found = discover_remembered(paths, config, force_exclude, os.path.join(config.root, CACHE_DIR))
     from tenantlint.report import PREVIEWED

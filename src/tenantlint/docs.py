@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from tenantlint.config import OPTION_HELP
-from tenantlint.rules.base import Rule
 from tenantlint.rules import all_rules
+from tenantlint.rules.base import Rule
 
 _EXPECTATION = re.compile(r"\s*#\s*TL\d{3}(?::\d+)?(?:\s+TL\d{3}(?::\d+)?)*\s*$")
 

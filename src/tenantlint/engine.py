@@ -17,9 +17,8 @@ from tenantlint.model.settings_location import SettingsLocation, locate_settings
 from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
 from tenantlint.model.test_code import is_test_code
 from tenantlint.results import FileResult, InternalError
-from tenantlint.rules.base import Rule
 from tenantlint.rules import all_rules
-from tenantlint.rules.base import FileContext
+from tenantlint.rules.base import FileContext, Rule
 from tenantlint.selection import code_matches, enabled_codes, per_file_ignored
 from tenantlint.sourcefile import LineIndex, SourceError, SourceText, decode_source, parse_source, read_file_bytes
 from tenantlint.trees import child_nodes, statement_children, walk_with_parents

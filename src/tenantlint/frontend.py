@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from tenantlint.config import Config, ConfigError, configures_tenantlint, load_config
 from tenantlint.engine import Engine
-from tenantlint.results import FileResult
 from tenantlint.model.project import Project
+from tenantlint.results import FileResult
 from tenantlint.sourcefile import SourceText
 
 _ENGINES: dict[tuple, Engine] = {}

@@ -56,9 +56,9 @@ def fingerprint(config: Config, files: list[str]) -> str:
     """What besides a file's bytes decides its findings, read without loading the rules:
     the configuration, where the settings modules are, and tenantlint's own code (so
     that an edited development install never serves results of the code it had before)."""
-    from tenantlint.store import CACHE_DIR
-    from tenantlint.model.settings_location import locate_settings_remembered, search_root
     from tenantlint.model.settings import looks_like_settings
+    from tenantlint.model.settings_location import locate_settings_remembered, search_root
+    from tenantlint.store import CACHE_DIR
 
     patterns = tuple(config.settings_modules)
     roots = sorted({search_root(folder, config) for folder in {os.path.dirname(os.path.abspath(f)) for f in files}})

@@ -14,7 +14,6 @@ import os
 import stat
 import sys
 
-
 CACHE_DIR = ".tenantlint_cache"
 FORMAT = 2  # 2: findings carry their related places
 MAX_STORE_BYTES = 256 * 1024 * 1024

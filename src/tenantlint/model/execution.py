@@ -13,7 +13,13 @@ import ast
 import bisect
 from dataclasses import dataclass
 
-from tenantlint.model.known import AUTHENTICATORS, DRF_SERIALIZERS, MIDDLEWARE_MIXIN, SIGNAL_RECEIVER_DECORATORS, SYNC_TO_ASYNC
+from tenantlint.model.known import (
+    AUTHENTICATORS,
+    DRF_SERIALIZERS,
+    MIDDLEWARE_MIXIN,
+    SIGNAL_RECEIVER_DECORATORS,
+    SYNC_TO_ASYNC,
+)
 from tenantlint.model.project import ModuleInfo, Project
 from tenantlint.trees import statements, walk
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+
 from tenantlint.trees import child_nodes, walk
 
 

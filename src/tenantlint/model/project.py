@@ -34,7 +34,7 @@ class ImportTable:
         self.module_name = module_name
         self.bindings: dict[str, str] = {}
         package = module_name if is_package else module_name.rpartition(".")[0]
-        for node in _module_level_statements(tree):
+        for node in module_level_statements(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -102,7 +102,7 @@ def resolve_relative(package: str, module: str | None, level: int) -> str | None
     return ".".join(base_parts)
 
 
-def _module_level_statements(tree: ast.Module):
+def module_level_statements(tree: ast.Module):
     """Top-level statements, looking into if/try blocks (`try: import x except ImportError`)."""
     pending = list(tree.body)
     while pending:

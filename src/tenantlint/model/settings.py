@@ -18,9 +18,19 @@ import tokenize
 
 from tenantlint.diagnostics import Location
 from tenantlint.model.project import Project, real, source_root
-from tenantlint.sourcefile import split_lines
-from tenantlint.model.settings_values import Assignment, COMMENTED_ENTRY, Imported, Mapping, Seq, Str, Unknown, Value, deep_copy
 from tenantlint.model.settings_evaluation import CONFIGURATION_BASES, ModuleResult, SettingsEvaluation, leaf_classes
+from tenantlint.model.settings_values import (
+    COMMENTED_ENTRY,
+    Assignment,
+    Imported,
+    Mapping,
+    Seq,
+    Str,
+    Unknown,
+    Value,
+    deep_copy,
+)
+from tenantlint.sourcefile import split_lines
 
 SETTINGS_PATH_PATTERNS = ("settings.py", "*settings*.py", "*/settings/*.py")
 _MAX_IMPORT_DEPTH = 20

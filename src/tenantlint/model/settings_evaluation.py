@@ -2,13 +2,14 @@
 imports of other settings modules and django-configurations classes, statement by statement."""
 
 from __future__ import annotations
-from tenantlint.model.settings_values import Assignment, Imported, Mapping, Seq, Str, Unknown, Value, deep_copy
-from tenantlint.diagnostics import Location
-from dataclasses import dataclass
-from dataclasses import field
-import os
+
 import ast
 import copy
+import os
+from dataclasses import dataclass, field
+
+from tenantlint.diagnostics import Location
+from tenantlint.model.settings_values import Assignment, Imported, Mapping, Seq, Str, Unknown, Value, deep_copy
 
 
 @dataclass

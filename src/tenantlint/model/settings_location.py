@@ -17,10 +17,9 @@ import re
 import sys
 from dataclasses import dataclass
 
-from tenantlint.config import ConfigError, configures_tenantlint
-from tenantlint.config import DEFAULT_EXCLUDE
-from tenantlint.model.test_code import is_test_code
+from tenantlint.config import DEFAULT_EXCLUDE, ConfigError, configures_tenantlint
 from tenantlint.model.project import source_root
+from tenantlint.model.test_code import is_test_code
 from tenantlint.sourcefile import file_stamp
 
 if sys.version_info >= (3, 11):

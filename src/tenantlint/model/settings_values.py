@@ -1,12 +1,12 @@
 """The values a settings module is read as: text, lists, mappings, imports, and what cannot be known."""
 
 from __future__ import annotations
-from tenantlint.diagnostics import Location
-from dataclasses import dataclass
-from dataclasses import field
-import re
-import ast
 
+import ast
+import re
+from dataclasses import dataclass, field
+
+from tenantlint.diagnostics import Location
 
 COMMENTED_ENTRY = re.compile(r"#\s*(?P<quote>['\"])(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?P=quote)")
 

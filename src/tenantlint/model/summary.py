@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from tenantlint.model.known import derives_from, tenant_middleware_names
-from tenantlint.model.test_code import TEST_CODE, is_test_code
 from tenantlint.model.settings_values import Seq
+from tenantlint.model.test_code import TEST_CODE, is_test_code
 
 
 def describe_project(engine, path: str) -> dict:

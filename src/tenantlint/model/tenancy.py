@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from tenantlint.config import TENANCY_KINDS
 from tenantlint.model.evidence import Evidence
-from tenantlint.model.tenant_source import tenant_from_user
-from tenantlint.model.settings_values import Seq, Str
 from tenantlint.model.settings import SettingsView
+from tenantlint.model.settings_values import Seq, Str
+from tenantlint.model.tenant_source import tenant_from_user
 
 SCHEMA = "schema"
 ROW = "row"

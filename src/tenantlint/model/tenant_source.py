@@ -13,8 +13,8 @@ import ast
 import os
 
 from tenantlint.model.evidence import Evidence
-from tenantlint.model.settings_values import Seq
 from tenantlint.model.settings import SettingsView
+from tenantlint.model.settings_values import Seq
 
 
 def tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...], tenant_words: frozenset[str],

@@ -10,10 +10,22 @@ from tenantlint.diagnostics import Diagnostic, Severity
 from tenantlint.model.flow import Atom, Locals, contains, known_at
 from tenantlint.model.known import DRF_SERIALIZERS, short
 from tenantlint.model.project import ImportTable
-from tenantlint.rules.edits.statements import (Change, Insert, Replace, Rewrite, alone_on_lines, bindings,
-                                                import_insert, is_docstring, leading_imports, module_names,
-                                                reads, span, starts_line)
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.edits.statements import (
+    Change,
+    Insert,
+    Replace,
+    Rewrite,
+    alone_on_lines,
+    bindings,
+    import_insert,
+    is_docstring,
+    leading_imports,
+    module_names,
+    reads,
+    span,
+    starts_line,
+)
 from tenantlint.sourcefile import split_lines
 from tenantlint.trees import child_nodes, walk
 

@@ -9,10 +9,21 @@ from tenantlint.diagnostics import Diagnostic, Severity
 from tenantlint.model.flow import Locals, known_at
 from tenantlint.model.known import LOGGER_FACTORIES, MODEL_SIGNALS, SIGNAL_RECEIVER_DECORATORS, short
 from tenantlint.model.project import ClassInfo, ImportTable
-from tenantlint.rules.edits.statements import (Insert, Point, before_first_statement, bindings, dominates,
-                                                import_insert, insertion_point, leading_imports, module_names,
-                                                span, statement_at, statement_path)
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.edits.statements import (
+    Insert,
+    Point,
+    before_first_statement,
+    bindings,
+    dominates,
+    import_insert,
+    insertion_point,
+    leading_imports,
+    module_names,
+    span,
+    statement_at,
+    statement_path,
+)
 from tenantlint.sourcefile import split_lines
 from tenantlint.trees import child_nodes, walk
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from tenantlint.rules.cache.key_shapes import Built, NESTED_SCOPES, Opaque, SCOPED, Shape, Where, end_of, start_of
+
+from tenantlint.rules.cache.key_shapes import NESTED_SCOPES, SCOPED, Built, Opaque, Shape, Where, end_of, start_of
 from tenantlint.rules.cache.names import ModuleNames
 from tenantlint.trees import child_nodes, walk
 

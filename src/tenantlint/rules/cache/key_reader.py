@@ -7,25 +7,28 @@ import re
 import string
 from dataclasses import replace
 from functools import cached_property
-from tenantlint.rules.cache.names import Binding
-from tenantlint.rules.cache.key_shapes import Built, NESTED_SCOPES, Opaque, PERCENT_FIELD, SCOPED, Shape, Where, start_of
+
 from tenantlint.rules.cache.cached_data import CachedData
 from tenantlint.rules.cache.helper_keys import HelperKeys
+from tenantlint.rules.cache.key_shapes import (
+    NESTED_SCOPES,
+    PERCENT_FIELD,
+    SCOPED,
+    Built,
+    Opaque,
+    Shape,
+    Where,
+    start_of,
+)
+from tenantlint.rules.cache.names import Binding
 from tenantlint.trees import child_nodes
 
 _MAX_DEPTH = 30
 
-
 # django-tenants picks the tenant from the host, so a key built from the host is per tenant.
 _HOST_CALLS = frozenset({"get_host", "build_absolute_uri"})
-
-
 _HOST_HEADERS = frozenset({"HTTP_HOST", "HTTP_X_FORWARDED_HOST"})
-
-
 _CONNECTIONS = frozenset({"django.db.connection"})
-
-
 _SNIPPET_LENGTH = 60
 
 

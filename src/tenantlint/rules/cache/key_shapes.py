@@ -6,19 +6,14 @@ import ast
 import re
 from dataclasses import dataclass
 from typing import Union
+
 from tenantlint.diagnostics import Fix
 from tenantlint.trees import walk
 
 PERCENT_FIELD = re.compile(
     r"%(?:\((?P<name>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?(?P<kind>[diouxXeEfFgGcrsa%])")
-
-
 INSERT = "insert"  # put the schema into the expression that builds the key
-
-
 WRAP = "wrap"  # turn the key expression into f"{schema}:{key}"
-
-
 FIX_MESSAGE = "Add the schema name to the cache key"
 
 
@@ -113,11 +108,7 @@ class Where:
 
 
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-
-
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
 NESTED_SCOPES = (*FUNCTIONS, ast.ClassDef, *COMPREHENSIONS)
 
 

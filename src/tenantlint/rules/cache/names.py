@@ -6,9 +6,11 @@ import ast
 import bisect
 from dataclasses import dataclass
 from typing import Iterator
+
+from tenantlint.model.project import resolve_relative
 from tenantlint.rules.cache.key_shapes import FUNCTIONS, NESTED_SCOPES, Where, end_of, start_of
 from tenantlint.trees import child_nodes, statement_children, walk
-from tenantlint.model.project import resolve_relative
+
 
 @dataclass(frozen=True)
 class Binding:

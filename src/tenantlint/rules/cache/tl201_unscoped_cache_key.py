@@ -4,19 +4,39 @@ from __future__ import annotations
 
 import ast
 import bisect
-import os
 import fnmatch
+import os
 from dataclasses import dataclass, replace
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Related, Severity
-from tenantlint.model.known import DEFAULT_CACHE_ALIAS, DJANGO_CACHE, DJANGO_CACHES, SYNC_TO_ASYNC, TENANT_CACHE_KEY_FUNCTIONS
+from tenantlint.model.known import (
+    DEFAULT_CACHE_ALIAS,
+    DJANGO_CACHE,
+    DJANGO_CACHES,
+    SYNC_TO_ASYNC,
+    TENANT_CACHE_KEY_FUNCTIONS,
+)
+from tenantlint.model.settings_values import Mapping, Str
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.cached_data import names_a_row
-from tenantlint.model.settings_values import Mapping, Str
-from tenantlint.trees import statements, walk
-from tenantlint.rules.cache.key_shapes import Built, COMPREHENSIONS, FIX_MESSAGE, FUNCTIONS, FixTarget, INSERT, KeyFix, Shape, WRAP, Where, comprehension_targets, end_of, start_of
 from tenantlint.rules.cache.key_reader import KeyReader, shorten
+from tenantlint.rules.cache.key_shapes import (
+    COMPREHENSIONS,
+    FIX_MESSAGE,
+    FUNCTIONS,
+    INSERT,
+    WRAP,
+    Built,
+    FixTarget,
+    KeyFix,
+    Shape,
+    Where,
+    comprehension_targets,
+    end_of,
+    start_of,
+)
+from tenantlint.trees import statements, walk
 
 _SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many",
                      "incr", "decr", "touch", "has_key")

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Severity
-from tenantlint.model.tenancy import SCHEMA
 from tenantlint.model.project import real
+from tenantlint.model.settings_values import Mapping, Str
+from tenantlint.model.tenancy import SCHEMA
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.tl201_unscoped_cache_key import UnscopedCacheKey
 from tenantlint.rules.edits.settings_lines import indent_of, insert_before_line, line_ending
-from tenantlint.model.settings_values import Mapping, Str
 from tenantlint.trees import walk_with_parents
 
 # a cache whose entries no two tenants can share, or whose sharing depends on where its table was created

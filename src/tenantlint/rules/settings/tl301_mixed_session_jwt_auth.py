@@ -6,9 +6,9 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Fix, Severity
 from tenantlint.model.known import SESSION_AUTHENTICATION, TOKEN_AUTHENTICATION, short
+from tenantlint.model.settings_values import Seq, Str
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.settings_lines import entry_alone_on_line, indent_of, line_ending, replace_lines
-from tenantlint.model.settings_values import Seq, Str
 
 
 @register

@@ -9,8 +9,8 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit, Fix, Location, Severity
 from tenantlint.model.known import derives_from, tenant_middleware_names
-from tenantlint.rules.base import Rule, register
 from tenantlint.model.settings_values import COMMENTED_ENTRY, Seq
+from tenantlint.rules.base import Rule, register
 
 
 @register

@@ -6,10 +6,24 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Fix, Severity
-from tenantlint.model.known import AUTH_MIDDLEWARE, OWN_TABLE_MIDDLEWARE, SESSION_MIDDLEWARE, derives_from, short, tenant_middleware_names
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.edits.settings_lines import entry_alone_on_line, has_comma_after, indent_of, insert_before_line, line_ending, replace_lines
+from tenantlint.model.known import (
+    AUTH_MIDDLEWARE,
+    OWN_TABLE_MIDDLEWARE,
+    SESSION_MIDDLEWARE,
+    derives_from,
+    short,
+    tenant_middleware_names,
+)
 from tenantlint.model.settings_values import COMMENTED_ENTRY, Seq, Str
+from tenantlint.rules.base import Rule, register
+from tenantlint.rules.edits.settings_lines import (
+    entry_alone_on_line,
+    has_comma_after,
+    indent_of,
+    insert_before_line,
+    line_ending,
+    replace_lines,
+)
 from tenantlint.trees import walk
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Fix, Severity
 from tenantlint.model.known import (
@@ -18,47 +18,38 @@ from tenantlint.model.known import (
     is_django_middleware,
     short,
 )
-from tenantlint.model.project import ClassInfo, ModuleInfo, _module_level_statements
-from tenantlint.rules.state.state_plan import StatePlan, StatePlanner, module_names
+from tenantlint.model.project import ClassInfo, ModuleInfo
 from tenantlint.rules.base import Rule, register
-from tenantlint.trees import child_nodes, parameter_names, statement_children, walk
+from tenantlint.rules.state.request_flow import REQUEST_PARAMS, RequestFlow, Store, is_type_call
+from tenantlint.rules.state.request_objects import (
+    AUTHENTICATOR_METHODS,
+    CONSTRUCTION,
+    MIDDLEWARE_METHODS,
+    Holder,
+    ModuleFacts,
+    asgi_shape,
+    assignments,
+    camel_case,
+    decorated,
+    django_middleware_shape,
+    may_serve_requests,
+    may_write_shared,
+    mentions_request,
+    name_of,
+    name_of_self,
+    names_local_to,
+    nested_in_function,
+    read_module,
+    request_paths,
+    with_stored_attributes,
+    writes_to_self,
+)
+from tenantlint.rules.state.state_plan import StatePlan, StatePlanner, module_names
+from tenantlint.trees import parameter_names, walk
 
-REQUEST_PARAMS = frozenset({"request", "scope"})
-MIDDLEWARE_METHODS = frozenset({
-    "__call__", "__acall__", "process_request", "process_view", "process_response",
-    "process_exception", "process_template_response",
-})
-AUTHENTICATOR_METHODS = frozenset({
-    "authenticate", "authenticate_header", "authenticate_credentials", "enforce_csrf",
-    "get_user", "get_header", "get_raw_token", "get_validated_token",
-})
 ASGI_PARAMS = ("scope", "receive", "send")
-# Methods that build the object rather than serve a request.
-CONSTRUCTION = frozenset({"__init__", "__new__", "__init_subclass__", "__set_name__", "__class_getitem__"})
-MUTATORS = frozenset({
-    "append", "extend", "insert", "add", "update", "setdefault", "appendleft", "extendleft", "__setitem__",
-})
-KEYED_MUTATORS = frozenset({"setdefault", "__setitem__"})
 CONTAINER_FACTORIES = frozenset({"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"})
 CLASS_FACTORIES = frozenset({"get_user_model", "get_model"})
-
-
-@dataclass(frozen=True)
-class Holder:
-    """A kind of object that keeps state: how to name it, how widely it is shared, where requests enter it."""
-
-    description: str
-    reach: str
-    severity: Severity
-    entry_methods: frozenset[str]
-    entry_params: frozenset[str]
-    unit: str = "request"
-    latent: bool = False
-    kind: str = ""  # asgi, middleware, admin, authenticator or instance: what calls its methods
-
-    def message(self, store: "Store") -> str:
-        message = f"request-derived value {store.verb} {store.text} in {self.description}: {self.reach}"
-        return message if self.latent else f"{message}, so {store.consequence(self.unit)}"
 
 
 @dataclass
@@ -66,36 +57,6 @@ class StateFix(Fix):
     """A codemod fix carrying the plan detection made: every access of the attribute to rewrite."""
 
     plan: StatePlan | None = None
-
-
-@dataclass
-class Store:
-    """One write: `node` is what gets reported, `root` the name or `type(...)` call the written chain starts at."""
-
-    node: ast.AST
-    text: str
-    root: ast.expr | None
-    attrs: list[str]
-    rebinds: bool
-    derived: bool
-    declared_global: bool = False
-    collects: bool = False
-
-    @property
-    def verb(self) -> str:
-        return "added to" if self.collects else "stored on"
-
-    def consequence(self, unit: str) -> str:
-        return f"every {unit}'s data collects in it" if self.collects else f"concurrent {unit}s overwrite each other"
-
-
-@dataclass
-class ModuleFacts:
-    """Module-level bindings, and the classes of this module that have one shared instance."""
-
-    bindings: dict[str, ast.AST] = field(default_factory=dict)
-    instances: dict[str, str] = field(default_factory=dict)
-    registered: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -244,18 +205,18 @@ class CurrentUserMiddleware:
             self._facts_for, self._facts, self._names = ctx.path, {}, None
         if isinstance(node, ast.ClassDef):
             yield from self._check_class(node, ctx)
-        elif not _nested_in_function(ctx.parents):
+        elif not nested_in_function(ctx.parents):
             yield from self._check_function(node, ctx)
 
     # -- self.<attr> in objects that serve many requests --------------------
     def _check_class(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
         methods = {
             item.name: item for item in node.body
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _self_name(item) is not None
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and name_of_self(item) is not None
         }
-        if not any(_may_serve_requests(method) for method in methods.values()):
+        if not any(may_serve_requests(method) for method in methods.values()):
             return
-        if not any(_writes_to_self(method) for method in methods.values()):
+        if not any(writes_to_self(method) for method in methods.values()):
             return  # nothing to find: skip resolving the bases and the data flow
         info = ctx.project.class_in_module(ctx.module, node)
         names = ctx.project.class_ancestors(info) - {info.qualname}
@@ -266,9 +227,9 @@ class CurrentUserMiddleware:
             return
         attributes = None
         planner = None
-        paths = _with_stored_attributes(methods, _request_paths(methods, holder))
+        paths = with_stored_attributes(methods, request_paths(methods, holder))
         for method, (tainted, stored) in paths.items():
-            self_name = _self_name(method)
+            self_name = name_of_self(method)
             flow = RequestFlow(method, tainted, tainted_attributes=stored)
             yield from self._through_module_helpers(flow, self_name, holder, ctx)
             for store in flow.stores():
@@ -318,13 +279,13 @@ class CurrentUserMiddleware:
         nodes = [info.node for info in lineage]
         name = node.name
         channels = bool(ancestors & CHANNELS_MIDDLEWARE)
-        if channels or _asgi_shape(nodes):
+        if channels or asgi_shape(nodes):
             kind = "Channels middleware" if channels else "ASGI application"
             return Holder(f"{kind} '{name}'", "one instance serves every connection in the process",
                           Severity.ERROR, frozenset({"__call__"}), frozenset(ASGI_PARAMS), unit="connection",
                           kind="asgi")
         if (any(is_django_middleware(a) for a in ancestors) or ancestors & set(self.options.middleware_bases)
-                or _django_middleware_shape(nodes)):
+                or django_middleware_shape(nodes)):
             return Holder(f"middleware '{name}'", "one instance serves every request in the process",
                           Severity.ERROR, MIDDLEWARE_METHODS, frozenset({"request"}), kind="middleware")
         if ancestors & ADMIN_SITES:
@@ -381,15 +342,15 @@ class CurrentUserMiddleware:
     # -- class attributes and module globals, from any function ---------------
     def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, ctx) -> Iterator[Diagnostic]:
         owner = ctx.parents[-1] if ctx.parents and isinstance(ctx.parents[-1], ast.ClassDef) else None
-        self_name = _self_name(node) if owner else None
+        self_name = name_of_self(node) if owner else None
         params = parameter_names(node)
         tainted = {p for p in params if p in REQUEST_PARAMS}
         if owner and node.name in MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS:
             tainted |= set(params[1:])
-        if not tainted and not _mentions_request(node, ctx):
+        if not tainted and not mentions_request(node, ctx):
             return
-        cls_name = params[0] if owner and _decorated(node, "classmethod") and params else None
-        if not _may_write_shared(node, self_name, cls_name):
+        cls_name = params[0] if owner and decorated(node, "classmethod") and params else None
+        if not may_write_shared(node, self_name, cls_name):
             return  # every write stays in the function or on `self`: no data flow needed
         flow = RequestFlow(node, tainted, self_name)
         if not flow.has_sources:
@@ -397,7 +358,7 @@ class CurrentUserMiddleware:
         stores = [store for store in flow.stores() if store.derived]
         if not stores:
             return
-        local_names = _local_names(node)
+        local_names = names_local_to(node)
         for store in stores:
             target = self._shared_target(store, owner, self_name, cls_name, local_names, ctx)
             if target is not None:
@@ -409,7 +370,7 @@ class CurrentUserMiddleware:
         root, attrs = store.root, store.attrs
         own_class = Binding("class", owner, ctx.module)
         if not isinstance(root, ast.Name):
-            return self._on_class(store, attrs, own_class, ctx) if _is_type_call(root) and attrs else None
+            return self._on_class(store, attrs, own_class, ctx) if is_type_call(root) and attrs else None
         if root.id == cls_name and attrs:
             return self._on_class(store, attrs, own_class, ctx)
         if root.id == self_name:
@@ -439,7 +400,7 @@ class CurrentUserMiddleware:
         """A class attribute; appends count only on an attribute the class body makes a container."""
         if store.collects:
             body = binding.node.body if isinstance(binding.node, ast.ClassDef) else []
-            containers = {name for item in body for name, value in _assignments(item)
+            containers = {name for item in body for name, value in assignments(item)
                           if self._value_kind(value, binding.module, ctx) == "container"}
             if len(attrs) != 1 or attrs[0] not in containers:
                 return None
@@ -464,7 +425,7 @@ class CurrentUserMiddleware:
         source = ctx.project.module(owner, module.path) if owner else None
         if source is not None:
             return self._binding(source, attr, ctx, depth + 1)
-        return Binding("class", None, module) if _camel_case(attr) else None
+        return Binding("class", None, module) if camel_case(attr) else None
 
     def _value_kind(self, value: ast.expr, module: ModuleInfo, ctx) -> str:
         """local (thread-local, context variable), container, class, instance or global."""
@@ -475,17 +436,17 @@ class CurrentUserMiddleware:
         dotted = module.imports.qualify(value.func)
         if dotted and ctx.project.ancestors(dotted, module.path) & THREAD_LOCALS:
             return "local"
-        callee = short(dotted or _name_of(value.func))
+        callee = short(dotted or name_of(value.func))
         if callee in CONTAINER_FACTORIES:
             return "container"
         if callee in CLASS_FACTORIES:
             return "class"
-        return "instance" if _camel_case(callee) else "global"
+        return "instance" if camel_case(callee) else "global"
 
     def _module_facts(self, module: ModuleInfo) -> ModuleFacts:
         facts = self._facts.get(module.path)
         if facts is None:
-            facts = self._facts[module.path] = _read_module(module)
+            facts = self._facts[module.path] = read_module(module)
         return facts
 
 
@@ -502,480 +463,3 @@ def _shared_message(store: Store, kind: str, binding: Binding) -> str:
             f"'{store.root.id}': that one instance serves every request in the process, so {so}")
 
 
-class RequestFlow:
-    """Which values in one function come from the request, and what the function writes.
-
-    Intra-procedural and flow-insensitive: a local is request-derived if any assignment gives
-    it a request-derived value. A write counts as request-derived when its value is; a plain
-    `=` or `setattr` also when it sits under an `if`/`while`/`for`/`match` whose condition is
-    (`if request.user.is_superuser: self.readonly_fields = ()`), since the request then chooses
-    what overwrites the previous value. Counters and appends under such a condition do not count.
-    """
-
-    def __init__(self, func: ast.FunctionDef | ast.AsyncFunctionDef, tainted: set[str], self_name: str | None = None,
-                 tainted_attributes: frozenset[str] = frozenset()):
-        """`tainted_attributes`: attributes of the method's object that other methods of its class store
-        request-derived values in (`self.request = request` elsewhere makes `self.request.user` derived)."""
-        self.func = func
-        self.self_name = self_name
-        self.names = set(tainted)
-        positional = [*func.args.posonlyargs, *func.args.args]
-        self._receiver = positional[0].arg if positional else None
-        # (object name, attribute) -> from where on it holds request-derived values: `self.role = ...request...`
-        # then `self.role` (a read before the store, `original = self.role`, reads what was there before)
-        self.attributes = {(self._receiver, attr): (0, 0) for attr in tainted_attributes}
-        has_source_attribute = bool(tainted_attributes)
-        bindings: list[tuple[ast.expr, ast.expr]] = []
-        for node in walk(func):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
-                # `found[key].append(value)`: the local container now holds the value
-                bindings += [(node.func.value, value) for value in [*node.args, *(k.value for k in node.keywords)]]
-            if isinstance(node, ast.Assign):
-                bindings += [(t, node.value) for t in node.targets]
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
-                bindings.append((node.target, node.value))
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-                bindings.append((node.target, node.iter))
-            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-                bindings.append((node.optional_vars, node.context_expr))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
-                self.names |= {p for p in parameter_names(node) if p in REQUEST_PARAMS}
-            elif self._is_source(node):
-                has_source_attribute = True
-        self.has_sources = has_source_attribute or bool(self.names)
-        if self.has_sources:
-            self._propagate(bindings)
-
-    def derived(self, expr: ast.AST | None) -> bool:
-        if expr is None:
-            return False
-        return any((isinstance(node, ast.Name) and node.id in self.names) or self._is_source(node)
-                   or (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                       and self.attributes.get((node.value.id, node.attr), (1 << 30, 0)) <= (node.lineno, node.col_offset))
-                   for node in walk(expr))
-
-    def _is_source(self, node: ast.AST) -> bool:
-        """`self.request` / `self.scope` in a view or consumer method."""
-        return (self.self_name is not None and isinstance(node, ast.Attribute) and node.attr in REQUEST_PARAMS
-                and isinstance(node.value, ast.Name) and node.value.id == self.self_name)
-
-    def _propagate(self, bindings: list[tuple[ast.expr, ast.expr]]) -> None:
-        changed = True
-        while changed:
-            changed = False
-            for target, value in bindings:
-                names = (_bound_names(target) | self._filled_container(target)) - self.names
-                attribute = _attribute_of_name(target)
-                fresh = attribute is not None and attribute not in self.attributes
-                if (names or fresh) and self.derived(value):
-                    self.names |= names
-                    if fresh:
-                        self.attributes[attribute] = (target.lineno, target.col_offset)
-                    changed = True
-
-    def _filled_container(self, target: ast.expr) -> set[str]:
-        """`found[key] = ...`, `found[key].append(...)`: the local `found` (not the method's own object)."""
-        if not isinstance(target, ast.Subscript):
-            return set()
-        root = target
-        while isinstance(root, (ast.Subscript, ast.Attribute)):
-            root = root.value
-        return {root.id} if isinstance(root, ast.Name) and root.id != self._receiver else set()
-
-    # -- writes ----------------------------------------------------------
-    def stores(self) -> Iterator[Store]:
-        yield from self._block(self.func.body, False, _declared_globals(self.func))
-
-    def self_calls(self, self_name: str) -> Iterator[ast.Call]:
-        for node in walk(self.func):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == self_name):
-                yield node
-
-    def _block(self, body: list[ast.stmt], guarded: bool, globals_: set[str]) -> Iterator[Store]:
-        for stmt in body:
-            yield from self._statement(stmt, guarded, globals_)
-
-    def _statement(self, stmt: ast.stmt, guarded: bool, globals_: set[str]) -> Iterator[Store]:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield from self._block(stmt.body, guarded, _declared_globals(stmt))
-            return
-        if isinstance(stmt, ast.ClassDef):
-            return
-        for child in child_nodes(stmt):
-            if isinstance(child, (ast.expr, ast.withitem)):
-                yield from self._calls(child, guarded)
-        if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                yield from self._targets(target, guarded or self.derived(stmt.value), globals_)
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            yield from self._targets(stmt.target, guarded or self.derived(stmt.value), globals_)
-        elif isinstance(stmt, ast.AugAssign):
-            yield from self._targets(stmt.target, self.derived(stmt.value), globals_)
-        else:
-            condition = getattr(stmt, "test", None) or getattr(stmt, "iter", None) or getattr(stmt, "subject", None)
-            inner = guarded or self.derived(condition)
-            for name in ("body", "orelse", "finalbody"):
-                yield from self._block(getattr(stmt, name, []), inner, globals_)
-            for handler in getattr(stmt, "handlers", []):
-                yield from self._block(handler.body, inner, globals_)
-            for case in getattr(stmt, "cases", []):
-                yield from self._block(case.body, inner, globals_)
-
-    def _targets(self, target: ast.expr, derived: bool, globals_: set[str]) -> Iterator[Store]:
-        if isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:
-                yield from self._targets(element, derived, globals_)
-        elif isinstance(target, ast.Starred):
-            yield from self._targets(target.value, derived, globals_)
-        elif isinstance(target, ast.Name):
-            yield Store(target, target.id, target, [], True, derived, target.id in globals_)
-        elif isinstance(target, ast.Attribute) or (isinstance(target, ast.Subscript) and not self._keyed(target)):
-            yield _store(target, derived, globals_)
-
-    def _keyed(self, target: ast.Subscript) -> bool:
-        """`SITE_CACHE[host] = site`: a table keyed by the request, where each request writes its own entry."""
-        while isinstance(target, ast.Subscript):
-            if self.derived(target.slice):
-                return True
-            target = target.value
-        return False
-
-    def _calls(self, expr: ast.AST, guarded: bool) -> Iterator[Store]:
-        for call in walk(expr):
-            if not isinstance(call, ast.Call):
-                continue
-            func = call.func
-            values = [*call.args, *(k.value for k in call.keywords)]
-            if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
-                keyed_receiver = isinstance(func.value, ast.Subscript) and self._keyed(func.value)
-                if keyed_receiver or (func.attr in KEYED_MUTATORS and call.args and self.derived(call.args[0])):
-                    continue
-                store = _store(func.value, any(map(self.derived, values)), set())
-                store.collects = True
-                yield store
-            elif _is_setattr(func) and len(call.args) == 3:
-                obj, attr, value = call.args
-                store = _store(obj, guarded or self.derived(value), set())
-                label = attr.value if isinstance(attr, ast.Constant) and isinstance(attr.value, str) else "<name>"
-                store.node, store.text = call, f"{store.text}.{label}"
-                store.attrs = [*store.attrs, label]
-                yield store
-
-
-def _store(target: ast.expr, derived: bool, globals_: set[str]) -> Store:
-    """A write to an attribute/subscript chain, reported at its outermost attribute (`self.x` for `self.x[k]`)."""
-    node = target
-    while isinstance(node, ast.Subscript):
-        node = node.value
-    reported = node
-    attrs = []
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        if isinstance(node, ast.Attribute):
-            attrs.append(node.attr)
-        node = node.value
-    root = node if isinstance(node, ast.Name) or _is_type_call(node) else None
-    declared = isinstance(root, ast.Name) and root.id in globals_
-    return Store(reported, ast.unparse(reported), root, attrs[::-1], False, derived, declared)
-
-
-_BINDERS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_WRITERS = (ast.Attribute, ast.Subscript, ast.Call)
-
-
-def _written_chain(node: ast.AST) -> tuple[ast.expr | None, list[str]] | None:
-    """The root and attribute names of the chain `node` writes through, if it writes: an assigned
-    attribute or item, the receiver of an `append`-like call, the object given to `setattr` (together a
-    superset of what `RequestFlow.stores` reports)."""
-    if isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
-        written = node
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
-        written = node.func.value
-    elif isinstance(node, ast.Call) and _is_setattr(node.func) and node.args:
-        written = node.args[0]
-    else:
-        return None
-    attrs = []
-    while isinstance(written, (ast.Attribute, ast.Subscript)):
-        if isinstance(written, ast.Attribute):
-            attrs.append(written.attr)
-        written = written.value
-    return written, attrs[::-1]
-
-
-def _writes_to_self(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """Cheap pass before a class is judged: does this method write through `self` at all?"""
-    self_name = _self_name(method)
-    if self_name is None:
-        return False
-    for node in walk(method):
-        chain = _written_chain(node)
-        if chain is not None and isinstance(chain[0], ast.Name) and chain[0].id == self_name \
-                and chain[1][:1] != ["__class__"]:
-            return True
-    return False
-
-
-def _may_write_shared(func, self_name: str | None, cls_name: str | None) -> bool:
-    """Cheap pass before the data flow, in one walk: could a write land outside the function and its
-    instance? Mirrors `_shared_target`: a `global`, the class (`cls`, `self.__class__`, `type(self)`),
-    or a name that is not local."""
-    local = set(parameter_names(func))
-    roots: list[str] = []
-    for node in walk(func):
-        kind = node.__class__
-        if kind is ast.Name or kind in _BINDERS:
-            local.update(_bound_here(node, func))
-            continue
-        if kind is ast.Global:  # nested functions' too
-            return True
-        chain = _written_chain(node) if kind in _WRITERS else None
-        if chain is None:
-            continue
-        root, attrs = chain
-        if _is_type_call(root):
-            return True
-        if isinstance(root, ast.Name):
-            if root.id == self_name:
-                if attrs[:1] == ["__class__"]:
-                    return True
-            elif root.id == cls_name:
-                return True
-            else:
-                roots.append(root.id)
-    return any(root not in local for root in roots)
-
-
-def _may_serve_requests(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """Cheap filter before resolving bases: could any kind of holder treat this method as a request path?"""
-    return (method.name in MIDDLEWARE_METHODS | AUTHENTICATOR_METHODS
-            or not REQUEST_PARAMS.isdisjoint(parameter_names(method)[1:])) and method.name not in CONSTRUCTION
-
-
-def _attribute_of_name(target: ast.expr) -> tuple[str, str] | None:
-    """`obj.attr` as (obj, attr), for an attribute assigned on a plain name."""
-    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-        return target.value.id, target.attr
-    return None
-
-
-def _bound_names(target: ast.expr) -> set[str]:
-    """Names an assignment target binds: `a`, `a, *b`; not `self` in `self.x`."""
-    if isinstance(target, ast.Name):
-        return {target.id}
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return set().union(*map(_bound_names, target.elts))
-    if isinstance(target, ast.Starred):
-        return _bound_names(target.value)
-    return set()
-
-
-def _with_stored_attributes(methods: dict[str, ast.FunctionDef], paths: dict[ast.FunctionDef, set[str]]
-                            ) -> dict[ast.FunctionDef, tuple[set[str], frozenset[str]]]:
-    """Each request-path method with its request-derived parameters and the attributes of `self` that other
-    such methods store request-derived values in (`self.request = request` in one, `self.user =
-    self.request.user` in another); a method reading such an attribute (an admin's `list_display` callable,
-    called with the object only) runs during the request too."""
-    own: dict[ast.FunctionDef, set[str]] = {}
-    for method, tainted in paths.items():
-        self_name = _self_name(method)
-        own[method] = {store.attrs[0] for store in RequestFlow(method, tainted).stores() if store.derived
-                       and isinstance(store.root, ast.Name) and store.root.id == self_name and store.attrs}
-    every = frozenset().union(*own.values())
-    found = {method: (tainted, frozenset().union(*(a for other, a in own.items() if other is not method)))
-             for method, tainted in paths.items()}
-    for name, method in methods.items():
-        if method not in found and name not in CONSTRUCTION and every & _self_attributes_read(method):
-            found[method] = (set(), every)
-    return found
-
-
-def _self_attributes_read(method: ast.FunctionDef) -> set[str]:
-    self_name = _self_name(method)
-    return {node.attr for node in walk(method) if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
-            and isinstance(node.value, ast.Name) and node.value.id == self_name}
-
-
-def _request_paths(methods: dict[str, ast.FunctionDef], holder: Holder) -> dict[ast.FunctionDef, set[str]]:
-    """Each method that runs during a request, with its request-derived parameters.
-
-    Entry methods have all their parameters request-derived; a helper called as
-    `self.helper(...)` from them has the parameters that receive request data.
-    """
-    tainted: dict[str, set[str]] = {}
-    pending = []
-    for name, method in methods.items():
-        params = parameter_names(method)
-        if name not in CONSTRUCTION and (name in holder.entry_methods or holder.entry_params & set(params[1:])):
-            tainted[name] = set(params[1:])
-            pending.append(name)
-    while pending:
-        caller = methods[pending.pop()]
-        flow = RequestFlow(caller, tainted[caller.name])
-        for call in flow.self_calls(_self_name(caller)):
-            callee = methods.get(call.func.attr)
-            if callee is None or callee.name in CONSTRUCTION:
-                continue
-            received = _receiving_params(callee, call, flow)
-            if not received <= tainted.get(callee.name, set()):
-                tainted[callee.name] = tainted.get(callee.name, set()) | received
-                pending.append(callee.name)
-    return {methods[name]: names for name, names in tainted.items() if names}
-
-
-def _receiving_params(callee, call: ast.Call, flow: RequestFlow) -> set[str]:
-    params = parameter_names(callee)[1:]
-    if any(isinstance(a, ast.Starred) and flow.derived(a) for a in call.args) \
-            or any(k.arg is None and flow.derived(k.value) for k in call.keywords):
-        return set(params)
-    received = {params[i] for i, arg in enumerate(call.args) if i < len(params) and flow.derived(arg)}
-    received |= {k.arg for k in call.keywords if k.arg in params and flow.derived(k.value)}
-    return received
-
-
-def _read_module(module: ModuleInfo) -> ModuleFacts:
-    facts = ModuleFacts()
-    classes = set(module.classes)
-    for stmt in _module_level_statements(module.tree):
-        if isinstance(stmt, ast.ClassDef):
-            facts.bindings.setdefault(stmt.name, stmt)
-            if any(isinstance(d, ast.Call) and _is_admin_register(d.func, module) for d in stmt.decorator_list):
-                facts.registered.add(stmt.name)
-            for item in stmt.body:
-                for target, value in _assignments(item):
-                    for cls in _instantiated(value, classes):
-                        facts.instances.setdefault(cls, f"as class attribute '{stmt.name}.{target}'")
-        for target, value in _assignments(stmt):
-            facts.bindings.setdefault(target, value)
-            for cls in _instantiated(value, classes):
-                facts.instances.setdefault(cls, f"at module level as '{target}'")
-        call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if isinstance(call, ast.Call) and _is_admin_register(call.func, module):
-            admin = call.args[1:2] or [k.value for k in call.keywords if k.arg == "admin_class"]
-            facts.registered |= {a.id for a in admin if isinstance(a, ast.Name)}
-    return facts
-
-
-def _assignments(stmt: ast.stmt) -> Iterator[tuple[str, ast.expr]]:
-    if isinstance(stmt, ast.Assign):
-        for target in stmt.targets:
-            if isinstance(target, ast.Name):
-                yield target.id, stmt.value
-    elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-        yield stmt.target.id, stmt.value
-
-
-def _instantiated(value: ast.expr, classes: set[str]) -> Iterator[str]:
-    """Classes of this module called in a module-level value (`auth = MyAuth()`, `[MyAuth()]`)."""
-    pending = [value]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
-            continue
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
-            yield node.func.id
-        pending.extend(child_nodes(node))
-
-
-def _django_middleware_shape(lineage: list[ast.ClassDef]) -> bool:
-    """New-style middleware takes `get_response` and defines `__call__`; old-style defines `process_*`."""
-    methods = {item.name: item for cls in lineage for item in cls.body
-               if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    init = methods.get("__init__")
-    if init is not None and "get_response" in parameter_names(init) and ("__call__" in methods or "__acall__" in methods):
-        return True
-    return bool(methods.keys() & (MIDDLEWARE_METHODS - {"__call__", "__acall__"}))
-
-
-def _asgi_shape(lineage: list[ast.ClassDef]) -> bool:
-    """`__call__(self, scope, receive, send)`, or Channels 2's `__call__(self, scope)`."""
-    for cls in lineage:
-        for item in cls.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "__call__":
-                return parameter_names(item)[1:2] == ["scope"]
-    return False
-
-
-def _self_name(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
-    if _decorated(func, "staticmethod") or _decorated(func, "classmethod"):
-        return None
-    positional = [*func.args.posonlyargs, *func.args.args]
-    return positional[0].arg if positional else None
-
-
-def _decorated(func, name: str) -> bool:
-    return any(_name_of(d) == name for d in func.decorator_list)
-
-
-def _declared_globals(func) -> set[str]:
-    """Names a function declares `global`, not counting nested functions."""
-    names: set[str] = set()
-    pending = list(func.body)
-    while pending:  # `global` is a statement: only statement blocks need looking into
-        node = pending.pop()
-        if isinstance(node, ast.Global):
-            names.update(node.names)
-        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            pending.extend(statement_children(node))
-    return names
-
-
-def _local_names(func) -> set[str]:
-    names = set(parameter_names(func))
-    for node in walk(func):
-        names.update(_bound_here(node, func))
-    return names - _declared_globals(func)
-
-
-def _bound_here(node: ast.AST, func) -> Iterable[str]:
-    """Names `node` binds in `func`'s scope or a nested one: targets, imports, nested parameters."""
-    if isinstance(node, ast.Name):
-        return (node.id,) if isinstance(node.ctx, (ast.Store, ast.Del)) else ()
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return [(a.asname or a.name).split(".")[0] for a in node.names]
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not func:
-        return parameter_names(node)
-    return ()
-
-
-def _mentions_request(node: ast.AST, ctx) -> bool:
-    """Cheap exact pre-check: every source is a name or attribute spelt `request` or `scope`."""
-    text = "\n".join(ctx.lines[node.lineno - 1:node.end_lineno])
-    return any(name in text for name in REQUEST_PARAMS)
-
-
-def _nested_in_function(parents: list[ast.AST]) -> bool:
-    """Whether the nearest enclosing scope is a function (the enclosing function's check covers it)."""
-    for parent in reversed(parents):
-        if isinstance(parent, ast.ClassDef):
-            return False
-        if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return True
-    return False
-
-
-def _is_admin_register(func: ast.expr, module: ModuleInfo) -> bool:
-    """`admin.register`, `admin.site.register`, `my_site.register`: not any registry's `register`."""
-    text = module.imports.qualify(func) or ast.unparse(func)
-    return _name_of(func) == "register" and ("admin" in text or "site" in text)
-
-
-def _is_setattr(func: ast.expr) -> bool:
-    return (isinstance(func, ast.Name) and func.id == "setattr") or (
-        isinstance(func, ast.Attribute) and func.attr == "__setattr__"
-        and isinstance(func.value, ast.Name) and func.value.id == "object")
-
-
-def _is_type_call(node: ast.expr | None) -> bool:
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type"
-            and len(node.args) == 1)
-
-
-def _name_of(node: ast.expr) -> str:
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return node.id if isinstance(node, ast.Name) else ""
-
-
-def _camel_case(name: str) -> bool:
-    return name[:1].isupper() and not name.isupper()

@@ -7,10 +7,10 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
 from tenantlint.model.tenancy import ROW
-from tenantlint.rules.tokens.token_checks import PlannedFix, TenantCheck, plan_check
-from tenantlint.rules.tokens.token_sources import READING_TRIGGERS, decode_hints, function_text, might_read_tokens
-from tenantlint.rules.tokens.token_function import TokenFunction
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.tokens.token_checks import PlannedFix, TenantCheck, plan_check
+from tenantlint.rules.tokens.token_function import TokenFunction
+from tenantlint.rules.tokens.token_sources import READING_TRIGGERS, decode_hints, function_text, might_read_tokens
 
 
 @register

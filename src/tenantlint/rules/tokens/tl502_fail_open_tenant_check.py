@@ -6,10 +6,10 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
-from tenantlint.rules.tokens.token_checks import FailClosed, PlannedFix, plan_fail_closed
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.tokens.token_sources import TRIGGERS, function_text, mentions_claim, module_string_constants
+from tenantlint.rules.tokens.token_checks import FailClosed, PlannedFix, plan_fail_closed
 from tenantlint.rules.tokens.token_function import TokenFunction
+from tenantlint.rules.tokens.token_sources import TRIGGERS, function_text, mentions_claim, module_string_constants
 
 
 @register

@@ -19,7 +19,15 @@ from tenantlint.diagnostics import Fix
 from tenantlint.model.flow import always_exits
 from tenantlint.model.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
 from tenantlint.rules.edits.statements import (
-    Point, bindings, dominates, insertion_point, module_names, reads, span, statement_at, statement_path,
+    Point,
+    bindings,
+    dominates,
+    insertion_point,
+    module_names,
+    reads,
+    span,
+    statement_at,
+    statement_path,
 )
 from tenantlint.rules.tokens.token_function import ABSENT, NEUTRAL, PRESENT, TokenFunction
 from tenantlint.rules.tokens.token_sources import own_nodes

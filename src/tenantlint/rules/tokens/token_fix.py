@@ -14,10 +14,14 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tenantlint.model.project import ImportTable
-from tenantlint.rules.edits.statements_cst import apply_changes
 from tenantlint.rules.edits.statements import (
-    Change, Replace, alone_on_lines, import_insert, leading_imports,
+    Change,
+    Replace,
+    alone_on_lines,
+    import_insert,
+    leading_imports,
 )
+from tenantlint.rules.edits.statements_cst import apply_changes
 from tenantlint.rules.tokens.token_checks import COMPARISON, NEUTRAL, FailClosed, Spot, TenantCheck
 from tenantlint.sourcefile import split_lines
 

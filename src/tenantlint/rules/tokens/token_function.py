@@ -6,16 +6,16 @@ makes and whether a token without the claim gets past them (here).
 """
 
 from __future__ import annotations
-from typing import Iterator
-from tenantlint.rules.tokens.user_lookups import UserLookups
+
 import ast
-from functools import cached_property
 import itertools
-from tenantlint.trees import walk
+from functools import cached_property
+from typing import Iterator
+
 from tenantlint.model import flow
-from tenantlint.rules.tokens.token_sources import ABSENT, MATCH, MISMATCH, MISSING, NEUTRAL, PRESENT
-from tenantlint.rules.tokens.token_sources import SCOPES, identifier
-from tenantlint.trees import child_nodes
+from tenantlint.rules.tokens.token_sources import ABSENT, MATCH, MISMATCH, MISSING, NEUTRAL, PRESENT, SCOPES, identifier
+from tenantlint.rules.tokens.user_lookups import UserLookups
+from tenantlint.trees import child_nodes, walk
 
 
 class TokenFunction(UserLookups):
@@ -317,14 +317,8 @@ class TokenFunction(UserLookups):
 
 
 _EQUALITY = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot, ast.In, ast.NotIn)
-
-
 _POSITIVE = (ast.Eq, ast.Is, ast.In)
-
-
 _CAUGHT_BY_MISSING_CLAIM = frozenset({"KeyError", "LookupError", "AttributeError", "Exception", "BaseException"})
-
-
 _MAX_UNKNOWN_ATOMS = 6
 
 

@@ -2,13 +2,15 @@
 claims, and helpers that do the lookup for it (the second part of `TokenFunction`)."""
 
 from __future__ import annotations
+
+import ast
+import re
+from functools import cached_property
+
 from tenantlint.model.known import GET_OBJECT_OR_404, GET_USER_MODEL, SYNC_TO_ASYNC, USER_MODELS
 from tenantlint.model.project import ModuleInfo
-import ast
-from functools import cached_property
-from tenantlint.trees import walk
 from tenantlint.rules.tokens.token_sources import TokenSources, class_chain, identifier, methods, target_names
-import re
+from tenantlint.trees import walk
 
 
 class UserLookups(TokenSources):
@@ -162,11 +164,7 @@ class UserLookups(TokenSources):
 
 
 _MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
-
-
 _USER_MODEL_NAME = re.compile(r"user(_?model)?$", re.IGNORECASE)
-
-
 _USER_LOOKUP_NAME = re.compile(
     r"^_*a?(get|fetch|load|find|lookup|resolve|retrieve)_(\w+_)?users?(_(by|from|for|or)_\w+)?$")
 
