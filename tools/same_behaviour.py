@@ -6,8 +6,10 @@
 It runs `tenantlint check --select ALL --no-cache` on the test fixtures, on Django and Django REST
 framework from the running Python's site-packages, and on each development-corpus repository at its
 judged commit (exported from its mirror, as accuracy/score.py does), in each output format, with
-`--statistics`, and with `--diff --unsafe-fixes` (every fix the rules would make). A refactoring
-(issue 13's layout) must leave all of it unchanged.
+`--statistics`, and with `--diff --unsafe-fixes` (every fix the rules would make), in one process
+(`--jobs 1`: the order files are checked in is then always the same). A refactoring must leave all
+of it unchanged. To record another commit's behaviour, run this script with `PYTHONPATH` set to that
+commit's `src/` (a `git worktree`).
 """
 
 from __future__ import annotations
@@ -42,18 +44,19 @@ def targets(work: Path) -> dict[str, Path]:
     return found
 
 
-def run(folder: Path, options: list[str]) -> str:
-    """One run's standard output and exit code; paths shown relative to the checked folder."""
-    done = subprocess.run([sys.executable, "-m", "tenantlint", "check", ".", "--select", "ALL", "--no-cache", *options],
-                          cwd=folder, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
-    return f"exit {done.returncode}\n{done.stdout}{done.stderr}"
+def run(folder: Path, options: list[str], work: Path) -> str:
+    """One run's exit code and output, the scratch folder's name (which differs from run to run) replaced."""
+    done = subprocess.run([sys.executable, "-m", "tenantlint", "check", ".", "--select", "ALL", "--no-cache", "--jobs", "1",
+                           *options], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+    return f"exit {done.returncode}\n{done.stdout}{done.stderr}".replace(str(work), "<scratch>")
 
 
 def outputs(work: Path) -> dict[str, str]:
     found = {}
     for label, folder in targets(work).items():
         for variant, options in VARIANTS.items():
-            found[f"{label}.{variant}.txt"] = run(folder, options)
+            found[f"{label}.{variant}.txt"] = run(folder, options, work)
     return found
 
 
