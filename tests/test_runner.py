@@ -148,3 +148,24 @@ def test_a_warm_run_reuses_the_settings_search_until_a_folder_changes(tmp_path):
         'INSTALLED_APPS = ["django_tenants"]\nCACHES = {"default": {"KEY_FUNCTION": "django_tenants.cache.make_key"}}\n')
     second = run("check", "--output-format", "concise", ".", cwd=tmp_path)
     assert (second.exit_code, second.output) == (0, "")  # the new settings' tenant KEY_FUNCTION scopes the key
+
+
+def test_a_settings_module_knows_its_leaves_in_other_project_folders_whatever_was_checked_first(tmp_path):
+    """A test project's settings import the library's base settings: a finding in the base names that
+    leaf, with one process (the library's file checked first) and with several, the same."""
+    (tmp_path / "lib" / "corelib").mkdir(parents=True)
+    (tmp_path / "lib" / "corelib" / "__init__.py").write_text("")
+    (tmp_path / "lib" / "corelib" / "settings_base.py").write_text(
+        'MIDDLEWARE = [\n    "django.middleware.security.SecurityMiddleware",\n'
+        '    # "corelib.middleware.RetiredMiddleware",\n]\n')
+    (tmp_path / "test_project" / "test_project").mkdir(parents=True)
+    (tmp_path / "test_project" / "test_project" / "__init__.py").write_text("")
+    (tmp_path / "test_project" / "test_project" / "settings.py").write_text("from corelib.settings_base import *\n")
+    (tmp_path / "test_project" / "manage.py").write_text(
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_project.settings")\n')
+    one = concise("--no-cache", "--jobs", "1", "--select", "TL302", cwd=tmp_path)
+    assert one == (1, "lib/corelib/settings_base.py:3:5: TL302 middleware 'corelib.middleware.RetiredMiddleware' "
+                      "commented out of MIDDLEWARE names nothing the project still defines: a stale line to delete, "
+                      "not to uncomment (Django would fail to start) (as ../../test_project/test_project/settings.py "
+                      "leaves the settings)\n")
+    assert concise("--no-cache", "--jobs", "2", "--select", "TL302", cwd=tmp_path) == one

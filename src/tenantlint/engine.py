@@ -38,6 +38,7 @@ class Engine:
         declared = [os.path.join(config.root, p) for p in config.settings_modules]
         self.settings = SettingsReader(self.project, [p for p in declared if os.path.isfile(p)])
         self._locations: dict[str, SettingsLocation] = {}
+        self._every_project_included = False
         self._tenancies: dict[tuple, Tenancy] = {}
         self._project_texts: dict[tuple, ProjectText] = {}
         self._serializer_uses: dict[int, SerializerUse] = {}  # by id of a kept ProjectText
@@ -56,7 +57,21 @@ class Engine:
 
     def settings_location(self, path: str) -> SettingsLocation:
         """Where the settings of `path`'s project are, searched once per project root."""
-        root = search_root(path, self.config)
+        if not self._every_project_included:
+            self._include_every_project()
+        return self._location_at(search_root(path, self.config))
+
+    def _include_every_project(self) -> None:
+        """The settings of every project the checked files belong to, before the first file is judged: a
+        settings module's leaves may live in another project's folder (a test project importing the
+        package's base settings), and which files a worker happened to check first must not decide what
+        a finding says."""
+        self._every_project_included = True
+        folders = {os.path.dirname(os.path.abspath(path)) for path in self.project.files}
+        for root in sorted({search_root(folder, self.config) for folder in folders}):
+            self._location_at(root)
+
+    def _location_at(self, root: str) -> SettingsLocation:
         location = self._locations.get(root)
         if location is None:
             patterns = tuple(self.config.settings_modules)
