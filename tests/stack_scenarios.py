@@ -1,0 +1,106 @@
+"""Scenarios on the CRM of tests/fixtures/stack, run by tests/test_stack.py in a child process:
+
+    python stack_scenarios.py PROJECT SCENARIO      (CRM_DB_HOST, CRM_DB_PORT, CRM_DB_NAME set)
+
+PROJECT is a copy of the CRM (fixed or not); the scenario prints one line of JSON saying what the
+requests saw. With CRM_DB_TEMPLATE set, the database is first created from that template (a copy of
+the migrated database with its two tenants). Not a test module: it imports the project under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _create_database() -> None:
+    template = os.environ.get("CRM_DB_TEMPLATE")
+    if not template:
+        return
+    import psycopg
+
+    with psycopg.connect(host=os.environ["CRM_DB_HOST"], port=os.environ["CRM_DB_PORT"], user="postgres",
+                         dbname="postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [os.environ["CRM_DB_NAME"]])
+        if exists.fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{os.environ["CRM_DB_NAME"]}" TEMPLATE "{template}"')
+
+
+def setup() -> dict:
+    """The template: shared tables, the public tenant, alpha (alpha.test) and beta (beta.test), a user with
+    id 1 in each (alice in alpha, bob in beta: ids repeat across schemas) and a note of each."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django_tenants.utils import schema_context
+
+    from customers.models import Client, Domain
+    from notes.models import Note
+
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    Client.objects.create(schema_name="public", name="public")
+    for schema, user, note in (("alpha", "alice", "alpha's secret"), ("beta", "bob", "beta's secret")):
+        tenant = Client.objects.create(schema_name=schema, name=schema)
+        Domain.objects.create(domain=f"{schema}.test", tenant=tenant, is_primary=True)
+        with schema_context(schema):
+            owner = get_user_model().objects.create_user(user, password="x")
+            Note.objects.create(owner=owner, text=note)
+    return {"ready": True}
+
+
+def _token(schema: str) -> str:
+    from django.contrib.auth import get_user_model
+    from django_tenants.utils import schema_context
+
+    from notes.tokens import access_token_for
+
+    with schema_context(schema):
+        return access_token_for(get_user_model().objects.get(id=1))
+
+
+def _get(path: str, host: str, token: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    response = Client().get(path, HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    connection.set_schema_to_public()
+    body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else None
+    return {"status": response.status_code, "body": body}
+
+
+def profile_cache() -> dict:
+    """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
+    alpha, beta = _token("alpha"), _token("beta")
+    return {"alpha": _get("/profile/", "alpha.test", alpha), "beta": _get("/profile/", "beta.test", beta),
+            "alpha_again": _get("/profile/", "alpha.test", alpha)}
+
+
+def notifications_async() -> dict:
+    """User 1 of alpha opens the async notifications view twice, then user 1 of beta once (through the
+    WSGI handler, which runs an async view on an event loop of its own, as under ASGI)."""
+    from django.test import Client
+
+    def seen(host: str) -> int:
+        response = Client().get("/notifications/?user=1", HTTP_HOST=host)
+        if response.status_code != 200:
+            raise AssertionError(f"{host}: {response.status_code} {response.content[:300]!r}")
+        return response.json()["seen"]
+
+    return {"alpha": [seen("alpha.test"), seen("alpha.test")], "beta": [seen("beta.test")]}
+
+
+def token_tenant() -> dict:
+    """alice's alpha token on alpha (her own tenant) and on beta (where id 1 is bob)."""
+    alpha = _token("alpha")
+    return {"same_tenant": _get("/whoami/", "alpha.test", alpha), "other_tenant": _get("/whoami/", "beta.test", alpha)}
+
+
+if __name__ == "__main__":
+    project, scenario = sys.argv[1], sys.argv[2]
+    sys.path.insert(0, project)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crm.settings"
+    _create_database()
+    import django
+
+    django.setup()
+    print(json.dumps(globals()[scenario]()))
