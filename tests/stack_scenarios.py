@@ -68,6 +68,26 @@ def _get(path: str, host: str, token: str) -> dict:
     return {"status": response.status_code, "body": body}
 
 
+def _call(method: str, path: str, host: str, token: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    response = getattr(Client(), method)(path, HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    connection.set_schema_to_public()
+    return response.json()
+
+
+def presence() -> dict:
+    """alice (alpha) joins document 5; bob (beta's user 1) looks whether he is there; alice leaves."""
+    alpha, beta = _token("alpha"), _token("beta")
+    seen = {"alpha_joined": _call("post", "/presence/5/", "alpha.test", alpha),
+            "beta_sees": _call("get", "/presence/5/", "beta.test", beta),
+            "alpha_sees": _call("get", "/presence/5/", "alpha.test", alpha)}
+    _call("delete", "/presence/5/", "alpha.test", alpha)
+    seen["alpha_after_leaving"] = _call("get", "/presence/5/", "alpha.test", alpha)
+    return seen
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

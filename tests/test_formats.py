@@ -103,7 +103,7 @@ def test_json_shows_the_edits_of_codemod_fixes():
     assert fix["applicability"] == "safe" and fix["message"] == "Add the schema name to the cache key"
     assert fix["edits"] == [
         {"content": "from django.db import connection\n", "location": {"row": 5, "column": 1}, "end_location": {"row": 5, "column": 1}},
-        {"content": "    cache_key = f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"\n",
+        {"content": "    cache_key = f\"{getattr(connection, 'schema_name', 'public')}:user:{user_id}\"\n",
          "location": {"row": 11, "column": 1}, "end_location": {"row": 12, "column": 1}},
     ]
     assert target.read_text().count("getattr(connection") == 0  # a report never writes

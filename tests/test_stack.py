@@ -57,7 +57,7 @@ def test_a_profile_cached_by_user_id_is_per_tenant_after_the_fix(cluster, crm, r
     done = fix(crm, "--select", "TL201")
     assert done.returncode == 1  # the async keys are left, reported
     views = (crm / "notes" / "views.py").read_text()
-    assert '        key = f"profile:{getattr(connection, \'schema_name\', \'public\')}:{request.user.id}"\n' in views
+    assert '        key = f"{getattr(connection, \'schema_name\', \'public\')}:profile:{request.user.id}"\n' in views
     assert "from django.db import connection\n" in views
     # each tenant its own entry; alpha's still serves alpha
     assert run_scenario(cluster, crm, "profile_cache", database + "_fixed") == {
@@ -73,10 +73,25 @@ def test_an_async_key_is_reported_and_left_as_written(cluster, crm, request):
     done = fix(crm, "--select", "TL201")  # the sync profile key above is fixed: one import line more
     async_part = before[before.index("async def notifications"):]
     assert async_part in (crm / "notes" / "views.py").read_text()
-    assert ('notes/views.py:28:30: TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
+    assert ('notes/views.py:42:30: TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
             "with the same user_id share this entry in cache.aget; no fix offered: in async code the connection's "
             "schema is not the request's tenant, take the tenant from the request or the consumer's scope"
             ) in done.stdout
+
+
+def test_the_writer_and_the_remover_of_a_key_spelled_two_ways_still_meet_after_the_fix(cluster, crm, request):
+    """`f"{presence_key}:{user_id}"` writes what `f"doc_presence:{doc}:{user_id}"` reads and removes."""
+    database = request.node.name[:40]
+    present, absent = {"present": True}, {"present": False}
+    # as written: bob, user 1 of beta, is seen on the document alice (user 1 of alpha) joined
+    assert run_scenario(cluster, crm, "presence", database) == {
+        "alpha_joined": present, "beta_sees": present, "alpha_sees": present, "alpha_after_leaving": absent}
+    fix(crm, "--select", "TL201")
+    text = (crm / "notes" / "presence.py").read_text()
+    assert 'cache.set(f"{getattr(connection, \'schema_name\', \'public\')}:{presence_key}:{user_id}", True, 300)' in text
+    assert 'cache.delete(f"{getattr(connection, \'schema_name\', \'public\')}:doc_presence:{doc}:{user_id}")' in text
+    assert run_scenario(cluster, crm, "presence", database + "_fixed") == {
+        "alpha_joined": present, "beta_sees": absent, "alpha_sees": present, "alpha_after_leaving": absent}
 
 
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(

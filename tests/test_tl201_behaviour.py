@@ -158,12 +158,12 @@ def test_after_the_fix_each_tenant_has_its_own_entry_and_plain_django_still_runs
     (project / "realtime_auth.py").write_text(SYNC_MODULE, encoding="utf-8")
     fixed = fix(project)
     assert "from django.db import connection\n" in fixed
-    assert '    cache_key = f"user:{getattr(connection, \'schema_name\', \'public\')}:{user_id}"\n' in fixed
+    assert '    cache_key = f"{getattr(connection, \'schema_name\', \'public\')}:user:{user_id}"\n' in fixed
     assert fixed.count("getattr(connection") == 1  # the builder, once, for both cache calls
     # two tenants taking turns, then two requests without django-tenants (no schema_name at all)
     outcome = requests(project, ["tenant_a", "tenant_b", "tenant_a", "tenant_b", None, None])
     assert outcome["served"] == ["alice", "bob", "alice", "bob", "admin", "admin"]
-    assert outcome["keys"] == [":1:user:public:7", ":1:user:tenant_a:7", ":1:user:tenant_b:7"]
+    assert outcome["keys"] == [":1:public:user:7", ":1:tenant_a:user:7", ":1:tenant_b:user:7"]
     assert outcome["plain"] is True
 
 

@@ -1,10 +1,12 @@
 """TL201's codemod: add the schema name to each cache key where it is built.
 
 Imported only when fixing, so a plain check never loads libcst. Detection has
-already chosen the expressions (`FixTarget`): `insert` puts the schema into
-the expression that builds the key, right after a leading literal that ends
-in `:` (`"user:{schema}:{id}"`) or else in front (`"{schema}:flags"`), in
-whatever spelling builds it; `wrap` turns a key into `f"{schema}:{key}"`.
+already chosen the expressions (`FixTarget`): `insert` puts the schema in front
+of the expression that builds the key, in whatever spelling builds it
+(`f"{schema}:user:{id}"`, `"%s:user:%s" % (schema, id)`); `wrap` turns a key
+into `f"{schema}:{key}"`. The schema always leads, as django-tenants' own
+`make_key` puts it: however two places spell the same key (`f"{prefix}:{id}"`
+and `f"doc:{doc}:{id}"`), both fixed keys still meet.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def _insert(node: cst.BaseExpression, schema: _Schema) -> cst.BaseExpression | N
 
 
 def _literal_as_f_string(node: cst.BaseExpression, schema: _Schema) -> cst.FormattedString:
-    """`"user:"` → `f"user:{schema}:"`; `"feature_flags"` → `f"{schema}:feature_flags"`."""
+    """`"user:"` → `f"{schema}:user:"`; `"feature_flags"` → `f"{schema}:feature_flags"`."""
     if isinstance(node, cst.SimpleString):
         prefix = node.prefix.replace("u", "").replace("U", "")
         quote = node.quote
@@ -126,10 +128,7 @@ def _literal_as_f_string(node: cst.BaseExpression, schema: _Schema) -> cst.Forma
     else:
         prefix, quote, body = "", '"', node.value
     body = body.replace("{", "{{").replace("}", "}}")
-    if body.endswith(_SEPARATOR):
-        parts = [cst.FormattedStringText(body), schema.field(quote), cst.FormattedStringText(_SEPARATOR)]
-    else:
-        parts = [schema.field(quote), cst.FormattedStringText(_SEPARATOR + body)]
+    parts = [schema.field(quote), cst.FormattedStringText(_SEPARATOR + body)]
     return cst.FormattedString(parts, start=f"{prefix}f{quote}", end=quote, lpar=node.lpar, rpar=node.rpar)
 
 
@@ -137,9 +136,7 @@ def _insert_into_f_string(node: cst.FormattedString, schema: _Schema) -> cst.For
     parts = list(node.parts)
     field = schema.field(node.end)
     first = parts[0] if parts else None
-    if isinstance(first, cst.FormattedStringText) and first.value.endswith(_SEPARATOR):
-        parts[1:1] = [field, cst.FormattedStringText(_SEPARATOR)]
-    elif isinstance(first, cst.FormattedStringText):
+    if isinstance(first, cst.FormattedStringText):
         parts[0:1] = [field, first.with_changes(value=_SEPARATOR + first.value)]
     else:
         parts[0:0] = [field, cst.FormattedStringText(_SEPARATOR)]
@@ -147,7 +144,7 @@ def _insert_into_f_string(node: cst.FormattedString, schema: _Schema) -> cst.For
 
 
 def _insert_into_percent(node: cst.BinaryOperation, schema: _Schema) -> cst.BaseExpression | None:
-    """`"user:%s" % uid` → `"user:%s:%s" % (schema, uid)`; `%(name)s` templates get a `%(schema)s` entry."""
+    """`"user:%s" % uid` → `"%s:user:%s" % (schema, uid)`; `%(name)s` templates get a `%(schema)s` entry."""
     template = node.left
     if not isinstance(template, cst.SimpleString) or _is_bytes(template):
         return None
@@ -171,12 +168,11 @@ def _insert_into_percent(node: cst.BinaryOperation, schema: _Schema) -> cst.Base
         else:
             right = cst.Tuple([cst.Element(schema.expression(quote), comma=_comma()), cst.Element(values)])
         field = "%s"
-    start = fields[0].start() if fields else len(body)
-    return node.with_changes(left=_with_body(template, _segment_inserted(body, start, field)), right=right)
+    return node.with_changes(left=_with_body(template, _prefixed(body, field)), right=right)
 
 
 def _insert_into_format(node: cst.Call, schema: _Schema) -> cst.BaseExpression | None:
-    """`"user:{}".format(uid)` → `"user:{}:{}".format(schema, uid)`, keeping numbered or named fields."""
+    """`"user:{}".format(uid)` → `"{}:user:{}".format(schema, uid)`, keeping numbered or named fields."""
     template = node.func.value
     if _is_bytes(template):
         return None
@@ -202,13 +198,12 @@ def _insert_into_format(node: cst.Call, schema: _Schema) -> cst.BaseExpression |
         arg = cst.Arg(schema.expression(quote), keyword=cst.Name(name), equal=cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
         at = len(args)
-    start = _first_format_field(body)
-    func = node.func.with_changes(value=_with_body(template, _segment_inserted(body, start, field)))
+    func = node.func.with_changes(value=_with_body(template, _prefixed(body, field)))
     return node.with_changes(func=func, args=_inserted(args, at, arg))
 
 
 def _insert_into_concatenation(node: cst.BinaryOperation, schema: _Schema) -> cst.BaseExpression | None:
-    """`"user:" + str(uid)` → `"user:" + schema + ":" + str(uid)`; else `schema + ":" + ...` in front."""
+    """`"user:" + str(uid)` → `schema + ":" + "user:" + str(uid)`."""
     operands = _added(node)
     literals = [operand for operand in operands if _is_text_literal(operand)]
     if not literals:
@@ -219,24 +214,21 @@ def _insert_into_concatenation(node: cst.BinaryOperation, schema: _Schema) -> cs
     def scoped(first: cst.BaseExpression) -> cst.BaseExpression:
         if isinstance(first, (cst.FormattedString, cst.ConcatenatedString)):
             return _insert(first, schema)
-        if isinstance(first, cst.SimpleString) and _body(first).endswith(_SEPARATOR):
-            return _plus(_plus(first, schema.expression(quote)), separator)
         return _plus(_plus(schema.expression(quote), separator), first)
 
     return _with_first_operand(node, scoped)
 
 
 def _insert_into_join(node: cst.Call, schema: _Schema) -> cst.BaseExpression | None:
-    """`":".join([kind, uid])` → `":".join([schema, kind, uid])`, after a leading literal element."""
+    """`":".join([kind, uid])` → `":".join([schema, kind, uid])`."""
     if node.func.value.evaluated_value != _SEPARATOR or len(node.args) != 1 or node.args[0].keyword or node.args[0].star:
         return None
     sequence = node.args[0].value
     if not isinstance(sequence, (cst.List, cst.Tuple)) or not sequence.elements:
         return None
     first = sequence.elements[0]
-    at = 1 if isinstance(first, cst.Element) and _is_text_literal(first.value) else 0
-    quote = _quote_of(first.value) if at else '"'
-    elements = _inserted(sequence.elements, at, cst.Element(schema.expression(quote)))
+    quote = _quote_of(first.value) if isinstance(first, cst.Element) and _is_text_literal(first.value) else '"'
+    elements = _inserted(sequence.elements, 0, cst.Element(schema.expression(quote)))
     return node.with_changes(args=[node.args[0].with_changes(value=sequence.with_changes(elements=elements))])
 
 
@@ -397,23 +389,9 @@ def _with_body(node: cst.SimpleString, body: str) -> cst.SimpleString:
     return node.with_changes(value=f"{node.prefix}{node.quote}{body}{node.quote}")
 
 
-def _segment_inserted(body: str, first_field: int, field: str) -> str:
-    """The template with `field:` after its leading literal if that ends in `:`, else in front."""
-    at = first_field if body[:first_field].endswith(_SEPARATOR) else 0
-    return body[:at] + field + _SEPARATOR + body[at:]
-
-
-def _first_format_field(body: str) -> int:
-    """Where the first `{field}` of a str.format template starts (`{{` is literal text)."""
-    index = 0
-    while index < len(body):
-        if body.startswith(("{{", "}}"), index):
-            index += 2
-        elif body[index] == "{":
-            return index
-        else:
-            index += 1
-    return len(body)
+def _prefixed(body: str, field: str) -> str:
+    """The template with `field:` in front."""
+    return field + _SEPARATOR + body
 
 
 def _format_fields(template: str) -> list[str]:

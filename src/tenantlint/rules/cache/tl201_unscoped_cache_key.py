@@ -20,6 +20,15 @@ from tenantlint.model.known import (
 from tenantlint.model.settings_values import Mapping, Str
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.cached_data import names_a_row
+from tenantlint.rules.cache.key_groups import (
+    SCAN_METHODS,
+    UNTOUCHED_KEY_METHODS,
+    KeyUse,
+    UntouchedUse,
+    identity,
+    scan_head,
+    settle,
+)
 from tenantlint.rules.cache.key_reader import KeyReader, shorten
 from tenantlint.rules.cache.key_shapes import (
     COMPREHENSIONS,
@@ -45,19 +54,6 @@ _KEY_KEYWORD = {"get_many": "keys", "delete_many": "keys", "set_many": "data"}
 ANY_ALIAS = "*"  # `caches[name]` with an alias that cannot be read
 _NAMED_USES = 3
 _DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"  # stores nothing: no entry to share
-
-
-@dataclass(frozen=True)
-class _KeyUse:
-    """One cache call using a key built without the tenant, as `visit` judged it."""
-
-    built: Built
-    site: ast.expr  # where the finding is reported: the expression that builds the key
-    argument: ast.expr
-    func: ast.Attribute
-    severity: Severity | None
-    fix: "KeyFix | None"
-    reason: str  # why no fix is offered, when that needs saying
 
 
 @dataclass(frozen=True)
@@ -134,29 +130,33 @@ class UnscopedCacheKey(Rule):
         "the glob sees computed parts as `{...}`: `site-config:*` matches `f\"site-config:{lang}\"`."
     )
     fix_description = (
-        "Add the schema name as a key segment, as the plan does, where the key is built: "
-        "`f\"user:{user_id}\"` becomes "
-        "`f\"user:{getattr(connection, 'schema_name', 'public')}:{user_id}\"` and "
+        "Put the schema name in front of the key, where the key is built: `f\"user:{user_id}\"` becomes "
+        "`f\"{getattr(connection, 'schema_name', 'public')}:user:{user_id}\"` and "
         "`from django.db import connection` is added once (joined to an existing `from django.db "
         "import`; imported `as db_connection` when the module uses the name `connection` for "
-        "something else). The schema goes after a leading literal that ends in `:`, else in front "
-        "(`\"feature_flags\"` becomes `f\"{...}:feature_flags\"`), in the key's own spelling: an "
-        "f-string field, a `%s` with its value first (`%(schema)s` and a `\"schema\"` entry for a "
-        "mapping), a `{}` with its argument (`{N}` appended for numbered fields, `{schema}` with "
-        "`schema=` for named ones), a `+ schema + \":\"` in a concatenation, an element of a "
-        "`\":\".join([...])`. A key built in a local or a helper is rewritten there, once, for "
-        "every call that uses it. A module constant is evaluated at import, when there is no "
-        "tenant, so it stays as it is and each call using it gets `f\"{schema}:{KEY}\"`; so does a "
-        "key that several assignments or returns may build. The fix reads "
-        "`getattr(connection, \"schema_name\", \"public\")` rather than `connection.schema_name`: "
-        "django-tenants' connection always has the attribute, plain Django's does not (a settings "
-        "module without django-tenants, a project sharing the code), and a safe fix must not add an "
-        "AttributeError; there every key gains the same `public` segment, which costs one round of "
-        "cache misses and nothing else. Not fixed: keys built or used in async code, where the schema the fix would read is the "
-        "event loop thread's (\"public\"): the tenant has to come from the request or the consumer's scope, "
-        "which the code around the key does not show; calls made at import (module or class "
-        "level), `get_many` (its result is a dict keyed by the keys passed, which callers rebuild "
-        "to read it), and `set_many`/`delete_many` lists that more than one assignment may build. "
+        "something else). The schema always leads, as django-tenants' own `make_key` puts it, so two "
+        "spellings of one key (`f\"{presence_key}:{user_id}\"` and `f\"doc_presence:{doc}:{user_id}\"`) "
+        "still meet once fixed; it goes in in the key's own spelling: an f-string field, a `%s` with its "
+        "value first (`%(schema)s` and a `\"schema\"` entry for a mapping), a `{}` with its argument "
+        "(`{N}` appended for numbered fields, `{schema}` with `schema=` for named ones), a "
+        "`schema + \":\" +` in a concatenation, the first element of a `\":\".join([...])`. A key built "
+        "in a local or a helper is rewritten there, once, for every call that uses it. A module "
+        "constant is evaluated at import, when there is no tenant, so it stays as it is and each call "
+        "using it gets `f\"{schema}:{KEY}\"`; so does a key that several assignments or returns may "
+        "build. The fix reads `getattr(connection, \"schema_name\", \"public\")` rather than "
+        "`connection.schema_name`: django-tenants' connection always has the attribute, plain Django's "
+        "does not (a settings module without django-tenants, a project sharing the code), and a safe fix "
+        "must not add an AttributeError; there every key gains the same `public` segment, which costs one "
+        "round of cache misses and nothing else. The uses of one key in a module (the same literal text, "
+        "whatever fills its computed parts) are fixed alike or not at all: when one of them cannot be "
+        "fixed, none is (a fixed writer and an unfixed reader would stop meeting), and when a call the "
+        "fix does not rewrite reaches the key (a django-redis `keys(\"doc_presence:*\")` scan, `ttl`, "
+        "`expire`, `incr_version`), the fix is unsafe and the message names that call. Not fixed: keys "
+        "built or used in async code, where the schema the fix would read is the event loop thread's "
+        "(\"public\"): the tenant has to come from the request or the consumer's scope, which the code "
+        "around the key does not show; calls made at import (module or class level), `get_many` (its "
+        "result is a dict keyed by the keys passed, which callers rebuild to read it), and "
+        "`set_many`/`delete_many` lists that more than one assignment may build. "
         "The fix is safe for keys with a computed part; for keys made only of literal text it is "
         "unsafe, because such an entry may be shared on purpose (filled under one schema, read "
         "under all). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
@@ -208,11 +208,15 @@ class Memo:
         super().__init__(options)
         self._file: tuple[object, CacheCalls] | None = None
         self._keyed: dict[tuple[tuple, str], bool] = {}
-        self._uses: tuple[object, list[_KeyUse]] = (None, [])
+        self._uses: tuple[object, list[KeyUse], list[UntouchedUse]] = (None, [], [])
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
         """Each cache call using a key without the tenant is kept; `finish` reports each key once, where it
         is built, its uses as related places."""
+        untouched = self._untouched_use(node, ctx)
+        if untouched is not None:
+            self._file_uses(ctx)[1].append(untouched)
+            return
         call = self.unscoped_cache_call(node, ctx.parents, ctx)
         if call is None or call.shared_by_design:
             return
@@ -245,11 +249,12 @@ class Memo:
         fix = self._key_fix(facts, unscoped) if fixable else None
         # one place builds the key: reported there; several may (branches, a loop): reported at the call
         site = built.node if built.exact else argument
-        self._uses_in(ctx).append(_KeyUse(built, site, argument, func, severity, fix, reason))
+        self._file_uses(ctx)[0].append(KeyUse(built, site, argument, func, severity, fix, reason))
 
     def finish(self, ctx) -> Iterator[Diagnostic]:
-        uses = self._uses_in(ctx)
-        by_site: dict[tuple[int, int], list[_KeyUse]] = {}
+        found, untouched = self._file_uses(ctx)
+        uses = settle(found, untouched)
+        by_site: dict[tuple[int, int], list[KeyUse]] = {}
         for use in uses:
             by_site.setdefault(start_of(use.site), []).append(use)
         facts = self._facts(ctx) if by_site else None
@@ -267,12 +272,29 @@ class Memo:
                             if not start_of(use.argument) <= start_of(where) <= end_of(use.argument))
             yield Diagnostic(self.code, facts.message(built, site) + reason, ctx.location(where),
                              severity or self.severity, fix, related)
-        uses.clear()
+        found.clear()
+        untouched.clear()
 
-    def _uses_in(self, ctx) -> list["_KeyUse"]:
+    def _file_uses(self, ctx) -> tuple[list[KeyUse], list[UntouchedUse]]:
         if self._uses[0] is not ctx:
-            self._uses = (ctx, [])
-        return self._uses[1]
+            self._uses = (ctx, [], [])
+        return self._uses[1], self._uses[2]
+
+    def _untouched_use(self, node: ast.Call, ctx) -> UntouchedUse | None:
+        """A scan (`cache.keys("user:*")`) or a key call the fix does not rewrite (`cache.ttl(key)`)."""
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr in SCAN_METHODS | UNTOUCHED_KEY_METHODS and node.args):
+            return None
+        facts = self._facts(ctx)
+        where = _call_site(ctx.parents, node)
+        if facts.cache_alias(func.value, where) is None:
+            return None
+        shape = facts.read(node.args[0], where)
+        if not isinstance(shape, Built):
+            return None
+        is_scan = func.attr in SCAN_METHODS
+        text = scan_head(shape) if is_scan else identity(shape)
+        return UntouchedUse(text, is_scan, node, facts.snippet(func)) if text else None
 
     def unscoped_cache_call(self, node: ast.Call, parents: list[ast.AST], ctx) -> "UnscopedCacheCall | None":
         """A call on Django's cache whose keys (some of them) are built without the tenant, whatever the
@@ -484,7 +506,7 @@ class CacheCalls(KeyReader):
                 f"{self.snippet(func)} runs in async code, where the connection's schema is the event loop "
                 "thread's ('public' for every tenant): tenants share this entry; no fix offered")
 
-    def message(self, built: Built, uses: list[_KeyUse]) -> str:
+    def message(self, built: Built, uses: list[KeyUse]) -> str:
         text = shorten('f"' + built.pattern() + '"') if built.augmented or built.built_in else self.snippet(built.node)
         key = f"cache key {text}"
         if built.built_in:
@@ -503,7 +525,7 @@ class CacheCalls(KeyReader):
         names = variables[0] if len(variables) == 1 else ", ".join(variables[:-1]) + " and " + variables[-1]
         return f"{key} has no tenant component: tenants with the same {names} share this entry in {where}"
 
-    def _uses_text(self, built: Built, uses: list[_KeyUse]) -> str:
+    def _uses_text(self, built: Built, uses: list[KeyUse]) -> str:
         """`cache.get` for a key written inside its one call, else each call with its line."""
         first = uses[0].argument
         if len(uses) == 1 and start_of(first) <= start_of(uses[0].site) <= end_of(first):
