@@ -44,7 +44,7 @@ def setup() -> dict:
         Domain.objects.create(domain=f"{schema}.test", tenant=tenant, is_primary=True)
         with schema_context(schema):
             owner = get_user_model().objects.create_user(user, password="x")
-            Note.objects.create(owner=owner, text=note)
+            Note.objects.create(owner=owner, text=note, updated_by=owner)
     return {"ready": True}
 
 
@@ -86,6 +86,30 @@ def presence() -> dict:
     _call("delete", "/presence/5/", "alpha.test", alpha)
     seen["alpha_after_leaving"] = _call("get", "/presence/5/", "alpha.test", alpha)
     return seen
+
+
+def audit() -> dict:
+    """In alpha: alice saves a note, then a system task (no user) saves one; what was recorded."""
+    from django.contrib.auth import get_user_model
+    from django.db import IntegrityError, transaction
+    from django_tenants.utils import schema_context
+
+    from notes.models import AuditEntry, Note, NoteStats
+
+    outcome = {}
+    with schema_context("alpha"):
+        alice = get_user_model().objects.get(username="alice")
+        Note.objects.create(owner=alice, text="by alice", updated_by=alice)
+        try:
+            with transaction.atomic():
+                Note.objects.create(owner=alice, text="by the nightly import")
+            outcome["system_save"] = "saved"
+        except IntegrityError:
+            outcome["system_save"] = "IntegrityError"
+        outcome["notes"] = Note.objects.count()
+        outcome["audit_actors"] = sorted(entry.actor.username for entry in AuditEntry.objects.all())
+        outcome["stats"] = NoteStats.objects.get(pk=1).notes
+    return outcome
 
 
 def profile_cache() -> dict:

@@ -82,7 +82,10 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
             "request.user.is_authenticated:\n            raise serializers.ValidationError(\"Invalid user context\")") in serializers
     assert "validated_data['updated_by'] = request.user" in serializers  # plan Issue 5
     signals = texts["pipelines/signals.py"]
-    assert "if not instance.updated_by:" in signals and "if not instance.updated_by.is_authenticated:" in signals  # Issue 7
+    # Issue 7, guarding the audit entry only: the plan's early return would also skip the receiver's cleanup
+    assert ("            if instance.updated_by and instance.updated_by.is_authenticated:\n"
+            "                AuditLog.objects.create(") in signals
+    assert "        del instance._original_data\n" in signals
     again = run("check", "--fix", "--unsafe-fixes", "--no-cache", str(project))
     assert again.exit_code == 1 and "Found 2 problems." in again.output  # each sync call on the event loop
     assert {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")} == texts

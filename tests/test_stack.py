@@ -94,6 +94,31 @@ def test_the_writer_and_the_remover_of_a_key_spelled_two_ways_still_meet_after_t
         "alpha_joined": present, "beta_sees": absent, "alpha_sees": present, "alpha_after_leaving": absent}
 
 
+def test_a_receiver_guards_its_audit_entry_and_still_does_its_other_work_after_the_fix(cluster, crm, request):
+    database = request.node.name[:40]
+    # as written: a save without a user (a system task) fails in the receiver, rolling the save back
+    assert run_scenario(cluster, crm, "audit", database) == {
+        "system_save": "IntegrityError", "notes": 2, "audit_actors": ["alice", "alice"], "stats": 2}
+    done = fix(crm, "--select", "TL402", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (crm / "notes" / "signals.py").read_text() == (
+        "import logging\n\n"
+        "from django.db.models.signals import post_save\n"
+        "from django.dispatch import receiver\n\n"
+        "from notes.models import AuditEntry, Note, NoteStats\n\n"
+        "logger = logging.getLogger(__name__)\n\n\n"
+        "@receiver(post_save, sender=Note)\n"
+        "def note_saved(sender, instance, created, **kwargs):\n"
+        "    if instance.updated_by and instance.updated_by.is_authenticated:\n"
+        "        AuditEntry.objects.create(actor=instance.updated_by, note=instance)\n"
+        "    else:\n"
+        '        logger.warning(f"No authenticated updated_by user for {instance.__class__.__name__} {instance.pk}")\n'
+        '    NoteStats.objects.update_or_create(pk=1, defaults={"notes": Note.objects.count()})\n')
+    # the system save goes through with no audit entry; alice's is recorded; the count still follows
+    assert run_scenario(cluster, crm, "audit", database + "_fixed") == {
+        "system_save": "saved", "notes": 3, "audit_actors": ["alice", "alice"], "stats": 3}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]

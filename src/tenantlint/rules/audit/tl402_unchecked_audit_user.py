@@ -12,6 +12,7 @@ from tenantlint.model.project import ClassInfo, ImportTable
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.statements import (
     Insert,
+    Wrap,
     Point,
     before_first_statement,
     bindings,
@@ -77,22 +78,27 @@ class UncheckedAuditUser(Rule):
         "(`user_logged_in`, `request_finished`) or connected from another module."
     )
     fix_description = (
-        "Inserts the plan's Issue 7 guard right before the statement that uses the field, inside "
-        "the blocks that lead to it (as the plan puts it inside its `if`/`try`; never in a `finally` "
-        "or `except*` block, where a `return` swallows an exception or is not allowed, but before "
-        "that `try`): "
+        "Guards the use, never the rest of the receiver. Where everything after the use's statement "
+        "uses the field too (the receiver's last work), the plan's Issue 7 guard goes right before "
+        "that statement, inside the blocks that lead to it (never in a `finally` or `except*` block, "
+        "where a `return` swallows an exception or is not allowed, but before that `try`): "
         "`if not instance.updated_by:` log a warning and `return`, then the same for "
-        "`not instance.updated_by.is_authenticated`. One guard per field covers the later uses it "
-        "precedes. The warning goes to the module's logger (a name bound to "
+        "`not instance.updated_by.is_authenticated`; one guard per field covers the later uses it "
+        "precedes. Where the receiver does other work after the use (a count to update, a cleanup), "
+        "an early return would skip it: a bare call using the field (`AuditLog.objects.create(...)`, "
+        "`send_mail(...)`) is wrapped instead, `if instance.updated_by and "
+        "instance.updated_by.is_authenticated:` around it and a warning in its `else:`; any other "
+        "statement (an assignment whose name later code may read) gets no fix, and the message names "
+        "the line a return would skip. The warning goes to the module's logger (a name bound to "
         "`logging.getLogger(...)` or `structlog.get_logger(...)`); without one, `import logging` "
         "and `logger = logging.getLogger(__name__)` are added after the imports. The plan's tenant "
         "re-lookup of the user (`User.objects.get` in `schema_context`) is not inserted: it needs "
         "a user model and `schema_context` the module may not have, and a user's tenant is "
-        "TL501's concern. Unsafe: a save without a user now skips the rest of the receiver from "
-        "that point on. No fix where no statement on the way to the use has a line of its own (a "
-        "receiver written on one line, `entry = AuditLog(); entry.user = instance.updated_by`), where "
-        "`instance` is rebound or set only in a branch, or where `logger` names something that is "
-        "not known to be a logger."
+        "TL501's concern. Unsafe: a save without a user no longer writes its audit entry (and, with "
+        "the early return, skips the receiver's remaining uses of the field). No fix where no "
+        "statement on the way to the use has a line of its own (a receiver written on one line, "
+        "`entry = AuditLog(); entry.user = instance.updated_by`), where `instance` is rebound or set "
+        "only in a branch, or where `logger` names something that is not known to be a logger."
     )
     fix_safety = "unsafe"
     options = ("audit-fields",)
@@ -145,12 +151,21 @@ def handle_record_save(sender, instance, created, **kwargs):
             uses = _Uses(function, audit_fields)
             found = [(use, field, kind) for use, field, kind in uses.unchecked()
                      if _may_go_wrong(use, field, kind, senders, uses, ctx)]
-            guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines) \
+            skipped: dict[ast.expr, ast.stmt] = {}
+            guards = _guards(function, [(use, field) for use, field, _ in found], uses, logger[0], lines, skipped) \
                 if found and logger else {}
             for use, field, kind in found:
-                fix = self.fix(f"Return early with a warning unless instance.{field} is set and authenticated") \
-                    if use in guards else None
-                yield self.diagnostic(ctx.location(use), _message(field, kind, function.name), fix=fix)
+                fix = None
+                if isinstance(guards.get(use), Insert):
+                    fix = self.fix(f"Return early with a warning unless instance.{field} is set and authenticated")
+                elif use in guards:
+                    fix = self.fix(f"Skip this statement with a warning unless instance.{field} is set and "
+                                   "authenticated")
+                reason = ""
+                if use in skipped:
+                    reason = (f"; no fix offered: a guard returning early would also skip line "
+                              f"{skipped[use].lineno}, which does not use instance.{field}: check it where it is used")
+                yield self.diagnostic(ctx.location(use), _message(field, kind, function.name) + reason, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
         from tenantlint.rules.edits.statements_cst import apply_changes
@@ -178,12 +193,15 @@ def handle_record_save(sender, instance, created, **kwargs):
 
 
 def _guards(function: Function, uses: list[tuple[ast.expr, str]], found: "_Uses", logger: str,
-            lines: list[str]) -> dict[ast.expr, Insert]:
+            lines: list[str], skipped: dict | None = None) -> dict[ast.expr, Insert | Wrap]:
     """The guard that covers each use it can: the first use of a field gets one before its statement,
-    and later uses that guard precedes share it."""
+    and later uses that guard precedes share it. A guard returns from the receiver, so it is placed only
+    where everything it would skip uses the field too; else a bare call using the field is wrapped in
+    the check, and any other use gets no guard (`skipped`: the first statement a return would skip)."""
     placed: dict[str, list[Point]] = {}
     guards: dict[tuple[int, str], Insert] = {}
-    covered: dict[ast.expr, Insert] = {}
+    covered: dict[ast.expr, Insert | Wrap] = {}
+    wrapped: set[int] = set()
     for use, field in sorted(uses, key=lambda pair: span(pair[0], lines)):
         path = statement_path(function, use)
         point = next((p for p in placed.get(field, []) if dominates(p, path)), None)
@@ -192,10 +210,48 @@ def _guards(function: Function, uses: list[tuple[ast.expr, str]], found: "_Uses"
             instance = found.instance_name(use)
             if point is None or instance is None or not _instance_ready(function, instance, path):
                 continue
+            unrelated = _unrelated_work_after(path, point, instance, field)
+            if unrelated is not None:
+                # a `return` would skip that work: guard this one statement instead, when nothing after it
+                # can need what it binds (a bare call: the audit entry written, a message sent)
+                statement = statement_at(point)
+                if isinstance(statement, ast.Expr) and id(statement) not in wrapped:
+                    wrapped.add(id(statement))
+                    covered[use] = Wrap(statement, f"{instance}.{field} and {instance}.{field}.is_authenticated",
+                                        _skip_code(instance, field, logger))
+                elif skipped is not None:
+                    skipped[use] = unrelated
+                continue
             placed.setdefault(field, []).append(point)
             guards[id(statement_at(point)), field] = Insert(_guard_code(instance, field, logger), statement_at(point))
         covered[use] = guards[id(statement_at(point)), field]
     return covered
+
+
+def _unrelated_work_after(path: list[Point], point: Point, instance: str, field: str) -> ast.stmt | None:
+    """The first statement an early return at `point` would skip that does not read `instance.<field>`: the
+    rest of each block on the way from `point` out to the function's body, the guarded statement excluded."""
+    for owner, block_field, index in reversed(path[: path.index(point) + 1]):
+        for statement in getattr(owner, block_field)[index + 1:]:
+            if not _reads_field(statement, instance, field) and not _no_work(statement):
+                return statement
+    return None
+
+
+def _no_work(statement: ast.stmt) -> bool:
+    """`return`, `pass`, `...`: what a receiver ends with and nobody misses (its return value is ignored)."""
+    return isinstance(statement, (ast.Return, ast.Pass)) or (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+
+
+def _reads_field(statement: ast.stmt, instance: str, field: str) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr == field and isinstance(node.value, ast.Name)
+               and node.value.id == instance for node in walk(statement))
+
+
+def _skip_code(instance: str, field: str, logger: str) -> str:
+    record = f"{{{instance}.__class__.__name__}} {{{instance}.pk}}"
+    return f"{logger}.warning(f\"No authenticated {field} user for {record}\")\n"
 
 
 def _guard_code(instance: str, field: str, logger: str) -> str:

@@ -52,7 +52,16 @@ class Replace:
     code: str
 
 
-Change = Insert | Rewrite | Replace
+@dataclass(frozen=True)
+class Wrap:
+    """`statement` runs only when `condition` holds; otherwise `otherwise` (statements) runs instead."""
+
+    statement: ast.stmt
+    condition: str
+    otherwise: str
+
+
+Change = Insert | Rewrite | Replace | Wrap
 
 
 def span(node: ast.AST, lines: list[str]) -> tuple[int, int, int, int]:

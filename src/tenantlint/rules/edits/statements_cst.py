@@ -13,7 +13,7 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.rules.edits.statements import Change, Insert, Replace, Rewrite, span
+from tenantlint.rules.edits.statements import Change, Insert, Replace, Rewrite, Wrap, span
 
 _INDENT = re.compile(r"^((?:    )+)", re.MULTILINE)
 
@@ -33,6 +33,9 @@ def apply_changes(module: cst.Module, changes: list[Change], lines: list[str]) -
             placer.renames[id(attributes[span(change.value, lines)])] = change.request
             continue
         anchor = statements[span(change.anchor if isinstance(change, Insert) else change.statement, lines)[:2]]
+        if isinstance(change, Wrap):
+            placer.wrap[id(anchor)] = (cst.parse_expression(change.condition), _parse(change.otherwise, module))
+            continue
         parsed = _parse(change.code, module)
         if isinstance(change, Replace):
             placer.replace[id(anchor)] = parsed
@@ -55,6 +58,7 @@ class _Placer(cst.CSTTransformer):
         self.before: dict[int, list[tuple[list[cst.BaseStatement], bool]]] = {}
         self.after: dict[int, list[tuple[list[cst.BaseStatement], bool]]] = {}
         self.replace: dict[int, list[cst.BaseStatement]] = {}
+        self.wrap: dict[int, tuple[cst.BaseExpression, list[cst.BaseStatement]]] = {}
         self.renames: dict[int, str] = {}
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
@@ -74,6 +78,8 @@ class _Placer(cst.CSTTransformer):
             key = id(original)
             if key in self.replace:
                 body += _replaced(statement, self.replace[key])
+            elif key in self.wrap:
+                body.append(_wrapped(statement, *self.wrap[key]))
             elif key in self.before:
                 body += _preceded(statement, self.before[key])
             else:
@@ -88,6 +94,13 @@ def _replaced(statement: cst.BaseStatement, new: list[cst.BaseStatement]) -> lis
     if not (isinstance(statement, cst.SimpleStatementLine) and isinstance(new[0], cst.SimpleStatementLine)):
         raise ValueError("only a simple statement line can be replaced")
     return [statement.with_changes(body=new[0].body), *new[1:]]
+
+
+def _wrapped(statement: cst.BaseStatement, condition: cst.BaseExpression,
+             otherwise: list[cst.BaseStatement]) -> cst.If:
+    """`if condition:` around `statement`, `else:` around `otherwise`; comments above it stay above."""
+    return cst.If(test=condition, body=cst.IndentedBlock(body=[statement.with_changes(leading_lines=[])]),
+                  orelse=cst.Else(body=cst.IndentedBlock(body=otherwise)), leading_lines=statement.leading_lines)
 
 
 def _preceded(statement: cst.BaseStatement, inserts) -> list[cst.BaseStatement]:
