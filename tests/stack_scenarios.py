@@ -112,6 +112,14 @@ def audit() -> dict:
     return outcome
 
 
+def served() -> dict:
+    """alice asks who she is on alpha: the status, and the tenant header if a middleware sets one."""
+    from django.test import Client
+
+    response = Client().get("/whoami/", HTTP_HOST="alpha.test", HTTP_AUTHORIZATION=f"Bearer {_token('alpha')}")
+    return {"status": response.status_code, "tenant_header": response.headers.get("X-Tenant")}
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

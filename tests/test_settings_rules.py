@@ -100,3 +100,31 @@ def test_settings_modules_option_reads_an_oddly_named_module(tmp_path):
     assert found(conf, "TL303", root=tmp_path) == []
     results = found(conf, "TL303", root=tmp_path, settings_modules=["deploy/conf.py"])
     assert [r[1] for r in results] == [2]
+
+
+def test_tl302_offers_no_fix_for_a_middleware_whose_shape_does_not_fit_django():
+    """Put back as it is, a middleware Django cannot build with get_response, or call with the request,
+    or whose hooks take other arguments than Django passes, fails every request: said, not fixed."""
+    case = CASES / "TL302" / "broken_shapes"
+    diagnostics, errors = lint(case, select=["TL302"], root=case)
+    assert errors == []
+    broken = ("is commented out of MIDDLEWARE, so it never runs, and it looks broken: {}; put back as it is, every "
+              "request would fail with a TypeError, so no fix is offered: repair it first")
+    assert [(d.line, d.message, d.fix is None) for d in diagnostics] == [
+        (5, "middleware 'crm.middleware.NoRequest' " + broken.format(
+            "NoRequest.__call__ does not take the one argument (the request) Django calls it with"), True),
+        (6, "middleware 'crm.middleware.NoGetResponse' " + broken.format(
+            "NoGetResponse.__init__ does not take the one argument (get_response) Django builds it with"), True),
+        (7, "middleware 'crm.middleware.HookArity' " + broken.format(
+            "HookArity.process_view does not take the 4 arguments Django passes it"), True),
+        (8, "middleware 'crm.middleware.PlainObject' " + broken.format("PlainObject has no __init__ taking get_response"),
+         True),
+        (9, "middleware 'crm.middleware.bad_factory' " + broken.format(
+            "bad_factory() does not take the one argument (get_response) Django builds it with"), True),
+        (10, "middleware 'crm.middleware.bad_inner' " + broken.format(
+            "the middleware() it returns does not take the one argument (the request) Django calls it with"), True),
+        # near misses: they fit (a class of an installed base is not in view, so it is not judged)
+        *[(line, f"middleware 'crm.middleware.{name}' is commented out of MIDDLEWARE, so it never runs", False)
+          for line, name in ((11, "NewStyle"), (12, "MixinHooks"), (13, "Inherited"), (14, "good_factory"),
+                             (15, "InstalledBase"))],
+    ]

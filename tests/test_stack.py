@@ -119,6 +119,20 @@ def test_a_receiver_guards_its_audit_entry_and_still_does_its_other_work_after_t
         "system_save": "saved", "notes": 3, "audit_actors": ["alice", "alice"], "stats": 3}
 
 
+def test_a_disabled_middleware_is_put_back_only_when_django_can_call_it(cluster, crm, request):
+    database = request.node.name[:40]
+    assert run_scenario(cluster, crm, "served", database) == {"status": 200, "tenant_header": None}
+    done = fix(crm, "--select", "TL302", "--unsafe-fixes")
+    assert "crm/settings.py:30:5: TL302 middleware 'notes.middleware.LegacyAuditMiddleware' is commented out of " \
+           "MIDDLEWARE, so it never runs, and it looks broken: LegacyAuditMiddleware.__call__ does not take the one " \
+           "argument (the request) Django calls it with; put back as it is, every request would fail with a " \
+           "TypeError, so no fix is offered: repair it first\n" in done.stdout
+    settings = (crm / "crm" / "settings.py").read_text()
+    assert '    "notes.middleware.TenantHeaderMiddleware",\n    # "notes.middleware.LegacyAuditMiddleware",\n' in settings
+    # every request still served, and the middleware put back runs
+    assert run_scenario(cluster, crm, "served", database + "_fixed") == {"status": 200, "tenant_header": "alpha"}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]

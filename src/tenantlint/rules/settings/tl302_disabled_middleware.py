@@ -9,6 +9,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit, Fix, Location, Severity
 from tenantlint.model.known import derives_from, tenant_middleware_names
+from tenantlint.model.middleware_shape import middleware_problem
 from tenantlint.model.settings_values import COMMENTED_ENTRY, Seq
 from tenantlint.rules.base import Rule, register
 
@@ -44,7 +45,13 @@ class DisabledMiddleware(Rule):
     fix_description = (
         "Uncomment the entry, keeping its trailing comment (the plan's Issue 4), and add the commas "
         "its neighbours need (two adjacent strings would silently concatenate). A misspelt name is "
-        "renamed to `MIDDLEWARE` when no `MIDDLEWARE` is set."
+        "renamed to `MIDDLEWARE` when no `MIDDLEWARE` is set. No fix for an entry of the project's own "
+        "code that Django could not build or call (often why it was commented out): a class whose "
+        "`__init__` does not take `get_response`, whose `__call__` does not take the request, with "
+        "neither and no base class providing them, or a `MiddlewareMixin` hook taking other arguments "
+        "than Django passes; a factory function that does not take `get_response`, or returns one that "
+        "does not take the request. Put back, it would fail every request with a TypeError; the "
+        "message names what does not fit. Entries of installed packages are not judged."
     )
     fix_safety = "unsafe"
     severity = Severity.WARNING
@@ -92,6 +99,13 @@ MIDDLEWARE = [
                 yield self.diagnostic(
                     location, f"middleware '{dotted}' commented out of MIDDLEWARE names nothing the project still "
                     "defines: a stale line to delete, not to uncomment (Django would fail to start)", Severity.INFO)
+                continue
+            problem = middleware_problem(ctx.project, dotted, location.path)
+            if problem is not None:
+                yield self.diagnostic(
+                    location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs, and it looks "
+                    f"broken: {problem}; put back as it is, every request would fail with a TypeError, so no fix is "
+                    "offered: repair it first")
                 continue
             yield self.diagnostic(location, f"middleware '{dotted}' is commented out of MIDDLEWARE, so it never runs",
                                   fix=self._uncomment(location, ctx))
