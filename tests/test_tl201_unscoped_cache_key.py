@@ -485,3 +485,40 @@ def test_the_uses_of_one_key_are_fixed_alike_or_not_at_all(tmp_path):
     assert messages[18].endswith(NO_FIX_IN_ASYNC)
     assert messages[22].endswith("; the fix is unsafe: cache.ttl (line 26) reaches this key by its text and is "
                                  "not rewritten")
+
+
+def test_no_schema_fix_where_every_tenant_shares_one_schema(tmp_path):
+    """Row-level tenancy: the schema segment would be `public` for every tenant; the key is reported, the
+    fix is left to the author (the tenant's id, which the code around the key does not name)."""
+    (tmp_path / "settings.py").write_text('INSTALLED_APPS = ["django_multitenant", "shop"]\n', encoding="utf-8")
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "models.py").write_text(textwrap.dedent("""\
+        from django.db import models
+        from django_multitenant.models import TenantModel
+
+
+        class Account(TenantModel):
+            name = models.CharField(max_length=50)
+
+
+        class Order(TenantModel):
+            account = models.ForeignKey(Account, on_delete=models.CASCADE)
+        """))
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+
+        from shop.models import Order
+
+
+        def dashboard():
+            totals = cache.get("dashboard:totals")
+            if totals is None:
+                totals = Order.objects.count()
+                cache.set("dashboard:totals", totals)
+            return totals
+        """)
+    assert [(d.line, d.fix) for d in diagnostics] == [(7, None), (10, None)]
+    assert diagnostics[0].message.endswith(
+        "; no fix offered: with row-level tenancy every tenant shares one schema, so a schema segment would change "
+        "nothing: add the tenant's id where the key is built")

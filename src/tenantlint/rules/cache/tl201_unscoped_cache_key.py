@@ -18,6 +18,7 @@ from tenantlint.model.known import (
     TENANT_CACHE_KEY_FUNCTIONS,
 )
 from tenantlint.model.settings_values import Mapping, Str
+from tenantlint.model.tenancy import NONE, ROW, SCHEMA, UNKNOWN, USER
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.cache.cached_data import names_a_row
 from tenantlint.rules.cache.key_groups import (
@@ -52,6 +53,8 @@ _SYNC_KEY_METHODS = ("get", "set", "add", "delete", "get_or_set", "get_many", "s
 KEY_METHODS = frozenset(_SYNC_KEY_METHODS) | frozenset("a" + method for method in _SYNC_KEY_METHODS)
 _KEY_KEYWORD = {"get_many": "keys", "delete_many": "keys", "set_many": "data"}
 ANY_ALIAS = "*"  # `caches[name]` with an alias that cannot be read
+# tenancies with one schema for every tenant, as a message names them
+_ONE_SCHEMA = {ROW: "row-level tenancy", USER: "the tenant taken from the user", NONE: "no tenancy in sight"}
 _NAMED_USES = 3
 _DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"  # stores nothing: no entry to share
 
@@ -156,7 +159,9 @@ class UnscopedCacheKey(Rule):
         "(\"public\"): the tenant has to come from the request or the consumer's scope, which the code "
         "around the key does not show; calls made at import (module or class level), `get_many` (its "
         "result is a dict keyed by the keys passed, which callers rebuild to read it), and "
-        "`set_many`/`delete_many` lists that more than one assignment may build. "
+        "`set_many`/`delete_many` lists that more than one assignment may build; keys of a project whose "
+        "tenants share one schema (row-level tenancy, a tenant taken from the user), where the segment "
+        "would be the same `public` for every tenant: the tenant's id belongs in the key. "
         "The fix is safe for keys with a computed part; for keys made only of literal text it is "
         "unsafe, because such an entry may be shared on purpose (filled under one schema, read "
         "under all). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
@@ -242,6 +247,11 @@ class Memo:
             fixable, reason = False, "; no fix offered: add the tenant where the key is built"
         elif built.event_loop_schema():
             fixable, reason = False, "; no fix offered: take the tenant from the request or the consumer's scope"
+        elif ctx.tenancy.kind not in (SCHEMA, UNKNOWN):
+            fixable = False  # one schema for every tenant: the segment the fix adds would be one constant
+            reason = (f"; no fix offered: with {_ONE_SCHEMA.get(ctx.tenancy.kind, ctx.tenancy.kind)} every tenant "
+                      "shares one schema, so a schema segment would change nothing: add the tenant's id where the "
+                      "key is built")
         elif any(ctx.execution.at(b.node).runs_async for _, b in unscoped):
             fixable = False  # the schema read the fix adds would be the event loop thread's: "public"
             reason = ("; no fix offered: in async code the connection's schema is not the request's tenant, "
