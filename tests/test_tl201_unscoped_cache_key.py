@@ -522,3 +522,27 @@ def test_no_schema_fix_where_every_tenant_shares_one_schema(tmp_path):
     assert diagnostics[0].message.endswith(
         "; no fix offered: with row-level tenancy every tenant shares one schema, so a schema segment would change "
         "nothing: add the tenant's id where the key is built")
+
+
+def test_a_key_whose_words_say_it_is_shared_gets_no_safe_fix(tmp_path):
+    diagnostics = lint_source(tmp_path, """\
+        from django.core.cache import cache
+
+
+        def page(page_id):
+            return cache.get(f"public:page:{page_id}")
+
+
+        def banner(site_id):
+            return cache.get(f"site:{site_id}:banner")
+
+
+        def profile(user_id):
+            return cache.get(f"profile:{user_id}")
+
+
+        def publication(pub_id):
+            return cache.get(f"publication:{pub_id}")
+        """)
+    assert {line: plan and plan[0] for line, plan in fix_plan(diagnostics).items()} == {
+        5: "unsafe", 9: "unsafe", 13: "safe", 17: "safe"}

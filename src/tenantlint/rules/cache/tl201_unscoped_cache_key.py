@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import bisect
 import fnmatch
 import os
@@ -54,6 +55,9 @@ KEY_METHODS = frozenset(_SYNC_KEY_METHODS) | frozenset("a" + method for method i
 _KEY_KEYWORD = {"get_many": "keys", "delete_many": "keys", "set_many": "data"}
 ANY_ALIAS = "*"  # `caches[name]` with an alias that cannot be read
 # tenancies with one schema for every tenant, as a message names them
+# words of a key's literal text that say the entry is meant for everyone
+_SAYS_SHARED = re.compile(r"(?:^|[^a-z])(?:public|global|shared|site|sitewide|health|heartbeat|ping)(?:[^a-z]|$)",
+                          re.IGNORECASE)
 _ONE_SCHEMA = {ROW: "row-level tenancy", USER: "the tenant taken from the user", NONE: "no tenancy in sight"}
 _NAMED_USES = 3
 _DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"  # stores nothing: no entry to share
@@ -164,7 +168,8 @@ class UnscopedCacheKey(Rule):
         "would be the same `public` for every tenant: the tenant's id belongs in the key. "
         "The fix is safe for keys with a computed part; for keys made only of literal text it is "
         "unsafe, because such an entry may be shared on purpose (filled under one schema, read "
-        "under all). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
+        "under all), and so is it for a key whose own words say it is shared (`public`, `global`, "
+        "`shared`, `site`, `health`, `heartbeat`, `ping`). Other remedies: `KEY_FUNCTION: \"django_tenants.cache.make_key\"` on the "
         "cache alias, or listing a deliberately shared key in public-cache-keys."
     )
     fix_safety = "safe or unsafe"
@@ -344,8 +349,9 @@ class Memo:
                 targets.append(facts.target(WRAP, key))
             else:
                 return None
-        # A shared constant key may be meant for every tenant (filled by one schema, read by all).
-        safe = all(built.variables() for _, built in unscoped)
+        # A shared constant key may be meant for every tenant (filled by one schema, read by all), and so
+        # may a key whose own words say it is shared (`public:`, `global:`, `site:`, a health check)
+        safe = all(built.variables() and not _SAYS_SHARED.search(built.pattern()) for _, built in unscoped)
         return KeyFix(Applicability.SAFE if safe else Applicability.UNSAFE, FIX_MESSAGE,
                       targets=tuple(dict.fromkeys(targets)))
 
