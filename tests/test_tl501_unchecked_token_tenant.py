@@ -252,3 +252,57 @@ def test_fixed_sample_is_clean_for_tl501_and_tl502(tmp_path):
         path.write_text(fixed_text(SAMPLE / "backend" / name), encoding="utf-8")
         diagnostics, errors = lint(path, select=["TL501", "TL502"])
         assert (diagnostics, errors) == ([], [])
+
+
+def test_no_fix_where_the_connection_carries_no_tenant(tmp_path):
+    """On an event loop, in Channels' database_sync_to_async thread and in a consumer, no tenant middleware
+    set the connection's schema: a check against it would reject every valid token. asgiref's sync_to_async
+    runs where the middleware ran, and a function handed the schema can compare with it: those are fixed."""
+    path = write(tmp_path, """\
+        from asgiref.sync import sync_to_async
+        from channels.db import database_sync_to_async
+        from channels.generic.websocket import WebsocketConsumer
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        User = get_user_model()
+
+
+        async def on_the_loop(raw):
+            token = AccessToken(raw)
+            return await User.objects.aget(id=token["user_id"])
+
+
+        @database_sync_to_async
+        def for_a_consumer(raw):
+            token = AccessToken(raw)
+            return User.objects.get(id=token["user_id"])
+
+
+        class Socket(WebsocketConsumer):
+            def connect(self):
+                token = AccessToken(self.scope["query_string"])
+                self.user = User.objects.get(id=token["user_id"])
+
+
+        @sync_to_async
+        def for_a_view(raw):
+            token = AccessToken(raw)
+            return User.objects.get(id=token["user_id"])
+
+
+        async def handed_the_schema(raw, schema_name):
+            token = AccessToken(raw)
+            return await User.objects.aget(id=token["user_id"])
+        """)
+    diagnostics, errors = lint(path, select=["TL501"])
+    assert errors == []
+    reason = ("; no fix offered: this code runs {}, where the connection's schema is not the tenant being served (no "
+              "tenant middleware set it): compare the claim with the tenant of the request or the consumer's scope")
+    assert [(d.line, d.message, d.fix is not None) for d in diagnostics] == [
+        (12, MESSAGE + reason.format("on an event loop"), False),
+        (18, MESSAGE + reason.format("in the thread Channels' database_sync_to_async hands it to"), False),
+        (24, MESSAGE + reason.format("for a Channels consumer"), False),
+        (30, MESSAGE, True),
+        (35, MESSAGE, True),
+    ]

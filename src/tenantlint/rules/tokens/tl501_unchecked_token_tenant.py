@@ -6,9 +6,10 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
+from tenantlint.model.execution import CONSUMER
 from tenantlint.model.tenancy import ROW
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.tokens.token_checks import PlannedFix, TenantCheck, plan_check
+from tenantlint.rules.tokens.token_checks import ACTIVE_PARAMETERS, PlannedFix, TenantCheck, plan_check
 from tenantlint.rules.tokens.token_function import TokenFunction
 from tenantlint.rules.tokens.token_sources import READING_TRIGGERS, decode_hints, function_text, might_read_tokens
 
@@ -69,7 +70,13 @@ class UncheckedTokenTenant(Rule):
         "name (`AccessToken(raw)['user_id']` inline), is bound in a branch the lookup does not always pass "
         "through, or where the statement holding the lookup shares its line, or the names the check needs "
         "mean something else. No fix with row-level tenancy: there is no schema to compare with, and how a user "
-        "is tied to the tenant (a foreign key, a membership) is the project's own."
+        "is tied to the tenant (a foreign key, a membership) is the project's own. No fix where the "
+        "connection carries no tenant: in async code (the event loop's connection), in a function Channels' "
+        "`database_sync_to_async` runs, and in a consumer (consumers never run Django middleware): a check "
+        "against `connection.schema_name` there would refuse every valid token; the claim has to be compared "
+        "with the tenant of the request or the consumer's scope, unless the function is handed the schema "
+        "(a `schema_name` parameter). asgiref's `sync_to_async` runs in the thread the tenant middleware ran "
+        "in, so code it runs is fixed."
     )
     fix_safety = "unsafe"
     options = ("tenant-claim", "tenant-from-user", "authenticator-bases")
@@ -135,9 +142,10 @@ class TenantJWTAuthentication(JWTAuthentication):
         claim = ctx.options.tenant_claim
         rows = ctx.tenancy.kind == ROW  # no schema to compare a claim with: no fix, and the user's tenant counts
         placed: list = []  # checks planned in this function, which may guard its later lookups too
+        no_schema = _where_no_schema(node, ctx)
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
-                planned = None if rows else plan_check(reading, lookup, ctx.lines, placed)
+                planned = None if rows or no_schema else plan_check(reading, lookup, ctx.lines, placed)
                 if planned is not None and planned not in placed:
                     placed.append(planned)
                 fix = PlannedFix(Applicability(self.fix_safety), f"Reject the token unless its '{claim}' claim is "
@@ -147,6 +155,10 @@ class TenantJWTAuthentication(JWTAuthentication):
                            "tenant B's host") if rows else (
                     f"user resolved from a decoded token without comparing its '{claim}' claim to the active "
                     "tenant: a token issued in tenant A is accepted on tenant B's host")
+                if no_schema and not rows:
+                    message += (f"; no fix offered: this code runs {no_schema}, where the connection's schema is not "
+                                "the tenant being served (no tenant middleware set it): compare the claim with the "
+                                "tenant of the request or the consumer's scope")
                 yield self.diagnostic(ctx.location(lookup), message, fix=fix)
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
@@ -156,3 +168,26 @@ class TenantJWTAuthentication(JWTAuthentication):
         if len(checks) != len(diagnostics) or not all(isinstance(c, TenantCheck) for c in checks):
             raise ValueError("a TL501 finding without its planned check")
         return insert_checks(module, list(dict.fromkeys(checks)))
+
+
+_CHANNELS_SYNC_TO_ASYNC = "channels.db.database_sync_to_async"
+
+
+def _where_no_schema(function: ast.AST, ctx) -> str | None:
+    """Where `function` runs if the connection there carries no tenant: on an event loop, in the thread
+    Channels' `database_sync_to_async` hands it to, or for a consumer (consumers never run Django
+    middleware); None in request code (asgiref's `sync_to_async` runs in the thread the tenant middleware
+    ran in), or when the function is handed the active schema (`schema_name` parameter)."""
+    names = {a.arg for a in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]}
+    if names & ACTIVE_PARAMETERS:
+        return None
+    where = ctx.execution.at(function.body[0]) if getattr(function, "body", None) else ctx.execution.at(function)
+    if where.runs_async:
+        return "on an event loop"
+    channels_thread = any(ctx.imports.qualify(d.func if isinstance(d, ast.Call) else d) == _CHANNELS_SYNC_TO_ASYNC
+                          for d in getattr(function, "decorator_list", ()))
+    if where.in_worker_thread and channels_thread:  # asgiref's sync_to_async runs where the middleware ran
+        return "in the thread Channels' database_sync_to_async hands it to"
+    if where.role == CONSUMER:
+        return "for a Channels consumer"
+    return None

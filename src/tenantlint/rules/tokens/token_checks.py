@@ -43,7 +43,7 @@ PERMISSION_DENIED = "django.core.exceptions.PermissionDenied"
 _CLAIM_NAMES = ("token_tenant_schema", "token_tenant", "claimed_tenant_schema")
 _ACTIVE_NAMES = ("current_schema", "active_schema", "request_schema")
 # Parameters that hand a function the active tenant's schema (the plan's `tenant_schema: str = None`).
-_ACTIVE_PARAMETERS = frozenset({"tenant_schema", "schema_name", "current_schema", "active_schema"})
+ACTIVE_PARAMETERS = frozenset({"tenant_schema", "schema_name", "current_schema", "active_schema"})
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def _active(reading: TokenFunction, path: list[Point], at: int) -> tuple[str, st
     function = reading.function
     arguments = function.args
     for argument in arguments.posonlyargs + arguments.args + arguments.kwonlyargs:
-        if argument.arg in _ACTIVE_PARAMETERS and bindings(function, argument.arg) == [None]:
+        if argument.arg in ACTIVE_PARAMETERS and bindings(function, argument.arg) == [None]:
             return argument.arg, None, ()
     for statement in own_nodes(function):
         name = _assigned_name(statement)
