@@ -120,6 +120,38 @@ def served() -> dict:
     return {"status": response.status_code, "tenant_header": response.headers.get("X-Tenant")}
 
 
+def concurrent() -> dict:
+    """Two requests at once, one per tenant, through the one middleware instance: each meets the other at
+    the middleware's checkpoint, so both have stored their request before either reads it."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    import notes.middleware
+
+    handler = Client().handler  # one handler, so one instance of each middleware, as in a server
+    warm = Client()
+    warm.handler = handler
+    warm.get("/served/", HTTP_HOST="alpha.test")  # the handler builds its middleware once, here
+    barrier = threading.Barrier(2, timeout=10)
+    notes.middleware.checkpoint = barrier.wait
+    seen = {}
+
+    def ask(host: str) -> None:
+        client = Client()
+        client.handler = handler
+        seen[host] = client.get("/served/", HTTP_HOST=host).json()["served"]
+        connection.close()
+
+    threads = [threading.Thread(target=ask, args=(host,)) for host in ("alpha.test", "beta.test")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return seen
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

@@ -73,7 +73,7 @@ def test_an_async_key_is_reported_and_left_as_written(cluster, crm, request):
     done = fix(crm, "--select", "TL201")  # the sync profile key above is fixed: one import line more
     async_part = before[before.index("async def notifications"):]
     assert async_part in (crm / "notes" / "views.py").read_text()
-    assert ('notes/views.py:42:30: TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
+    assert ('notes/views.py:46:30: TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
             "with the same user_id share this entry in cache.aget; no fix offered: in async code the connection's "
             "schema is not the request's tenant, take the tenant from the request or the consumer's scope"
             ) in done.stdout
@@ -123,7 +123,7 @@ def test_a_disabled_middleware_is_put_back_only_when_django_can_call_it(cluster,
     database = request.node.name[:40]
     assert run_scenario(cluster, crm, "served", database) == {"status": 200, "tenant_header": None}
     done = fix(crm, "--select", "TL302", "--unsafe-fixes")
-    assert "crm/settings.py:30:5: TL302 middleware 'notes.middleware.LegacyAuditMiddleware' is commented out of " \
+    assert "crm/settings.py:31:5: TL302 middleware 'notes.middleware.LegacyAuditMiddleware' is commented out of " \
            "MIDDLEWARE, so it never runs, and it looks broken: LegacyAuditMiddleware.__call__ does not take the one " \
            "argument (the request) Django calls it with; put back as it is, every request would fail with a " \
            "TypeError, so no fix is offered: repair it first\n" in done.stdout
@@ -131,6 +131,18 @@ def test_a_disabled_middleware_is_put_back_only_when_django_can_call_it(cluster,
     assert '    "notes.middleware.TenantHeaderMiddleware",\n    # "notes.middleware.LegacyAuditMiddleware",\n' in settings
     # every request still served, and the middleware put back runs
     assert run_scenario(cluster, crm, "served", database + "_fixed") == {"status": 200, "tenant_header": "alpha"}
+
+
+def test_two_tenants_at_once_through_one_middleware_each_see_their_own_after_the_fix(cluster, crm, request):
+    database = request.node.name[:40]
+    before = run_scenario(cluster, crm, "concurrent", database)
+    assert before["alpha.test"] == before["beta.test"]  # whichever stored its request last is served to both
+    done = fix(crm, "--select", "TL101", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    middleware = (crm / "notes" / "middleware.py").read_text()
+    assert "        request_token = _ServedTenantMiddleware_request.set(request)\n" in middleware
+    assert "        return _ServedTenantMiddleware_request.get().tenant.schema_name\n" in middleware
+    assert run_scenario(cluster, crm, "concurrent", database + "_fixed") == {"alpha.test": "alpha", "beta.test": "beta"}
 
 
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
