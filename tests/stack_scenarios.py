@@ -152,6 +152,29 @@ def concurrent() -> dict:
     return seen
 
 
+def note_drop() -> dict:
+    """Alice hands in a note signed in; then someone anonymous hands in one: what each write recorded."""
+    from django.db import connection
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from notes.models import Note
+
+    def post(headers: dict) -> int:
+        response = Client(raise_request_exception=False).post(
+            "/notes/", {"text": "from the kiosk", "owner": 1}, HTTP_HOST="alpha.test",
+            content_type="application/json", **headers)
+        connection.set_schema_to_public()
+        return response.status_code
+
+    signed = post({"HTTP_AUTHORIZATION": f"Bearer {_token('alpha')}"})
+    anonymous = post({})
+    with schema_context("alpha"):
+        actors = [note.updated_by.username if note.updated_by else None
+                  for note in Note.objects.filter(text="from the kiosk").order_by("id")]
+    return {"signed": signed, "anonymous": anonymous, "recorded_actors": actors}
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

@@ -78,7 +78,7 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     for name in ("AsyncSessionAuthenticationMiddleware", "AsyncTenantMiddleware", "AsyncPermissionMiddleware"):
         assert f"    'authentication.middleware.{name}',  # ❌ Disabled" in settings  # plan Issue 4
     serializers = texts["api/serializers.py"]
-    assert ("request = self.context.get('request')\n        if not request or not hasattr(request, 'user') or not "
+    assert ("request = self.context.get('request')\n        if not request or not getattr(request, 'user', None) or not "
             "request.user.is_authenticated:\n            raise serializers.ValidationError(\"Invalid user context\")") in serializers
     assert "validated_data['updated_by'] = request.user" in serializers  # plan Issue 5
     signals = texts["pipelines/signals.py"]

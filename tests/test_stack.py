@@ -73,7 +73,7 @@ def test_an_async_key_is_reported_and_left_as_written(cluster, crm, request):
     done = fix(crm, "--select", "TL201")  # the sync profile key above is fixed: one import line more
     async_part = before[before.index("async def notifications"):]
     assert async_part in (crm / "notes" / "views.py").read_text()
-    assert ('notes/views.py:46:30: TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
+    assert (': TL201 cache key f"notifications:{user_id}" has no tenant component: tenants '
             "with the same user_id share this entry in cache.aget; no fix offered: in async code the connection's "
             "schema is not the request's tenant, take the tenant from the request or the consumer's scope"
             ) in done.stdout
@@ -143,6 +143,23 @@ def test_two_tenants_at_once_through_one_middleware_each_see_their_own_after_the
     assert "        request_token = _ServedTenantMiddleware_request.set(request)\n" in middleware
     assert "        return _ServedTenantMiddleware_request.get().tenant.schema_name\n" in middleware
     assert run_scenario(cluster, crm, "concurrent", database + "_fixed") == {"alpha.test": "alpha", "beta.test": "beta"}
+
+
+def test_an_anonymous_write_is_refused_after_the_fix_and_a_signed_one_still_recorded(cluster, crm, request):
+    """With DRF's UNAUTHENTICATED_USER = None an anonymous request's user is None: the plan's own guard
+    (`hasattr(request, 'user')`) would raise AttributeError on it; the fix's does not."""
+    database = request.node.name[:40]
+    # as written: the anonymous note is saved with no actor, then the audit receiver fails (a server error)
+    assert run_scenario(cluster, crm, "note_drop", database) == {
+        "signed": 201, "anonymous": 500, "recorded_actors": ["alice", None]}
+    done = fix(crm, "--select", "TL401", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("        request = self.context.get('request')\n"
+            "        if not request or not getattr(request, 'user', None) or not request.user.is_authenticated:\n"
+            '            raise serializers.ValidationError("Invalid user context")\n'
+            '        validated_data["updated_by"] = request.user\n') in (crm / "notes" / "serializers.py").read_text()
+    assert run_scenario(cluster, crm, "note_drop", database + "_fixed") == {
+        "signed": 201, "anonymous": 400, "recorded_actors": ["alice"]}
 
 
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(

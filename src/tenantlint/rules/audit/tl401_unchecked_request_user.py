@@ -187,8 +187,11 @@ class UncheckedRequestUser(Rule):
     )
     fix_description = (
         "Inserts the plan's Issue 5 guard at the top of the method (after its docstring): "
-        "`request = self.context.get('request')`, then `if not request or not hasattr(request, 'user') "
+        "`request = self.context.get('request')`, then `if not request or not getattr(request, 'user', None) "
         "or not request.user.is_authenticated: raise serializers.ValidationError(\"Invalid user context\")`. "
+        "`getattr(request, 'user', None)` where the plan has `hasattr(request, 'user')`: with DRF's "
+        "`UNAUTHENTICATED_USER = None` an anonymous request's user is None, and the plan's guard would "
+        "raise AttributeError on it. "
         "An existing `request = self.context['request']` before the write is replaced rather than "
         "doubled; the written `self.context['request'].user` becomes `request.user`. "
         "`ValidationError` is spelt the way the module already imports it (`serializers`, an alias, "
@@ -306,7 +309,7 @@ def _guard(method: ast.FunctionDef | ast.AsyncFunctionDef, values: list[ast.expr
         return None  # the name means something else here
     raised, import_change = error
     code = (f"{request} = {positional[0].arg}.context.get('request')\n"
-            f"if not {request} or not hasattr({request}, 'user') or not {request}.user.is_authenticated:\n"
+            f"if not {request} or not getattr({request}, 'user', None) or not {request}.user.is_authenticated:\n"
             f"    raise {raised}(\"Invalid user context\")\n")
     if binding is not None:
         changes: list[Change] = [Replace(binding, code)]
