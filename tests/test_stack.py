@@ -162,6 +162,20 @@ def test_an_anonymous_write_is_refused_after_the_fix_and_a_signed_one_still_reco
         "signed": 201, "anonymous": 400, "recorded_actors": ["alice"]}
 
 
+def test_a_tenant_key_function_on_the_cache_makes_every_key_per_tenant(cluster, crm, request):
+    database = request.node.name[:40]
+    alice, bob = ok("alice", ["alpha's secret"]), ok("bob", ["beta's secret"])
+    assert run_scenario(cluster, crm, "profile_cache", database)["beta"] == alice  # as written
+    done = fix(crm, "--select", "TL202", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('        "KEY_FUNCTION": "django_tenants.cache.make_key",\n'
+            '        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",\n'
+            '        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",\n') in (crm / "crm" / "settings.py").read_text()
+    assert (crm / "notes" / "views.py").read_text() == (STACK / "notes" / "views.py").read_text()  # no key rewritten
+    assert run_scenario(cluster, crm, "profile_cache", database + "_fixed") == {
+        "alpha": alice, "beta": bob, "alpha_again": alice}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]
