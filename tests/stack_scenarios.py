@@ -175,6 +175,35 @@ def note_drop() -> dict:
     return {"signed": signed, "anonymous": anonymous, "recorded_actors": actors}
 
 
+def websocket() -> dict:
+    """alice's alpha token on alpha's socket (she says hello), and on beta's socket (where id 1 is bob)."""
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from crm.asgi import application
+
+    token = _token("alpha")
+
+    async def session(host: str, talk: bool) -> dict:
+        communicator = WebsocketCommunicator(application, f"/ws/notifications/?token={token}",
+                                             headers=[(b"host", host.encode())])
+        connected, _ = await communicator.connect()
+        if not connected:
+            return {"connected": False}
+        seen = {"connected": True, "greeting": await communicator.receive_json_from()}
+        if talk:
+            await communicator.send_json_to({"hello": 1})
+            seen["echo"] = await communicator.receive_json_from()
+        await communicator.disconnect()
+        return seen
+
+    async def run():
+        return {"same_tenant": await session("alpha.test", True), "other_tenant": await session("beta.test", False)}
+
+    return asyncio.run(run())
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

@@ -176,6 +176,24 @@ def test_a_tenant_key_function_on_the_cache_makes_every_key_per_tenant(cluster, 
         "alpha": alice, "beta": bob, "alpha_again": alice}
 
 
+def test_a_consumer_handed_its_tenant_refuses_a_token_of_another_tenant_after_the_fix(cluster, crm, request):
+    """The socket's user lookup runs in Channels' database_sync_to_async thread, where no middleware set a
+    schema; the consumer finds its tenant from the host and hands it over (`schema_name`): the check the
+    fix inserts compares the claim with that, not with the connection."""
+    database = request.node.name[:40]
+    alice = {"connected": True, "greeting": {"user": "alice"}, "echo": {"echo": {"hello": 1}}}
+    # as written: alice's token logs in on beta's socket as beta's user 1
+    assert run_scenario(cluster, crm, "websocket", database) == {
+        "same_tenant": alice, "other_tenant": {"connected": True, "greeting": {"user": "bob"}}}
+    done = fix(crm, "--select", "TL501", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('    token = AccessToken(raw)\n'
+            '    token_tenant_schema = token.get("tenant_schema")\n'
+            '    if token_tenant_schema != schema_name:\n') in (crm / "notes" / "consumers.py").read_text()
+    assert run_scenario(cluster, crm, "websocket", database + "_fixed") == {
+        "same_tenant": alice, "other_tenant": {"connected": False}}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]
