@@ -204,6 +204,16 @@ def websocket() -> dict:
     return asyncio.run(run())
 
 
+def banners() -> dict:
+    """alpha, then beta, then alpha again, one after the other on one thread: each request's banner."""
+    from django.test import Client
+
+    def banner(host: str):
+        return Client().get("/served/", HTTP_HOST=host).json()["banner"]
+
+    return {"first_alpha": banner("alpha.test"), "beta": banner("beta.test"), "alpha": banner("alpha.test")}
+
+
 def profile_cache() -> dict:
     """alice (id 1 in alpha) and bob (id 1 in beta) ask for their profile, alice twice (her cached entry)."""
     alpha, beta = _token("alpha"), _token("beta")

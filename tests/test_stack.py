@@ -194,6 +194,25 @@ def test_a_consumer_handed_its_tenant_refuses_a_token_of_another_tenant_after_th
         "same_tenant": alice, "other_tenant": {"connected": False}}
 
 
+def test_a_middleware_put_before_the_tenant_middleware_reads_the_previous_requests_schema_until_fixed(
+        cluster, crm, request):
+    database = request.node.name[:40]
+    settings = crm / "crm" / "settings.py"
+    # the mistake: a middleware reading tenant data listed before the tenant middleware
+    settings.write_text(settings.read_text().replace(
+        '    "django_tenants.middleware.main.TenantMainMiddleware",\n',
+        '    "notes.middleware.BannerMiddleware",\n    "django_tenants.middleware.main.TenantMainMiddleware",\n'))
+    # the first request finds the public schema; beta's is served alpha's note, left from the request before
+    assert run_scenario(cluster, crm, "banners", database) == {
+        "first_alpha": None, "beta": "alpha's secret", "alpha": "beta's secret"}
+    done = fix(crm, "--select", "TL303", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('    "django_tenants.middleware.main.TenantMainMiddleware",\n    "notes.middleware.BannerMiddleware",\n'
+            in settings.read_text())
+    assert run_scenario(cluster, crm, "banners", database + "_fixed") == {
+        "first_alpha": "alpha's secret", "beta": "beta's secret", "alpha": "alpha's secret"}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]
