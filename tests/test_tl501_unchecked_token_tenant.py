@@ -306,3 +306,36 @@ def test_no_fix_where_the_connection_carries_no_tenant(tmp_path):
         (30, MESSAGE, True),
         (35, MESSAGE, True),
     ]
+
+
+def test_no_fix_when_the_project_issues_tokens_without_the_claim(tmp_path):
+    """The check would compare a claim no token carries and refuse them all; where the project names the
+    claim, or no code issuing tokens is in view, the check is offered."""
+    auth = """\
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.authentication import JWTAuthentication
+
+
+        class TenantJWTAuthentication(JWTAuthentication):
+            def get_user(self, validated_token):
+                return get_user_model().objects.get(id=validated_token["user_id"])
+        """
+    issuer = "from rest_framework_simplejwt.tokens import AccessToken\n\n\ndef token_for(user):\n" \
+             "    token = AccessToken.for_user(user)\n{claim}    return str(token)\n"
+    for claim, fixed in (("", False), ('    token["tenant_schema"] = "alpha"\n', True)):
+        project = tmp_path / ("with_claim" if claim else "without_claim")
+        project.mkdir()
+        write(project, auth)
+        (project / "tokens.py").write_text(issuer.format(claim=claim), encoding="utf-8")
+        diagnostics, errors = lint(project, select=["TL501"], root=project)
+        assert errors == [] and [(d.line, d.fix is not None) for d in diagnostics] == [(7, fixed)]
+        if not fixed:
+            assert diagnostics[0].message == MESSAGE + (
+                "; no fix offered: the project issues tokens (tokens.py) but no code of it names a 'tenant_schema' "
+                "claim, so a check would refuse every token: add the claim where tokens are issued, or set "
+                "tenant-claim to the one they carry")
+    alone = tmp_path / "no_issuer_in_view"
+    alone.mkdir()
+    write(alone, auth)
+    diagnostics, _ = lint(alone, select=["TL501"], root=alone)
+    assert [(d.line, d.fix is not None) for d in diagnostics] == [(7, True)]

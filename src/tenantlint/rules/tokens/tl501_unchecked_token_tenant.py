@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import re
 from typing import Iterator
 
 from tenantlint.diagnostics import Applicability, Diagnostic, Severity
@@ -76,7 +78,9 @@ class UncheckedTokenTenant(Rule):
         "against `connection.schema_name` there would refuse every valid token; the claim has to be compared "
         "with the tenant of the request or the consumer's scope, unless the function is handed the schema "
         "(a `schema_name` parameter). asgiref's `sync_to_async` runs in the thread the tenant middleware ran "
-        "in, so code it runs is fixed."
+        "in, so code it runs is fixed. No fix either when the project issues tokens (`for_user`, a "
+        "`get_token` override, `jwt.encode`) and no code of it names the claim: its tokens do not carry it, "
+        "and the check would refuse them all."
     )
     fix_safety = "unsafe"
     options = ("tenant-claim", "tenant-from-user", "authenticator-bases")
@@ -127,6 +131,7 @@ class TenantJWTAuthentication(JWTAuthentication):
     def __init__(self, options):
         super().__init__(options)
         self._hints: tuple[ast.Module | None, tuple[str, ...]] = (None, ())  # per file: (tree, decode_hints)
+        self._issuers: dict[tuple[int, str], str | None] = {}  # per project text and claim
 
     def visit(self, node, ctx) -> Iterator[Diagnostic]:
         if ctx.options.tenant_from_user or not ctx.tenancy.users_per_tenant:
@@ -143,9 +148,10 @@ class TenantJWTAuthentication(JWTAuthentication):
         rows = ctx.tenancy.kind == ROW  # no schema to compare a claim with: no fix, and the user's tenant counts
         placed: list = []  # checks planned in this function, which may guard its later lookups too
         no_schema = _where_no_schema(node, ctx)
+        unclaimed = None if rows or no_schema else self._issuer_without_claim(ctx, claim)
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
-                planned = None if rows or no_schema else plan_check(reading, lookup, ctx.lines, placed)
+                planned = None if rows or no_schema or unclaimed else plan_check(reading, lookup, ctx.lines, placed)
                 if planned is not None and planned not in placed:
                     placed.append(planned)
                 fix = PlannedFix(Applicability(self.fix_safety), f"Reject the token unless its '{claim}' claim is "
@@ -159,7 +165,23 @@ class TenantJWTAuthentication(JWTAuthentication):
                     message += (f"; no fix offered: this code runs {no_schema}, where the connection's schema is not "
                                 "the tenant being served (no tenant middleware set it): compare the claim with the "
                                 "tenant of the request or the consumer's scope")
+                if unclaimed:
+                    message += (f"; no fix offered: the project issues tokens ({unclaimed}) but no code of it names a "
+                                f"'{claim}' claim, so a check would refuse every token: add the claim where tokens "
+                                "are issued, or set tenant-claim to the one they carry")
                 yield self.diagnostic(ctx.location(lookup), message, fix=fix)
+
+    def _issuer_without_claim(self, ctx, claim: str) -> str | None:
+        """A project file that issues tokens, when no project file names the claim (so none carries it);
+        None when the claim is named somewhere or no issuing code is in view (tokens issued by a library
+        view or another service: the claim may well be there)."""
+        text = ctx.project_text
+        key = (id(text), claim)
+        if key not in self._issuers:
+            issuers = [path for path in text.python_files if _ISSUES_TOKENS.search(text.text(path))]
+            named = bool(issuers) and bool(text.files_naming(claim))
+            self._issuers[key] = None if not issuers or named else os.path.relpath(issuers[0], os.path.dirname(ctx.path))
+        return self._issuers[key]
 
     def apply_fixes(self, module, diagnostics: list[Diagnostic], context):
         from tenantlint.rules.tokens.token_fix import insert_checks
@@ -171,6 +193,8 @@ class TenantJWTAuthentication(JWTAuthentication):
 
 
 _CHANNELS_SYNC_TO_ASYNC = "channels.db.database_sync_to_async"
+# code that issues tokens: simplejwt's `for_user`, a `get_token` override of a token serializer, PyJWT/jose
+_ISSUES_TOKENS = re.compile(r"\.for_user\(|def get_token\(|\bjwt\.encode\(")
 
 
 def _where_no_schema(function: ast.AST, ctx) -> str | None:
