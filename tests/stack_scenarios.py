@@ -1,6 +1,6 @@
 """Scenarios on the CRM of tests/fixtures/stack, run by tests/test_stack.py in a child process:
 
-    python stack_scenarios.py PROJECT SCENARIO      (CRM_DB_HOST, CRM_DB_PORT, CRM_DB_NAME set)
+    python stack_scenarios.py PROJECT SCENARIO [SETTINGS]   (CRM_DB_HOST, CRM_DB_PORT, CRM_DB_NAME set)
 
 PROJECT is a copy of the CRM (fixed or not); the scenario prints one line of JSON saying what the
 requests saw. With CRM_DB_TEMPLATE set, the database is first created from that template (a copy of
@@ -241,10 +241,30 @@ def token_tenant() -> dict:
     return {"same_tenant": _get("/whoami/", "alpha.test", alpha), "other_tenant": _get("/whoami/", "beta.test", alpha)}
 
 
+def rows_setup() -> dict:
+    """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
+    from django.core.management import call_command
+
+    from shop.models import Company, Order
+
+    call_command("migrate", interactive=False, verbosity=0)
+    for host, orders in (("a.test", 3), ("b.test", 1)):
+        company = Company.objects.create(host=host)
+        Order.objects.bulk_create([Order(company=company) for _ in range(orders)])
+    return {"ready": True}
+
+
+def rows_dashboard() -> dict:
+    """Each company's dashboard, a first, then b."""
+    from django.test import Client
+
+    return {host: Client().get("/dashboard/", HTTP_HOST=host).json()["orders"] for host in ("a.test", "b.test")}
+
+
 if __name__ == "__main__":
     project, scenario = sys.argv[1], sys.argv[2]
     sys.path.insert(0, project)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crm.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = sys.argv[3] if len(sys.argv) > 3 else "crm.settings"
     _create_database()
     import django
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 STACK = Path(__file__).parent / "fixtures" / "stack"
+ROWS = Path(__file__).parent / "fixtures" / "stack_rows"  # the row-level project beside it
 SCENARIOS = Path(__file__).parent / "stack_scenarios.py"
 TEMPLATE_DB = "crm_template"
 _NOBODY = 65534
@@ -72,10 +73,10 @@ class Cluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def run_scenario(cluster: Cluster, project: Path, name: str, database: str) -> dict:
+def run_scenario(cluster: Cluster, project: Path, name: str, database: str, settings: str = "crm.settings") -> dict:
     """Run one scenario of stack_scenarios.py on `project` (a copy of the CRM) against `database`."""
-    done = subprocess.run([sys.executable, str(SCENARIOS), str(project), name], capture_output=True, text=True,
-                          env=cluster.environment(database), timeout=300)
+    done = subprocess.run([sys.executable, str(SCENARIOS), str(project), name, settings], capture_output=True,
+                          text=True, env=cluster.environment(database), timeout=300)
     if done.returncode:
         raise AssertionError(f"scenario {name} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -12,7 +12,7 @@ import sys
 
 import psycopg
 import pytest
-from stack_support import STACK, TEMPLATE_DB, Cluster, run_scenario
+from stack_support import ROWS, STACK, TEMPLATE_DB, Cluster, run_scenario
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +244,24 @@ def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_
     after = run_scenario(cluster, crm, "token_tenant", database + "_fixed")
     assert after["same_tenant"] == {"status": 200, "body": {"username": "alice", "tenant": "alpha"}}
     assert after["other_tenant"]["status"] == 401
+
+
+def test_row_level_tenancy_a_shared_key_is_reported_and_no_constant_segment_is_added(cluster, tmp_path, monkeypatch):
+    """The row-level shop beside the CRM: one schema for every company, so a schema segment would be the
+    same `public` for all; the key is reported, the code left as it is, the message says what to add."""
+    with psycopg.connect(host=cluster.socket, port=cluster.port, user="postgres", dbname="postgres",
+                         autocommit=True) as connection:
+        connection.execute('CREATE DATABASE "rows_template"')
+    shop = tmp_path / "shop"
+    shutil.copytree(ROWS, shop)
+    assert run_scenario(cluster, shop, "rows_setup", "rows_template", "shop.settings") == {"ready": True}
+    monkeypatch.setenv("CRM_DB_TEMPLATE", "rows_template")
+    # as written: company b is shown company a's cached count
+    assert run_scenario(cluster, shop, "rows_dashboard", "rows_one", "shop.settings") == {"a.test": 3, "b.test": 3}
+    before = (shop / "shop" / "views.py").read_text()
+    done = fix(shop, "--select", "TL201")
+    assert (shop / "shop" / "views.py").read_text() == before
+    assert ('shop/views.py:8:24: TL201 cache key "dashboard:totals" has no tenant component: every tenant shares this '
+            "one entry in cache.get; list it in public-cache-keys if it is meant to be shared; no fix offered: with "
+            "row-level tenancy every tenant shares one schema, so a schema segment would change nothing: add the "
+            "tenant's id where the key is built\n") in done.stdout
