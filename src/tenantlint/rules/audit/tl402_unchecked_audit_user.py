@@ -12,8 +12,8 @@ from tenantlint.model.project import ClassInfo, ImportTable
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.statements import (
     Insert,
-    Wrap,
     Point,
+    Wrap,
     before_first_statement,
     bindings,
     dominates,

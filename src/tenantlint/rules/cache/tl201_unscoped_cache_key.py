@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ast
-import re
 import bisect
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Iterator
 

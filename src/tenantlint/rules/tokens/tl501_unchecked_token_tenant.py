@@ -148,9 +148,10 @@ class TenantJWTAuthentication(JWTAuthentication):
         rows = ctx.tenancy.kind == ROW  # no schema to compare a claim with: no fix, and the user's tenant counts
         placed: list = []  # checks planned in this function, which may guard its later lookups too
         no_schema = _where_no_schema(node, ctx)
-        unclaimed = None if rows or no_schema else self._issuer_without_claim(ctx, claim)
         for lookup in reading.lookups:
             if not reading.is_guarded(lookup):
+                # read the project's text only for a finding that could get a check
+                unclaimed = None if rows or no_schema else self._issuer_without_claim(ctx, claim)
                 planned = None if rows or no_schema or unclaimed else plan_check(reading, lookup, ctx.lines, placed)
                 if planned is not None and planned not in placed:
                     placed.append(planned)
@@ -205,7 +206,7 @@ def _where_no_schema(function: ast.AST, ctx) -> str | None:
     names = {a.arg for a in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]}
     if names & ACTIVE_PARAMETERS:
         return None
-    where = ctx.execution.at(function.body[0]) if getattr(function, "body", None) else ctx.execution.at(function)
+    where = ctx.execution.at(function.body[0])  # a node inside: `at(function)` is where it is defined
     if where.runs_async:
         return "on an event loop"
     channels_thread = any(ctx.imports.qualify(d.func if isinstance(d, ast.Call) else d) == _CHANNELS_SYNC_TO_ASYNC
