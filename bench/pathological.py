@@ -63,15 +63,33 @@ _STATE = """    def process_request_{i}(self, request):
 
 def big_module(megabytes: int) -> str:
     """Views, cache calls and request state repeated to `megabytes` MB: findings of three rules."""
-    parts = ["from django.core.cache import cache\n"]
-    size, n = 0, 0
-    while size < megabytes * 1_000_000:
-        part = _VIEW.format(n=n)
-        parts.append(part)
-        size += len(part)
-        n += 1
-    return "".join(parts)
+    per_view = len(_VIEW.format(n=10_000))
+    return views(megabytes * 1_000_000 // per_view + 1)
 
+
+def views(count: int) -> str:
+    """`count` views with cache calls and request state: findings of three rules."""
+    return "from django.core.cache import cache\n" + "".join(_VIEW.format(n=n) for n in range(count))
+
+
+_HEADERS = {
+    "state": "from django.utils.deprecation import MiddlewareMixin\n\n\nclass Middleware(MiddlewareMixin):\n",
+    "serializers": "from rest_framework import serializers\n",
+    "receivers": ("import logging\n\nfrom django.db.models.signals import post_save\nfrom django.dispatch import receiver\n\n"
+                  "logger = logging.getLogger(__name__)\n"),
+    "authentications": "from rest_framework_simplejwt.authentication import JWTAuthentication\n",
+}
+# each kind of generated module by the number of its findings (or items): the benchmark times them large,
+# tests/test_linear_growth.py counts the work they take small, at two sizes
+GROWING = {
+    "cache calls": cache_calls,
+    "one-line literal": one_line_literal,
+    "views": views,
+    "request-state attributes in one class": lambda n: repeated(_STATE, n, _HEADERS["state"]),
+    "serializers": lambda n: repeated(_SERIALIZER, n, _HEADERS["serializers"]),
+    "signal receivers": lambda n: repeated(_RECEIVER, n, _HEADERS["receivers"]),
+    "token authentications": lambda n: repeated(_AUTHENTICATION, n, _HEADERS["authentications"]),
+}
 
 FILES = {
     "1k cache calls": lambda: cache_calls(1_000),
@@ -81,14 +99,10 @@ FILES = {
     "2M-item one-line literal": lambda: one_line_literal(2_000_000),
     "10 MB module": lambda: big_module(10),
     # thousands of findings of each other rule in one module (each of these was quadratic once)
-    "2k request-state attributes in one class": lambda: repeated(
-        _STATE, 2_000, "from django.utils.deprecation import MiddlewareMixin\n\n\nclass Middleware(MiddlewareMixin):\n"),
-    "2k serializers": lambda: repeated(_SERIALIZER, 2_000, "from rest_framework import serializers\n"),
-    "2k signal receivers": lambda: repeated(_RECEIVER, 2_000, (
-        "import logging\n\nfrom django.db.models.signals import post_save\nfrom django.dispatch import receiver\n\n"
-        "logger = logging.getLogger(__name__)\n")),
-    "2k token authentications": lambda: repeated(
-        _AUTHENTICATION, 2_000, "from rest_framework_simplejwt.authentication import JWTAuthentication\n"),
+    "2k request-state attributes in one class": lambda: GROWING["request-state attributes in one class"](2_000),
+    "2k serializers": lambda: GROWING["serializers"](2_000),
+    "2k signal receivers": lambda: GROWING["signal receivers"](2_000),
+    "2k token authentications": lambda: GROWING["token authentications"](2_000),
 }
 
 

@@ -124,7 +124,7 @@ def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambd
 
 
 def per_tree(function):
-    """`function(tree)` memoised for the last tree it was given: rules ask a module-wide question once
+    """`function(tree)` memoised for the last tree (or module) it was given: rules ask a module-wide question once
     for each finding, and a file's findings come together (a walk per finding is quadratic)."""
     last: list = [None, None]
 

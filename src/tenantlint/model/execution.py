@@ -94,6 +94,7 @@ class ExecutionMap:
         self._spans = sorted((((f.lineno, f.col_offset), (f.end_lineno, f.end_col_offset), f, owners.get(id(f)))
                               for f in functions), key=lambda span: span[0])
         self._starts = [span[0] for span in self._spans]
+        self._enclosing = _enclosing_spans(self._spans)
         self._owners = owners
         self._handed_to_threads = frozenset(handed)
         self._known: dict[int, Execution] = {}
@@ -118,7 +119,7 @@ class ExecutionMap:
             start, stop, function, owner = self._spans[index]
             if start <= position and end <= stop and function is not node:
                 return function, owner
-            index -= 1
+            index = self._enclosing[index]
         return None, None
 
     def owner_of(self, function: ast.AST) -> ast.ClassDef | None:
@@ -207,3 +208,16 @@ def _function_named(handed: ast.expr) -> tuple[str, ...]:
     if isinstance(handed, ast.Attribute) and isinstance(handed.value, ast.Name) and handed.value.id in ("self", "cls"):
         return (handed.attr,)
     return ()
+
+
+def _enclosing_spans(spans: list[tuple]) -> list[int]:
+    """For each function span (sorted by start), the index of the nearest earlier span holding it, or -1:
+    the only spans a position inside it, or the function itself, can also be inside (linear lookups
+    on modules of thousands of functions)."""
+    enclosing, open_spans = [], []
+    for index, (start, stop, _function, _owner) in enumerate(spans):
+        while open_spans and spans[open_spans[-1]][1] < stop:
+            open_spans.pop()
+        enclosing.append(open_spans[-1] if open_spans else -1)
+        open_spans.append(index)
+    return enclosing

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+_WORD = re.compile(r"\w+")
+
 
 class ProjectText:
     def __init__(self, python_files: tuple[str, ...]):
         self.python_files = python_files
         self._texts: dict[str, str] = {}
+        self._words: dict[str, frozenset[str]] = {}
 
     def text(self, path: str) -> str:
         if path not in self._texts:
@@ -20,8 +23,18 @@ class ProjectText:
                 self._texts[path] = ""
         return self._texts[path]
 
+    def words(self, path: str) -> frozenset[str]:
+        """The file's words (runs of word characters), found once: `name` is in them exactly when
+        `\\bname\\b` would match, for any name made of word characters."""
+        if path not in self._words:
+            self._words[path] = frozenset(_WORD.findall(self.text(path)))
+        return self._words[path]
+
     def files_naming(self, name: str) -> list[str]:
-        word = re.compile(rf"\b{re.escape(name)}\b")
+        """The files whose text holds `name` as a whole word."""
+        if _WORD.fullmatch(name):
+            return [path for path in self.python_files if name in self.words(path)]
+        word = re.compile(rf"\b{re.escape(name)}\b")  # a claim such as "tenant-id": not one word
         return [path for path in self.python_files if word.search(self.text(path))]
 
     def named_beyond_its_definition(self, name: str) -> bool:
@@ -29,10 +42,8 @@ class ProjectText:
         subclassed, imported): code that is never named is dead, not shared."""
         word = re.compile(rf"\b{re.escape(name)}\b")
         definition = re.compile(rf"^\s*class\s+{re.escape(name)}\b")
-        for path in self.python_files:
+        for path in self.files_naming(name):
             text = self.text(path)
-            if not word.search(text):
-                continue
             for line in text.splitlines():
                 if word.search(line) and not definition.match(line):
                     return True

@@ -31,6 +31,12 @@ class SerializerUse:
         self.text = text
         self.settings_views = settings_views
         self._answers: dict[str, bool] = {}
+        self._module_names: dict[str, _ModuleNames] = {}
+
+    def _names_of(self, module) -> _ModuleNames:
+        if module.path not in self._module_names:
+            self._module_names[module.path] = _ModuleNames(module.tree)
+        return self._module_names[module.path]
 
     def only_authenticated_views(self, name: str) -> bool:
         """Every use of the class `name` in the project is as a view's serializer, and each such view
@@ -46,10 +52,9 @@ class SerializerUse:
             module = self.project.module_at(path)
             if module is None:
                 return False
-            parents = None
-            for owner, node in _references(module.tree, name):
-                parents = parents or {child: parent for parent in ast.walk(module.tree)
-                                      for child in ast.iter_child_nodes(parent)}
+            names = self._names_of(module)
+            for owner, node in names.references(name):
+                parents = names.parents
                 if owner is not None and _nested_field(owner, node, parents):
                     # a field of another serializer runs with that serializer's context: as its views go
                     if not self.only_authenticated_views(owner.name):
@@ -111,23 +116,39 @@ def _sets_permissions(statement: ast.stmt) -> bool:
     return any(isinstance(t, ast.Name) and t.id == "permission_classes" for t in statement.targets)
 
 
-def _references(tree: ast.Module, name: str):
-    """(the top-level class it is named in, or None, node) for each load of `name`; its own definition
-    and classes deriving from it (other serializers) are not uses."""
-    for statement in tree.body:
-        if isinstance(statement, ast.ClassDef):
-            if statement.name == name:
-                continue
-            for node in ast.walk(statement):
-                if isinstance(node, ast.Name) and node.id == name and not any(node is b for b in statement.bases):
-                    yield statement, node
-                elif isinstance(node, ast.Attribute) and node.attr == name:
-                    yield statement, node
-        elif not isinstance(statement, (ast.Import, ast.ImportFrom)):
-            for node in ast.walk(statement):
-                if (isinstance(node, ast.Name) and node.id == name) or (
-                        isinstance(node, ast.Attribute) and node.attr == name):
-                    yield None, node
+class _ModuleNames:
+    """Every load of a name in one module, walked once: a module of thousands of serializers is asked
+    about each of them."""
+
+    def __init__(self, tree: ast.Module):
+        self._tree = tree
+        self._parents: dict | None = None
+        self._uses: dict[str, list[tuple[ast.ClassDef | None, ast.AST]]] = {}
+        for statement in tree.body:
+            if isinstance(statement, ast.ClassDef):
+                bases = {id(b) for b in statement.bases}
+                for node in ast.walk(statement):
+                    if isinstance(node, ast.Name) and id(node) not in bases:
+                        self._uses.setdefault(node.id, []).append((statement, node))
+                    elif isinstance(node, ast.Attribute):
+                        self._uses.setdefault(node.attr, []).append((statement, node))
+            elif not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                for node in ast.walk(statement):
+                    if isinstance(node, ast.Name):
+                        self._uses.setdefault(node.id, []).append((None, node))
+                    elif isinstance(node, ast.Attribute):
+                        self._uses.setdefault(node.attr, []).append((None, node))
+
+    def references(self, name: str):
+        """(the top-level class it is named in, or None, node) for each load of `name`; its own
+        definition and classes deriving from it (other serializers) are not uses."""
+        return [(owner, node) for owner, node in self._uses.get(name, ()) if owner is None or owner.name != name]
+
+    @property
+    def parents(self) -> dict:
+        if self._parents is None:
+            self._parents = {child: parent for parent in ast.walk(self._tree) for child in ast.iter_child_nodes(parent)}
+        return self._parents
 
 
 def _display_only(node: ast.AST, parents: dict) -> bool:

@@ -352,8 +352,8 @@ def _validation_error(method, tree: ast.Module, imports: ImportTable,
                       lines: list[str]) -> tuple[str, Change | None] | None:
     """How the guard names DRF's ValidationError here, and the import that makes it so, if any."""
     for dotted, spelling in VALIDATION_ERRORS:
-        for local, bound in imports.bindings.items():
-            if bound == dotted and not bindings(method, local):
+        for local in imports.names_for(dotted):
+            if not bindings(method, local):
                 return spelling.format(local), None
     if "serializers" in module_names(tree) or bindings(method, "serializers"):
         return None

@@ -292,7 +292,7 @@ def _module_logger(tree: ast.Module, imports: ImportTable, receivers) -> tuple[s
     taken = module_names(tree)
     if "logger" in taken or not usable("logger"):
         return None
-    logging = next((local for local, dotted in imports.bindings.items() if dotted == "logging"), None)
+    logging = next(iter(imports.names_for("logging")), None)
     inserts = []
     if logging is None:
         if "logging" in taken or not usable("logging"):

@@ -92,24 +92,41 @@ def bindings(scope: ast.AST, name: str) -> list[ast.expr | None]:
     None stands for a binding that is not a plain assignment: a parameter, a loop
     target, an import, a definition, `global`.
     """
-    assigned: dict[ast.AST, ast.expr] = {}
-    for node in walk(scope):
-        if isinstance(node, ast.Assign):
-            assigned.update((t, node.value) for t in node.targets if isinstance(t, ast.Name) and t.id == name)
-        elif (isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None
-              and isinstance(node.target, ast.Name) and node.target.id == name):
-            assigned[node.target] = node.value
-    values: list[ast.expr | None] = []
-    for node in walk(scope):
-        if node in assigned:
-            values.append(assigned[node])
-        elif node is not scope and name in _bound_names(node):
-            values.append(None)
-    return values
+    return _names_in(scope).bound.get(name, [])
 
 
 def reads(scope: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for n in walk(scope))
+    return name in _names_in(scope).read
+
+
+@dataclass(frozen=True)
+class _ScopeNames:
+    bound: dict[str, list[ast.expr | None]]
+    read: frozenset[str]
+
+
+@per_tree
+def _names_in(scope: ast.AST) -> _ScopeNames:
+    """Every name `scope` binds (with what, in order) and reads, walked once: a fix asks about several
+    names of the same function."""
+    assigned: dict[ast.AST, ast.expr] = {}
+    for node in walk(scope):
+        if isinstance(node, ast.Assign):
+            assigned.update((t, node.value) for t in node.targets if isinstance(t, ast.Name))
+        elif (isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None
+              and isinstance(node.target, ast.Name)):
+            assigned[node.target] = node.value
+    bound: dict[str, list[ast.expr | None]] = {}
+    read: set[str] = set()
+    for node in walk(scope):
+        if node in assigned:
+            bound.setdefault(node.id, []).append(assigned[node])
+        elif node is not scope:
+            for name in _bound_names(node):
+                bound.setdefault(name, []).append(None)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            read.add(node.id)
+    return _ScopeNames(bound, frozenset(read))
 
 
 @per_tree

@@ -4,6 +4,7 @@ and their request paths) and what their methods write: to self, to the class, to
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -104,12 +105,18 @@ def with_stored_attributes(methods: dict[str, ast.FunctionDef], paths: dict[ast.
         self_name = name_of_self(method)
         own[method] = {store.attrs[0] for store in RequestFlow(method, tainted).stores() if store.derived
                        and isinstance(store.root, ast.Name) and store.root.id == self_name and store.attrs}
-    every = frozenset().union(*own.values())
-    found = {method: (tainted, frozenset().union(*(a for other, a in own.items() if other is not method)))
-             for method, tainted in paths.items()}
+    # only the attributes a method reads can make its values derived: each method gets those of them that
+    # another method stores (counted, so that a class of thousands of methods stays linear)
+    storers = Counter(attribute for attributes in own.values() for attribute in attributes)
+    found = {}
+    for method, tainted in paths.items():
+        found[method] = (tainted, frozenset(a for a in _self_attributes_read(method)
+                                            if storers[a] > (a in own[method])))
     for name, method in methods.items():
-        if method not in found and name not in CONSTRUCTION and every & _self_attributes_read(method):
-            found[method] = (set(), every)
+        if method not in found and name not in CONSTRUCTION:
+            stored = frozenset(a for a in _self_attributes_read(method) if storers[a])
+            if stored:
+                found[method] = (set(), stored)
     return found
 
 

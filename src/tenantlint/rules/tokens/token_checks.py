@@ -211,9 +211,8 @@ def _active(reading: TokenFunction, path: list[Point], at: int) -> tuple[str, st
             where = _dominated_at(function, statement, path)
             if where is not None and where <= at:
                 return name, None, ()
-    imports = reading.module.imports.bindings
-    connection = next((local for local, dotted in imports.items()
-                       if dotted == CONNECTION and not bindings(function, local)), None)
+    connection = next((local for local in reading.module.imports.names_for(CONNECTION)
+                       if not bindings(function, local)), None)
     needed: tuple = ()
     if connection is None:
         if _taken(reading, "connection"):

@@ -10,7 +10,7 @@ from functools import cached_property
 from tenantlint.model.known import GET_OBJECT_OR_404, GET_USER_MODEL, SYNC_TO_ASYNC, USER_MODELS
 from tenantlint.model.project import ModuleInfo
 from tenantlint.rules.tokens.token_sources import TokenSources, class_chain, identifier, methods, target_names
-from tenantlint.trees import walk
+from tenantlint.trees import per_tree, walk
 
 
 class UserLookups(TokenSources):
@@ -24,19 +24,14 @@ class UserLookups(TokenSources):
 
     @cached_property
     def _user_model_names(self) -> set[str]:
-        names = set()
-        for statement in [*self.module.tree.body, *(n for n in self.nodes if isinstance(n, ast.Assign))]:
+        names = set(_module_user_model_names(self.module))
+        for statement in self.nodes:
             if isinstance(statement, ast.Assign) and self._is_user_model_call(statement.value):
                 names |= {n for t in statement.targets for n in target_names(t)}
         return names
 
     def _is_user_model_call(self, node: ast.AST) -> bool:
-        if not isinstance(node, ast.Call):
-            return False
-        if self.qualify(node.func) in GET_USER_MODEL or identifier(node.func) == "get_user_model":
-            return True
-        return identifier(node.func) == "get_model" and any(
-            identifier(a) == "AUTH_USER_MODEL" for arg in node.args for a in walk(arg))
+        return _is_user_model_call(node, self.qualify)
 
     def is_user_model(self, node: ast.AST) -> bool:
         if self._is_user_model_call(node):
@@ -176,3 +171,21 @@ def _module_function(module: ModuleInfo, name: str) -> ast.FunctionDef | ast.Asy
 
 def _arguments(call: ast.Call) -> list[ast.expr]:
     return [*call.args, *(kw.value for kw in call.keywords)]
+
+
+def _is_user_model_call(node: ast.AST, qualify) -> bool:
+    """`get_user_model()`, or `apps.get_model(settings.AUTH_USER_MODEL)`."""
+    if not isinstance(node, ast.Call):
+        return False
+    if qualify(node.func) in GET_USER_MODEL or identifier(node.func) == "get_user_model":
+        return True
+    return identifier(node.func) == "get_model" and any(
+        identifier(a) == "AUTH_USER_MODEL" for arg in node.args for a in walk(arg))
+
+
+@per_tree
+def _module_user_model_names(module: ModuleInfo) -> frozenset[str]:
+    """Module-level names bound to the user model (`User = get_user_model()`), found once per module."""
+    return frozenset(name for statement in module.tree.body
+                     if isinstance(statement, ast.Assign) and _is_user_model_call(statement.value, module.imports.qualify)
+                     for target in statement.targets for name in target_names(target))
