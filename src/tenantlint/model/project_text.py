@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 _WORD = re.compile(r"\w+")
+# a search of every file per name is quicker for the few names a project asks about; an index of each
+# file's words, once, for a module that asks about thousands (a search per name would be quadratic)
+_SEARCHES_BEFORE_INDEX = 64
 
 
 class ProjectText:
@@ -13,6 +17,7 @@ class ProjectText:
         self.python_files = python_files
         self._texts: dict[str, str] = {}
         self._words: dict[str, frozenset[str]] = {}
+        self._asked = 0
 
     def text(self, path: str) -> str:
         if path not in self._texts:
@@ -23,26 +28,31 @@ class ProjectText:
                 self._texts[path] = ""
         return self._texts[path]
 
-    def words(self, path: str) -> frozenset[str]:
+    def files_naming(self, name: str) -> list[str]:
+        """The files whose text holds `name` as a whole word."""
+        return list(self._naming(name))
+
+    def _naming(self, name: str) -> Iterator[str]:
+        self._asked += 1
+        if self._asked > _SEARCHES_BEFORE_INDEX and _WORD.fullmatch(name):
+            yield from (path for path in self.python_files if name in self._words_of(path))
+            return
+        word = re.compile(rf"\b{re.escape(name)}\b")
+        yield from (path for path in self.python_files if name in self.text(path) and word.search(self.text(path)))
+
+    def _words_of(self, path: str) -> frozenset[str]:
         """The file's words (runs of word characters), found once: `name` is in them exactly when
         `\\bname\\b` would match, for any name made of word characters."""
         if path not in self._words:
             self._words[path] = frozenset(_WORD.findall(self.text(path)))
         return self._words[path]
 
-    def files_naming(self, name: str) -> list[str]:
-        """The files whose text holds `name` as a whole word."""
-        if _WORD.fullmatch(name):
-            return [path for path in self.python_files if name in self.words(path)]
-        word = re.compile(rf"\b{re.escape(name)}\b")  # a claim such as "tenant-id": not one word
-        return [path for path in self.python_files if word.search(self.text(path))]
-
     def named_beyond_its_definition(self, name: str) -> bool:
         """The class `name` is named somewhere besides its own `class name(...)` line (registered,
         subclassed, imported): code that is never named is dead, not shared."""
         word = re.compile(rf"\b{re.escape(name)}\b")
         definition = re.compile(rf"^\s*class\s+{re.escape(name)}\b")
-        for path in self.files_naming(name):
+        for path in self._naming(name):
             text = self.text(path)
             for line in text.splitlines():
                 if word.search(line) and not definition.match(line):
