@@ -5,7 +5,8 @@ wheels), builds two virtual environments under bench/.work/ (the peers alone,
 and the peers plus tenantlint from this checkout), then times every command
 in one run, alternating, N times each, and prints a markdown table of medians,
 min/max, peak memory (max RSS) and the ratios the performance targets use.
-A last section times generated pathological files (bench/pathological.py).
+Then `--fix` and `--diff` against the check on the development corpus's largest project
+(bench/fixing.py), and generated pathological files (bench/pathological.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import venv
 import zipfile
 from pathlib import Path
 
+from fixing import fixing_section
 from pathological import FILES, PARSE
 from pathological import folder_name as _folder_name
 
@@ -131,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
     parser.add_argument("--only", help="run only the commands whose label contains this text")
+    parser.add_argument("--fix-runs", type=int, default=3,
+                        help="runs of check, --diff and --fix on the largest corpus project (default 3; 0 leaves it out)")
     parser.add_argument("--pathological-runs", type=int, default=3,
                         help="runs of each pathological file (default 3; 0 leaves the section out)")
     args = parser.parse_args()
@@ -163,6 +167,8 @@ def main() -> None:
     for title, numerator, denominator in RATIOS:
         if numerator in medians and denominator in medians:
             print(f"| {title} | {medians[numerator] / medians[denominator]:.2f} |")
+    if args.fix_runs:
+        fixing_section(plug, WORK, args.fix_runs, measure)
     if args.pathological_runs:
         pathological_section(base, plug, args.pathological_runs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -89,13 +90,11 @@ def test_a_dying_worker_does_not_lose_files(tmp_path, monkeypatch):
 
 def _die_on_app3(chunk):
     """A worker task that kills its process on one file (module level: the pool pickles it by name)."""
-    import os
-
     from tenantlint.runner import _WORKER_ENGINE
 
     if any(path.endswith("app3_settings.py") for path in chunk):
         os._exit(1)
-    return [_WORKER_ENGINE.check_path(path) for path in chunk]
+    return [(_WORKER_ENGINE.check_path(path), None) for path in chunk]
 
 
 def test_remembered_discovery_follows_new_files_and_gitignore_edits(tmp_path):
@@ -169,3 +168,45 @@ def test_a_settings_module_knows_its_leaves_in_other_project_folders_whatever_wa
                       "not to uncomment (Django would fail to start) (as ../../test_project/test_project/settings.py "
                       "leaves the settings)\n")
     assert concise("--no-cache", "--jobs", "2", "--select", "TL302", cwd=tmp_path) == one
+
+
+def _tree(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.py"))}
+
+
+def test_fix_and_diff_identical_with_one_process_or_several_and_fixed_in_the_workers(tmp_path, monkeypatch):
+    """--fix and --diff fix the files where they are checked, in the worker pool: the same diff and the same
+    files written as in one process, and no file fixed in the parent."""
+    from tenantlint import fixing
+
+    fixed_in = tmp_path / "fixed-in"
+    real_fix_source = fixing.fix_source
+
+    def recording(engine, path, *args, **kwargs):
+        with open(fixed_in, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return real_fix_source(engine, path, *args, **kwargs)
+
+    monkeypatch.setattr(fixing, "fix_source", recording)
+    projects = {}
+    for jobs in ("1", "2"):
+        project = projects[jobs] = tmp_path / f"jobs-{jobs}"
+        for code in ("TL101", "TL201", "TL401", "TL402", "TL501"):
+            shutil.copytree(CASES / code, project / code)
+    before = _tree(projects["1"])
+    diffs = {jobs: run("check", "--diff", "--unsafe-fixes", "--no-cache", "--jobs", jobs, ".", cwd=project)
+             for jobs, project in projects.items()}
+    assert diffs["1"].exit_code == diffs["2"].exit_code == 1
+    assert diffs["1"].output == diffs["2"].output.replace("jobs-2", "jobs-1")
+    assert diffs["1"].output.count("\n+++ ") >= 10
+    assert _tree(projects["1"]) == _tree(projects["2"]) == before  # a diff writes nothing
+    results, where = {}, {}
+    for jobs, project in projects.items():
+        fixed_in.unlink(missing_ok=True)
+        results[jobs] = run("check", "--fix", "--unsafe-fixes", "--no-cache", "--jobs", jobs, "--output-format",
+                            "concise", ".", cwd=project)
+        where[jobs] = {int(pid) for pid in fixed_in.read_text().split()}
+    assert results["1"].output == results["2"].output
+    assert _tree(projects["1"]) == _tree(projects["2"]) != before
+    assert where["1"] == {os.getpid()}
+    assert where["2"] and os.getpid() not in where["2"]  # every file fixed in a worker

@@ -96,15 +96,16 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     from tenantlint.runner import check_files, tune_gc
 
     tune_gc()
-    run = _Run(config, found.files, fix=fix or diff, unsafe=unsafe_fixes, diff=diff,
+    run = _Run(config, found.files, fix=fix or diff, diff=diff,
                previews=output_format in PREVIEWED and not (diff or statistics or add_noqa))
     run.failures += [f"{path}: no such file or directory" for path in found.missing]
     run.diagnostics += [_folder_diagnostic(folder, reason) for folder, reason in found.unreadable]
     run.unreadable = bool(found.unreadable)
     jobs = jobs or os.cpu_count() or 1
     try:
-        for result in check_files(config, found.files, jobs, not no_cache, run.engine):
-            run.take(result)
+        fixing = unsafe_fixes if fix or diff else None
+        for result, attempt in check_files(config, found.files, jobs, not no_cache, run.engine, fixing):
+            run.take(result, attempt)
     except KeyboardInterrupt:
         _interrupted(run)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
@@ -152,9 +153,9 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
 class _Run:
     """One `check` over many files: findings, fixes, diffs and the messages to print."""
 
-    def __init__(self, config: Config, files: list[str], fix: bool, unsafe: bool, diff: bool, previews: bool):
+    def __init__(self, config: Config, files: list[str], fix: bool, diff: bool, previews: bool):
         self.config, self.files = config, files
-        self.fix, self.unsafe, self.diff = fix, unsafe, diff
+        self.fix, self.diff = fix, diff
         self.previews = previews  # the report shows what codemod fixes would change (JSON, SARIF)
         self._engine = None
         self.diagnostics: list[Diagnostic] = []
@@ -175,15 +176,14 @@ class _Run:
             self._engine = Engine(self.config, files=self.files)
         return self._engine
 
-    def take(self, result) -> None:
+    def take(self, result, attempt=None) -> None:
+        """One file's result; `attempt`, the file fixed in memory where it was checked, to write or show."""
         path = result.path
-        if (self.fix or self.previews) and result.diagnostics and not result.errors and any(
-                d.fix for d in result.diagnostics):
-            if result.source is None and (self.fix or any(d.fix.is_codemod for d in result.diagnostics if d.fix)):
-                # from the cache, which keeps no codemod plan: fixing needs the text and the plans
-                result = self.engine().check_path(path)
-            if self.fix and result.source is not None:
-                result = self._fix(path, result)
+        if attempt is not None:
+            result = self._fixed(path, result, attempt)
+        elif self.previews and result.diagnostics and not result.errors and result.source is None and any(
+                d.fix and d.fix.is_codemod for d in result.diagnostics):
+            result = self.engine().check_path(path)  # from the cache, which keeps no codemod plan
         self.unreadable = self.unreadable or result.unreadable
         self.diagnostics.extend(result.diagnostics)
         self.errors.extend(result.errors)
@@ -202,17 +202,10 @@ class _Run:
 
         return {id(d): preview_edits(self.engine(), d.path, self.texts[d.path], d) for d in wanted}
 
-    def _fix(self, path: str, result):
-        from tenantlint.fixing import WriteRefused, fix_source, unified_diff, write_fixed
+    def _fixed(self, path: str, result, attempt):
+        from tenantlint.fixing import WriteRefused, unified_diff, write_fixed
 
-        if not any(d.fix for d in result.diagnostics):
-            return result
-        try:
-            original = read_file_bytes(path)
-        except OSError as error:
-            self.failures.append(f"{path}: not fixed: cannot read it again: {error.strerror}")
-            return result
-        outcome = fix_source(self.engine(), path, result.source, self.unsafe)
+        outcome = attempt.outcome
         for diagnostic, why in outcome.dropped:
             self.warnings.append(f"{path}:{diagnostic.line}: fix for {diagnostic.code} not applied: {why}")
         if not outcome.changed:
@@ -221,7 +214,7 @@ class _Run:
             self.diffs.append(unified_diff(path, result.source.text, outcome.text))
             return outcome.result
         try:
-            write_fixed(path, original, outcome, self.config.root, lambda: self.fixed.extend(outcome.fixed))
+            write_fixed(path, attempt.original, outcome, self.config.root, lambda: self.fixed.extend(outcome.fixed))
         except WriteRefused as refusal:
             self.failures.append(f"{path}: not fixed: {refusal}")
             return result

@@ -118,3 +118,7 @@ class Diagnostic:
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.col, self.code, self.message)
+
+    def fix_applies(self, unsafe: bool) -> bool:
+        """It has a fix that `--fix` applies (a safe one; any with `--unsafe-fixes`)."""
+        return self.fix is not None and (unsafe or self.fix.applicability is Applicability.SAFE)

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from tenantlint.diagnostics import Applicability, Diagnostic, Edit
+from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.engine import Engine
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules.base import FixContext
@@ -36,9 +36,25 @@ class FixOutcome:
         return self.text != self.source.text
 
 
-def allowed(diagnostic: Diagnostic, unsafe: bool) -> bool:
-    fix = diagnostic.fix
-    return fix is not None and (unsafe or fix.applicability is Applicability.SAFE)
+@dataclass
+class FixAttempt:
+    """A file fixed in memory from the bytes it held when read (in a worker, or here): the caller writes
+    it, or shows it as a diff, only if the file still holds those bytes."""
+
+    original: bytes
+    outcome: FixOutcome
+
+
+def check_and_fix(engine: Engine, path: str, unsafe: bool) -> tuple[FileResult, FixAttempt | None]:
+    """The file's findings, and the file fixed in memory when some fix applies."""
+    try:
+        data = read_file_bytes(path)
+    except OSError:
+        return engine.check_path(path), None  # reports the read error
+    result = engine.check_bytes(path, data)
+    if result.errors or result.source is None or not any(d.fix_applies(unsafe) for d in result.diagnostics):
+        return result, None
+    return result, FixAttempt(data, fix_source(engine, path, result.source, unsafe))
 
 
 def fix_source(engine: Engine, path: str, source: SourceText, unsafe: bool) -> FixOutcome:
@@ -48,7 +64,7 @@ def fix_source(engine: Engine, path: str, source: SourceText, unsafe: bool) -> F
         result = engine.check_text(path, replace(source, text=outcome.text))
         outcome.result = result
         lines = split_lines(outcome.text)
-        wanted = [d for d in result.diagnostics if allowed(d, unsafe) and _identity(d, lines) not in refused]
+        wanted = [d for d in result.diagnostics if d.fix_applies(unsafe) and _identity(d, lines) not in refused]
         if not wanted or result.errors:
             break
         text, fixed, dropped = _one_round(engine, path, source, outcome.text, wanted)
@@ -242,7 +258,7 @@ def _interruptions_deferred():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-__all__ = ["FixOutcome", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
+__all__ = ["FixAttempt", "FixOutcome", "check_and_fix", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
 
 
 def preview_edits(engine: Engine, path: str, source: SourceText, diagnostic: Diagnostic) -> tuple[Edit, ...]:

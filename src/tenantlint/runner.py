@@ -11,8 +11,12 @@ from tenantlint.results import FileResult
 
 if TYPE_CHECKING:
     from tenantlint.engine import Engine
+    from tenantlint.fixing import FixAttempt
+
+    Checked = tuple[FileResult, FixAttempt | None]
 
 _WORKER_ENGINE: "Engine | None" = None
+_WORKER_FIXING: bool | None = None  # when fixing, whether unsafe fixes apply too
 
 
 def tune_gc() -> None:
@@ -20,9 +24,9 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def _init_worker(config: Config, files: list[str]) -> None:
+def _init_worker(config: Config, files: list[str], fixing: bool | None) -> None:
     """A spawned worker builds its engine; a forked one has inherited the parent's (see `_run`)."""
-    global _WORKER_ENGINE
+    global _WORKER_ENGINE, _WORKER_FIXING
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no worker tracebacks
@@ -31,16 +35,27 @@ def _init_worker(config: Config, files: list[str]) -> None:
         from tenantlint.engine import Engine
 
         _WORKER_ENGINE = Engine(config, files=files)
+    _WORKER_FIXING = fixing
 
 
-def _check_chunk(chunk: list[str]) -> list[FileResult]:
+def _check_chunk(chunk: list[str]) -> list[Checked]:
     results = []
     for path in chunk:
-        result = _WORKER_ENGINE.check_path(path)
+        result, attempt = _check_one(_WORKER_ENGINE, path, _WORKER_FIXING)
         if not result.diagnostics:
             result.source = None  # nothing to show: do not send the text back
-        results.append(result)
+        results.append((result, attempt))
     return results
+
+
+def _check_one(engine: Engine, path: str, fixing: bool | None, data: bytes | None = None) -> Checked:
+    """The file's findings, and when fixing, the file fixed in memory (where the check ran: in the workers,
+    the fixes run in parallel too)."""
+    if fixing is not None:
+        from tenantlint.fixing import check_and_fix
+
+        return check_and_fix(engine, path, fixing)
+    return (engine.check_path(path) if data is None else engine.check_bytes(path, data)), None
 
 
 def _read(path: str) -> bytes | None:
@@ -79,9 +94,12 @@ def _code_stamp() -> tuple[int, int]:
     return len(stamps), max(stamps, default=0)
 
 
-def check_files(config: Config, files: list[str], jobs: int, use_cache: bool, engine) -> Iterator[FileResult]:
-    """Results for `files` (in no particular order). `engine()` gives the engine, built only if some
-    file is not answered by the cache: a warm run loads no rule at all."""
+def check_files(config: Config, files: list[str], jobs: int, use_cache: bool, engine,
+                fixing: bool | None = None) -> Iterator[Checked]:
+    """Results for `files` (in no particular order), each with the file fixed in memory when `fixing`
+    (True: unsafe fixes too) and some fix applies, else None. `engine()` gives the engine, built only if
+    some file is not answered by the cache: a warm run loads no rule at all. A cached result that a fix
+    applies to is checked again, to be fixed with the others."""
     from tenantlint.cache import ResultCache
 
     cache = ResultCache(config.root, fingerprint(config, files)) if use_cache else None
@@ -91,31 +109,35 @@ def check_files(config: Config, files: list[str], jobs: int, use_cache: bool, en
         files = []
     for path in files:
         cached = cache.lookup(path)
-        if cached is not None:
-            yield cached
+        if cached is not None and not _to_fix(cached, fixing):
+            yield cached, None
             continue
         data = _read(path)
         if data is None:
-            yield engine().check_path(path)  # reports the read error
+            yield engine().check_path(path), None  # reports the read error
             continue
         cached = cache.get(path, data) if cache else None
-        if cached is not None:
-            yield cached
+        if cached is not None and not _to_fix(cached, fixing):
+            yield cached, None
         else:
             pending.append((path, data))
     if pending:
-        for (path, data), result in zip(pending, _run(engine(), pending, jobs)):
-            if cache and data is not None:
+        for (path, data), (result, attempt) in zip(pending, _run(engine(), pending, jobs, fixing)):
+            if cache and data is not None and (attempt is None or attempt.original == data):
                 cache.put(path, data, result)
-            yield result
+            yield result, attempt
     if cache:
         cache.save()
 
 
-def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterator[FileResult]:
+def _to_fix(result: FileResult, fixing: bool | None) -> bool:
+    return fixing is not None and any(d.fix_applies(fixing) for d in result.diagnostics)
+
+
+def _run(engine: Engine, pending: list[tuple[str, bytes | None]], jobs: int, fixing: bool | None) -> Iterator[Checked]:
     if jobs <= 1 or len(pending) < 2 * jobs:
         for path, data in pending:
-            yield engine.check_path(path) if data is None else engine.check_bytes(path, data)
+            yield _check_one(engine, path, fixing, data)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -132,7 +154,7 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     done = 0
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(engine.config, engine.project.files)) as pool:
+                                 initargs=(engine.config, engine.project.files, fixing)) as pool:
             try:
                 for results in pool.map(_check_chunk, chunks):
                     done += 1
@@ -143,6 +165,6 @@ def _run(engine: Engine, pending: list[tuple[str, bytes]], jobs: int) -> Iterato
     except BrokenProcessPool:  # a worker died (killed, out of memory): finish in this process
         for chunk in chunks[done:]:
             for path in chunk:
-                yield engine.check_path(path)
+                yield _check_one(engine, path, fixing)
     finally:
         _WORKER_ENGINE = None
