@@ -241,6 +241,28 @@ def token_tenant() -> dict:
     return {"same_tenant": _get("/whoami/", "alpha.test", alpha), "other_tenant": _get("/whoami/", "beta.test", alpha)}
 
 
+def session_cookie() -> dict:
+    """alice logs in on alpha (a session cookie, as the admin site gives); the cookie goes with requests
+    without a token to alpha and to beta (SESSION_COOKIE_DOMAIN shared by the tenants' hosts); then
+    alice's token alone, on alpha."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    browser = Client()
+    with schema_context("alpha"):
+        browser.force_login(get_user_model().objects.get(username="alice"))
+
+    def whoami(client: Client, host: str, **headers) -> dict:
+        response = client.get("/whoami/", HTTP_HOST=host, **headers)
+        connection.set_schema_to_public()
+        return {"status": response.status_code, "body": response.json() if response.status_code == 200 else None}
+
+    return {"cookie_on_alpha": whoami(browser, "alpha.test"), "cookie_on_beta": whoami(browser, "beta.test"),
+            "token_on_alpha": whoami(Client(), "alpha.test", HTTP_AUTHORIZATION=f"Bearer {_token('alpha')}")}
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

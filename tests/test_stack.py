@@ -213,6 +213,41 @@ def test_a_middleware_put_before_the_tenant_middleware_reads_the_previous_reques
         "first_alpha": "alpha's secret", "beta": "beta's secret", "alpha": "alpha's secret"}
 
 
+def test_a_session_cookie_no_longer_authenticates_the_api_after_the_fix_and_tokens_still_do(cluster, crm, request):
+    """Session and JWT authentication both in DRF's defaults: an API request without a token is
+    authenticated by the session cookie the browser carries (any page can make it send one). Sent to the
+    other tenant's host, where its user id is another user, the cookie is refused: Django checks the
+    session's password hash against that user."""
+    database = request.node.name[:40]
+    settings = crm / "crm" / "settings.py"
+    text = settings.read_text()
+    settings.write_text(text.replace(
+        '    "DEFAULT_AUTHENTICATION_CLASSES": ["notes.authentication.TenantJWTAuthentication"],\n',
+        '    "DEFAULT_AUTHENTICATION_CLASSES": [\n'
+        '        "notes.authentication.TenantJWTAuthentication",\n'
+        '        "rest_framework.authentication.SessionAuthentication",\n'
+        '    ],\n').replace(
+        '    "django.middleware.common.CommonMiddleware",\n]\n',
+        '    "django.middleware.common.CommonMiddleware",\n'
+        '    "django.contrib.sessions.middleware.SessionMiddleware",\n'
+        '    "django.contrib.auth.middleware.AuthenticationMiddleware",\n]\n'
+        'SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"\n'
+        'SESSION_COOKIE_DOMAIN = ".test"\n'))
+    alice = {"status": 200, "body": {"username": "alice", "tenant": "alpha"}}
+    refused = {"status": 401, "body": None}
+    # as written: alice's session cookie alone authenticates an API request as alice
+    assert run_scenario(cluster, crm, "session_cookie", database) == {
+        "cookie_on_alpha": alice, "cookie_on_beta": refused, "token_on_alpha": alice}
+    done = fix(crm, "--select", "TL301", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('        "notes.authentication.TenantJWTAuthentication",\n'
+            "        # SessionAuthentication removed from the defaults: add it to authentication_classes on the views "
+            "that need sessions\n    ],\n" in settings.read_text())
+    # the cookie authenticates no API request, on either host; alice's token still does
+    assert run_scenario(cluster, crm, "session_cookie", database + "_fixed") == {
+        "cookie_on_alpha": refused, "cookie_on_beta": refused, "token_on_alpha": alice}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]
