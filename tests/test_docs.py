@@ -30,3 +30,18 @@ def test_every_rule_documents_what_why_and_options():
         assert rule.name == rule.name.lower() and " " not in rule.name
         assert rule.what and rule.why and rule.summary and rule.fix_description
         assert all(option in OPTION_HELP for option in rule.options)
+
+
+def test_readme_fix_proofs_name_the_rules_the_stack_scenarios_fix():
+    """The README's table of what the fixes were proven to do lists exactly the rules whose fixes
+    tests/test_stack.py runs, and every rule with a fix (TL001 and TL502 aside: no tenant flow to run)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## What the fixes do, and what proves them"):readme.index("## Configuration")]
+    in_table = set(re.findall(r"^\| (TL\d{3})", section, re.MULTILINE))
+    scenarios = (ROOT / "tests" / "test_stack.py").read_text(encoding="utf-8")
+    in_stack = set(re.findall(r'"--select", "(TL\d{3})"', scenarios))
+    assert in_table == in_stack
+    with_fix = {rule.code for rule in all_rules() if rule.fix_description} - {"TL001", "TL502"}
+    assert with_fix <= in_stack
