@@ -263,6 +263,11 @@ def session_cookie() -> dict:
             "token_on_alpha": whoami(Client(), "alpha.test", HTTP_AUTHORIZATION=f"Bearer {_token('alpha')}")}
 
 
+def digest() -> dict:
+    """bob (beta) opens the digest page: alpha's note count, then beta's own notes."""
+    return _get("/digest/", "beta.test", _token("beta"))
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

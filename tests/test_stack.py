@@ -248,6 +248,29 @@ def test_a_session_cookie_no_longer_authenticates_the_api_after_the_fix_and_toke
         "cookie_on_alpha": refused, "cookie_on_beta": refused, "token_on_alpha": alice}
 
 
+def test_a_schema_switch_is_undone_when_its_block_ends_after_the_fix(cluster, crm, request):
+    """A helper switches the connection to alpha to count its notes and leaves it there: the rest of beta's
+    request reads alpha's tables."""
+    database = request.node.name[:40]
+    # as written: beta's page lists alpha's notes as its own
+    assert run_scenario(cluster, crm, "digest", database) == {
+        "status": 200, "body": {"alpha_notes": 1, "own": ["alpha's secret"]}}
+    done = fix(crm, "--select", "TL606")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (crm / "notes" / "digest.py").read_text() == (
+        "from django.db import connection\n\n"
+        "from customers.models import Client\n"
+        "from django_tenants.utils import tenant_context\n"
+        "from notes.models import Note\n\n\n"
+        "def notes_of(schema_name):\n"
+        '    """How many notes a tenant has (the digest page shows alpha\'s beside the tenant\'s own)."""\n'
+        "    with tenant_context(Client.objects.get(schema_name=schema_name)):\n"
+        "        return Note.objects.count()\n")
+    # alpha's count is still alpha's; beta's own notes are beta's
+    assert run_scenario(cluster, crm, "digest", database + "_fixed") == {
+        "status": 200, "body": {"alpha_notes": 1, "own": ["beta's secret"]}}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]

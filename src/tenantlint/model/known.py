@@ -219,3 +219,9 @@ TOKEN_REJECTIONS = frozenset({
 # Module-level loggers a fix's warning may go to.
 LOGGER_FACTORIES = frozenset({"logging.getLogger", "structlog.get_logger", "structlog.getLogger",
                               "celery.utils.log.get_task_logger", "celery.utils.log.get_logger"})
+
+# the default database connection, and the handler indexed by alias (`connections["default"]`)
+DB_CONNECTION = "django.db.connection"
+DB_CONNECTIONS = "django.db.connections"
+# django-tenants' guards: each switches the connection for its block and switches it back on every path
+TENANT_GUARDS = {"set_tenant": "django_tenants.utils.tenant_context", "set_schema": "django_tenants.utils.schema_context"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tenantlint.diagnostics import Fix
 from tenantlint.model.flow import always_exits
-from tenantlint.model.known import LOGGER_FACTORIES, TOKEN_REJECTIONS
+from tenantlint.model.known import DB_CONNECTION, LOGGER_FACTORIES, TOKEN_REJECTIONS
 from tenantlint.rules.edits.statements import (
     Point,
     bindings,
@@ -35,7 +35,6 @@ from tenantlint.trees import walk
 
 COMPARISON = "comparison"
 MESSAGE = "Token not valid for current tenant"
-CONNECTION = "django.db.connection"
 INVALID_TOKEN = "rest_framework_simplejwt.exceptions.InvalidToken"
 AUTHENTICATION_FAILED = "rest_framework.exceptions.AuthenticationFailed"
 PERMISSION_DENIED = "django.core.exceptions.PermissionDenied"
@@ -211,7 +210,7 @@ def _active(reading: TokenFunction, path: list[Point], at: int) -> tuple[str, st
             where = _dominated_at(function, statement, path)
             if where is not None and where <= at:
                 return name, None, ()
-    connection = next((local for local in reading.module.imports.names_for(CONNECTION)
+    connection = next((local for local in reading.module.imports.names_for(DB_CONNECTION)
                        if not bindings(function, local)), None)
     needed: tuple = ()
     if connection is None:

@@ -1,0 +1,1 @@
+"""The tenant lost where code leaves the request, or switched and never switched back (TL606)."""

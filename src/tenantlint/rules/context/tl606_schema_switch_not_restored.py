@@ -1,0 +1,329 @@
+"""TL606 schema-switch-not-restored: the connection is switched to a tenant's schema and left there."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from tenantlint.diagnostics import Diagnostic, Edit, char_column
+from tenantlint.model.execution import AUTHENTICATOR, COMMAND, MIDDLEWARE
+from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
+from tenantlint.rules.base import Rule, register
+from tenantlint.rules.edits.statements import (
+    alone_on_lines,
+    bindings,
+    import_insert,
+    is_docstring,
+    leading_imports,
+    module_names,
+    starts_line,
+)
+from tenantlint.trees import walk
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+_RESTORES = frozenset({"set_tenant", "set_schema", "set_schema_to_public"})
+# django-tenants (and its predecessor) switch the connection as their job: their middleware, commands, guards
+_OWN_PACKAGES = ("django_tenants", "tenant_schemas")
+# a context manager's entry switches and its exit switches back; a test's set-up is undone by its tear-down
+_PAIRED_METHODS = ("__enter__", "__aenter__", "__exit__", "__aexit__", "setUp", "setUpClass", "setUpTestData", "tearDown", "tearDownClass")
+_BLOCKS = ("body", "orelse", "finalbody")
+_MIDDLEWARE_METHODS = frozenset({"__call__", "__acall__", "process_request", "process_view"})
+_MANAGEMENT_COMMANDS = "/management/commands/"
+
+
+@register
+class SchemaSwitchNotRestored(Rule):
+    code = "TL606"
+    name = "schema-switch-not-restored"
+    summary = "connection.set_tenant/set_schema with no switch back on every path"
+    what = (
+        "A call of `connection.set_tenant(...)` or `connection.set_schema(...)` (django-tenants' database "
+        "connection, `from django.db import connection` or `connections[alias]`, resolved through imports) in a "
+        "function that does not switch the connection back on every path: no `set_tenant`, `set_schema` or "
+        "`set_schema_to_public` on it in a `finally` block guarding the switch. A switch back that a raised "
+        "exception would skip (the next statements, the end of a loop) is reported too, saying so."
+    )
+    why = (
+        "django-tenants keeps the active schema on the database connection, and a connection outlives the code "
+        "that switched it: in a Celery worker, the next task runs on the schema the last one left (\"no error "
+        "when the table exists in both schemas; it returns the other tenant's rows\"); in a request, the rest of "
+        "the view, the response middleware and the signals it fires read and write that tenant's tables. "
+        "`with tenant_context(tenant):` and `with schema_context(name):` switch back on every path, exceptions "
+        "included."
+    )
+    avoids = (
+        "Silent for a switch back in a `finally` block whose `try` holds the switch or follows it (after at most "
+        "a few assignments, such as keeping the previous tenant), and for a switch that is itself the switch "
+        "back (in a `finally`, or to a value read from `connection.tenant` before); for the `tenant_context` "
+        "and `schema_context` guards; for the code that picks the tenant of a request or a run: middleware "
+        "(Django's or ASGI's, found by role or by a `...Middleware` class), an authenticator choosing the "
+        "tenant, a switch to `request.tenant`, management commands (their process ends with them; TL608 is "
+        "about commands); for a helper whose job is to switch (the switch ends it: its callers decide when "
+        "to switch back); in the `__enter__`/`__exit__` of a context manager and a test's `setUp`/`tearDown`; "
+        "in django-tenants' own code; and for `set_schema_to_public()` alone, which is how a switch is undone."
+    )
+    fix_description = (
+        "When the switch is the first statement of its block (a function's body after its docstring, a loop's "
+        "body, a branch) and the function never switches back, the switch becomes `with tenant_context(tenant):` "
+        "(`with schema_context(name, ...):` for `set_schema`, its arguments kept) and the rest of the block moves "
+        "inside it, one level deeper; `from django_tenants.utils import tenant_context` is added unless the "
+        "module imports it already. Safe: the block runs on the same schema as before, and the connection is "
+        "switched back when it ends, also when it raises. No fix in `async def` code, where the block would "
+        "switch the event loop thread's connection across awaits; for a switch that ends its block; where a later "
+        "statement already switches back; where a statement of the block shares a line or holds a string spanning lines (indenting it would change "
+        "the string); for `set_tenant` with more than the tenant; and where the guard's name means something "
+        "else in the module."
+    )
+    fix_safety = "safe"
+    node_types = (ast.Call,)
+    triggers = ("set_tenant", "set_schema")
+    example_filename = "tasks.py"
+    invalid = (
+        """\
+from celery import shared_task
+from django.db import connection
+
+from customers.models import Client
+from orders.models import Order
+
+
+@shared_task
+def close_orders(schema_name):
+    connection.set_tenant(Client.objects.get(schema_name=schema_name))  # TL606
+    Order.objects.filter(open=True).update(open=False)
+""",
+        """\
+from django.db import connection
+
+
+def export(tenants):
+    for tenant in tenants:
+        connection.set_tenant(tenant)  # TL606
+        write_report(tenant)
+    connection.set_schema_to_public()
+""",
+    )
+    valid = (
+        """\
+from celery import shared_task
+from django_tenants.utils import tenant_context
+
+from customers.models import Client
+from orders.models import Order
+
+
+@shared_task
+def close_orders(schema_name):
+    with tenant_context(Client.objects.get(schema_name=schema_name)):
+        Order.objects.filter(open=True).update(open=False)
+""",
+        """\
+from django.db import connection
+
+
+def export(tenant):
+    previous = connection.tenant
+    connection.set_tenant(tenant)
+    try:
+        write_report(tenant)
+    finally:
+        connection.set_tenant(previous)
+""",
+        """\
+from django.db import connection
+from django.utils.deprecation import MiddlewareMixin
+
+
+class HostTenantMiddleware(MiddlewareMixin):
+    def process_request(self, request):
+        connection.set_tenant(tenant_for(request.get_host()))
+""",
+    )
+
+    def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr in TENANT_GUARDS and _on_connection(node, ctx.imports)):
+            return
+        if ctx.module.name.split(".")[0] in _OWN_PACKAGES:
+            return
+        statement, function = _statement_and_function(ctx.parents)
+        if statement is None or function is None or function.name in _PAIRED_METHODS:
+            return
+        if (self._selects_the_requests_tenant(node, function, ctx) or self._switcher(statement, function)
+                or _switches_back(node, function, ctx.imports)):
+            return
+        later = [call for call in _restores(function, ctx.imports) if call is not node
+                 and (call.lineno, call.col_offset) > (node.lineno, node.col_offset)]
+        if any(_guarded_by(statement, call, function) for call in later):
+            return
+        call = ctx.segment(node) or ast.unparse(node)
+        guard = TENANT_GUARDS[func.attr].rpartition(".")[2]
+        remedy = f"wrap the work in `with {guard}(...):`, which switches back on every path"
+        if later:
+            message = (f"{call} is switched back on line {later[0].lineno} only if nothing raises before it: an "
+                       "exception leaves this connection on that schema for whatever runs on it next; " + remedy)
+            yield self.diagnostic(ctx.location(node), message)
+            return
+        message = (f"{call} switches the database connection's schema and nothing switches it back: whatever runs "
+                   "next on this connection (the rest of the request, the worker's next task) reads and writes that "
+                   "schema; " + remedy)
+        yield self.diagnostic(ctx.location(node), message, fix=self._guard_fix(node, statement, function, ctx))
+
+    @staticmethod
+    def _selects_the_requests_tenant(node: ast.Call, function: Function, ctx) -> bool:
+        """The switch is the job of the code that picks the tenant for a request or a command run: tenant
+        middleware (Django's or ASGI's, by its role or its shape), an authenticator choosing the tenant
+        for the rest of the request, a switch to `request.tenant`, a management command."""
+        role = ctx.execution.at(node).role
+        if role in (MIDDLEWARE, AUTHENTICATOR, COMMAND) or _MANAGEMENT_COMMANDS in ctx.path.replace("\\", "/"):
+            return True
+        owner = ctx.execution.owner_of(function)
+        if function.name in _MIDDLEWARE_METHODS and owner is not None and (
+                owner.name.endswith("Middleware") or any("Middleware" in ast.unparse(b) for b in owner.bases)):
+            return True
+        argument = node.args[0] if node.args else None
+        return isinstance(argument, ast.Attribute) and argument.attr == "tenant" and (
+            isinstance(argument.value, ast.Name) and argument.value.id == "request")
+
+    @staticmethod
+    def _switcher(statement: ast.stmt, function: Function) -> bool:
+        """A helper whose job is to switch (`def use_workspace(code): ...; connection.set_tenant(t); return
+        True`): the switch ends the function, and whether it is undone is its callers' business."""
+        body = function.body
+        at = next((i for i, s in enumerate(body) if s is statement), None)
+        return at is not None and all(
+            isinstance(s, ast.Return) and (s.value is None or isinstance(s.value, (ast.Constant, ast.Name)))
+            for s in body[at + 1:])
+
+    def _guard_fix(self, node: ast.Call, statement: ast.Expr, function: Function, ctx):
+        """`with tenant_context(...):` in place of the switch, the rest of its block inside, or None."""
+        if isinstance(function, ast.AsyncFunctionDef) or (node.func.attr == "set_tenant" and len(node.args) + len(
+                node.keywords) != 1):
+            return None
+        block = _block_of(statement, ctx.parents[-2])
+        if block is None:
+            return None
+        at = next(i for i, s in enumerate(block) if s is statement)
+        first = 1 if block is function.body and is_docstring(block[0]) else 0
+        rest = block[at + 1:]
+        lines = ctx.lines
+        if at != first or not rest or not alone_on_lines(statement, lines) or not all(
+                starts_line(s, lines) for s in rest) or any(_spans_lines(n) for s in rest for n in walk(s)):
+            return None
+        name, imports = self._guard_name(TENANT_GUARDS[node.func.attr], function, ctx)
+        if name is None:
+            return None
+        indent = lines[statement.lineno - 1][: len(lines[statement.lineno - 1]) - len(lines[statement.lineno - 1].lstrip())]
+        unit = "\t" if "\t" in indent else "    "
+        arguments = ctx.segment(node)[len(ctx.segment(node.func)):]
+        start, end = ctx.char_span(statement)[1], ctx.char_span(statement)[3]
+        edits = [Edit(statement.lineno, start, statement.end_lineno, end, f"with {name}{arguments}:")]
+        edits += [Edit(line, 0, line, 0, unit) for line in range(rest[0].lineno, rest[-1].end_lineno + 1)
+                  if lines[line - 1].strip()]
+        return self.fix(f"Switch back on every path: `with {name}(...):` around the rest of the block",
+                        [*imports, *edits])
+
+    @staticmethod
+    def _guard_name(dotted: str, function: Function, ctx) -> tuple[str | None, list[Edit]]:
+        """The guard's local name, and the edit importing it when the module does not yet."""
+        local = next((n for n in ctx.imports.names_for(dotted) if not bindings(function, n)), None)
+        if local is not None:
+            return local, []
+        module, _, name = dotted.rpartition(".")
+        if name in module_names(ctx.tree) or bindings(function, name):
+            return None, []
+        joined = _join_import(ctx.tree, module, name, ctx.lines)
+        if joined is not None:
+            return name, [joined]
+        insert = import_insert(ctx.tree, f"from {module} import {name}", module, True)
+        anchor = insert.anchor
+        if insert.after:
+            return name, [Edit(anchor.end_lineno + 1, 0, anchor.end_lineno + 1, 0,
+                               ("\n" if insert.separate else "") + insert.code + "\n")]
+        return name, [Edit(anchor.lineno, 0, anchor.lineno, 0, insert.code + "\n" + ("\n" if insert.separate else ""))]
+
+
+def _join_import(tree: ast.Module, module: str, name: str, lines: list[str]) -> Edit | None:
+    """`name` added in order to a one-line `from module import a, b` among the leading imports."""
+    for statement in leading_imports(tree):
+        if (isinstance(statement, ast.ImportFrom) and statement.module == module and not statement.level
+                and statement.lineno == statement.end_lineno and "(" not in lines[statement.lineno - 1]
+                and all(alias.name != "*" for alias in statement.names)):
+            line = lines[statement.lineno - 1]
+            later = next((alias for alias in statement.names if alias.name > name), None)
+            if later is not None:
+                column = char_column(line, later.col_offset)
+                return Edit(statement.lineno, column, statement.lineno, column, f"{name}, ")
+            column = char_column(line, statement.end_col_offset)
+            return Edit(statement.lineno, column, statement.lineno, column, f", {name}")
+    return None
+
+
+def _on_connection(call: ast.Call, imports) -> bool:
+    receiver = call.func.value
+    if isinstance(receiver, ast.Subscript):
+        return imports.qualify(receiver.value) == DB_CONNECTIONS
+    return imports.qualify(receiver) == DB_CONNECTION
+
+
+def _switches_back(call: ast.Call, function: Function, imports) -> bool:
+    """The call undoes a switch: it is in a `finally` block, or hands back what the connection held before
+    (`previous = connection.tenant` ... `connection.set_tenant(previous)`)."""
+    if any(call is n for node in walk(function) if isinstance(node, ast.Try) for s in node.finalbody for n in walk(s)):
+        return True
+    argument = call.args[0] if call.args else None
+    if not isinstance(argument, ast.Name):
+        return False
+    values = bindings(function, argument.id)
+    return bool(values) and all(
+        isinstance(value, ast.Attribute) and value.attr in ("tenant", "schema_name")
+        and imports.qualify(value.value) == DB_CONNECTION for value in values)
+
+
+def _statement_and_function(parents: list[ast.AST]) -> tuple[ast.Expr | None, Function | None]:
+    """The switch as a statement of its own (`connection.set_tenant(t)`), and the function holding it."""
+    statement = parents[-1] if parents and isinstance(parents[-1], ast.Expr) else None
+    function = next((p for p in reversed(parents) if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    return statement, function
+
+
+def _restores(function: Function, imports) -> list[ast.Call]:
+    return [node for node in walk(function) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _RESTORES and _on_connection(node, imports)]
+
+
+def _guarded_by(switch: ast.stmt, restore: ast.Call, function: Function) -> bool:
+    """`restore` is in the `finally` of a `try` that holds the switch, or that follows it in its block after
+    only assignments (keeping the previous tenant, say): every path from the switch passes it."""
+    for node in walk(function):
+        if not isinstance(node, ast.Try) or not any(restore is n for s in node.finalbody for n in walk(s)):
+            continue
+        if any(switch is n for part in (node.body, node.handlers, node.orelse) for s in part for n in walk(s)):
+            return True
+        for block in _blocks_holding(function, node):
+            at = next(i for i, s in enumerate(block) if s is node)
+            before = block[:at]
+            if any(s is switch for s in before) and all(
+                    isinstance(s, (ast.Assign, ast.AnnAssign)) for s in before[next(
+                        i for i, s in enumerate(before) if s is switch) + 1:]):
+                return True
+    return False
+
+
+def _blocks_holding(function: Function, statement: ast.stmt) -> list[list[ast.stmt]]:
+    return [block for node in walk(function) for field in _BLOCKS
+            if isinstance(block := getattr(node, field, None), list) and any(s is statement for s in block)]
+
+
+def _block_of(statement: ast.stmt, owner: ast.AST) -> list[ast.stmt] | None:
+    for field in _BLOCKS:
+        block = getattr(owner, field, None)
+        if isinstance(block, list) and any(s is statement for s in block):
+            return block
+    return None
+
+
+def _spans_lines(node: ast.AST) -> bool:
+    """A string literal over several lines: indenting its lines would change its text."""
+    return isinstance(node, (ast.Constant, ast.JoinedStr)) and node.lineno != node.end_lineno and (
+        isinstance(node, ast.JoinedStr) or isinstance(node.value, (str, bytes)))
