@@ -263,9 +263,12 @@ def session_cookie() -> dict:
             "token_on_alpha": whoami(Client(), "alpha.test", HTTP_AUTHORIZATION=f"Bearer {_token('alpha')}")}
 
 
-def digest() -> dict:
-    """bob (beta) opens the digest page: alpha's note count, then beta's own notes."""
-    return _get("/digest/", "beta.test", _token("beta"))
+def worker() -> dict:
+    """One worker process runs alpha's archiving task, then the platform's account listing (eagerly, in
+    turn, on the one database connection a worker keeps)."""
+    from notes.tasks import archive_notes, platform_users
+
+    return {"archived": archive_notes.apply(args=["alpha"]).get(), "platform_users": platform_users.apply().get()}
 
 
 def rows_setup() -> dict:

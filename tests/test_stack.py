@@ -248,27 +248,32 @@ def test_a_session_cookie_no_longer_authenticates_the_api_after_the_fix_and_toke
         "cookie_on_alpha": refused, "cookie_on_beta": refused, "token_on_alpha": alice}
 
 
-def test_a_schema_switch_is_undone_when_its_block_ends_after_the_fix(cluster, crm, request):
-    """A helper switches the connection to alpha to count its notes and leaves it there: the rest of beta's
-    request reads alpha's tables."""
+def test_a_task_switches_back_when_its_work_ends_after_the_fix(cluster, crm, request):
+    """A task switches the worker's connection to alpha and leaves it there: the next task, meant for the
+    public schema, reads alpha's copy of a table both schemas have."""
     database = request.node.name[:40]
-    # as written: beta's page lists alpha's notes as its own
-    assert run_scenario(cluster, crm, "digest", database) == {
-        "status": 200, "body": {"alpha_notes": 1, "own": ["alpha's secret"]}}
-    done = fix(crm, "--select", "TL606")
+    # as written: the platform's account list (public: none) is alpha's users
+    assert run_scenario(cluster, crm, "worker", database) == {"archived": 1, "platform_users": ["alice"]}
+    done = fix(crm, "--select", "TL606", "--unsafe-fixes")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (crm / "notes" / "digest.py").read_text() == (
+    assert (crm / "notes" / "tasks.py").read_text() == (
+        "from celery import shared_task\n"
+        "from django.contrib.auth import get_user_model\n"
         "from django.db import connection\n\n"
         "from customers.models import Client\n"
         "from django_tenants.utils import tenant_context\n"
         "from notes.models import Note\n\n\n"
-        "def notes_of(schema_name):\n"
-        '    """How many notes a tenant has (the digest page shows alpha\'s beside the tenant\'s own)."""\n'
+        "@shared_task\n"
+        "def archive_notes(schema_name):\n"
+        '    """Counts a tenant\'s notes for its archive (the worker runs it for each tenant in turn)."""\n'
         "    with tenant_context(Client.objects.get(schema_name=schema_name)):\n"
-        "        return Note.objects.count()\n")
-    # alpha's count is still alpha's; beta's own notes are beta's
-    assert run_scenario(cluster, crm, "digest", database + "_fixed") == {
-        "status": 200, "body": {"alpha_notes": 1, "own": ["beta's secret"]}}
+        "        return Note.objects.count()\n\n\n"
+        "@shared_task\n"
+        "def platform_users():\n"
+        '    """The platform\'s own accounts, kept in the public schema (auth is a shared and a tenant app)."""\n'
+        '    return sorted(get_user_model().objects.values_list("username", flat=True))\n')
+    # alpha's task still counts alpha's notes; the next task reads the public schema
+    assert run_scenario(cluster, crm, "worker", database + "_fixed") == {"archived": 1, "platform_users": []}
 
 
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(

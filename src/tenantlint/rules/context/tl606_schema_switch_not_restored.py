@@ -6,7 +6,7 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit, char_column
-from tenantlint.model.execution import AUTHENTICATOR, COMMAND, MIDDLEWARE
+from tenantlint.model.execution import AUTHENTICATOR, COMMAND, MIDDLEWARE, REQUEST, TASK
 from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.statements import (
@@ -29,52 +29,61 @@ _PAIRED_METHODS = ("__enter__", "__aenter__", "__exit__", "__aexit__", "setUp", 
 _BLOCKS = ("body", "orelse", "finalbody")
 _MIDDLEWARE_METHODS = frozenset({"__call__", "__acall__", "process_request", "process_view"})
 _MANAGEMENT_COMMANDS = "/management/commands/"
+_METHOD_DECORATOR = "django.utils.decorators.method_decorator"
+_TENANT_CELERY = "tenant_schemas_celery"
+_GUARD_NAMES = frozenset(dotted.rpartition(".")[2] for dotted in TENANT_GUARDS.values())
 
 
 @register
 class SchemaSwitchNotRestored(Rule):
     code = "TL606"
     name = "schema-switch-not-restored"
-    summary = "connection.set_tenant/set_schema with no switch back on every path"
+    summary = "a task switches the connection's schema (set_tenant/set_schema) and never switches it back"
     what = (
         "A call of `connection.set_tenant(...)` or `connection.set_schema(...)` (django-tenants' database "
-        "connection, `from django.db import connection` or `connections[alias]`, resolved through imports) in a "
-        "function that does not switch the connection back on every path: no `set_tenant`, `set_schema` or "
-        "`set_schema_to_public` on it in a `finally` block guarding the switch. A switch back that a raised "
-        "exception would skip (the next statements, the end of a loop) is reported too, saying so."
+        "connection, `from django.db import connection` or `connections[alias]`, resolved through imports) that "
+        "is not switched back on every path: no `set_tenant`, `set_schema` or `set_schema_to_public` on it in a "
+        "`finally` block guarding the switch. Reported in a Celery task (`@shared_task`, `@app.task`, a `Task` "
+        "subclass) of a project whose Celery app does not reset the schema per task, and, anywhere outside a "
+        "request, where the switch back is there but a return or an exception before it skips it."
     )
     why = (
-        "django-tenants keeps the active schema on the database connection, and a connection outlives the code "
-        "that switched it: in a Celery worker, the next task runs on the schema the last one left (\"no error "
-        "when the table exists in both schemas; it returns the other tenant's rows\"); in a request, the rest of "
-        "the view, the response middleware and the signals it fires read and write that tenant's tables. "
-        "`with tenant_context(tenant):` and `with schema_context(name):` switch back on every path, exceptions "
-        "included."
+        "django-tenants keeps the active schema on the database connection, and a worker's connection outlives "
+        "its task: the next task runs on the schema the last one left. A task that should run on the public "
+        "schema, or that forgot its tenant, then reads and writes the tenant's tables instead, silently where the "
+        "table exists in both schemas (\"no error when the table exists in both schemas; it returns the other "
+        "tenant's rows\"). `with tenant_context(tenant):` and `with schema_context(name):` switch back on every "
+        "path, exceptions included."
     )
     avoids = (
-        "Silent for a switch back in a `finally` block whose `try` holds the switch or follows it (after at most "
-        "a few assignments, such as keeping the previous tenant), and for a switch that is itself the switch "
-        "back (in a `finally`, or to a value read from `connection.tenant` before); for the `tenant_context` "
-        "and `schema_context` guards; for the code that picks the tenant of a request or a run: middleware "
-        "(Django's or ASGI's, found by role or by a `...Middleware` class), an authenticator choosing the "
-        "tenant, a switch to `request.tenant`, management commands (their process ends with them; TL608 is "
-        "about commands); for a helper whose job is to switch (the switch ends it: its callers decide when "
-        "to switch back); in the `__enter__`/`__exit__` of a context manager and a test's `setUp`/`tearDown`; "
-        "in django-tenants' own code; and for `set_schema_to_public()` alone, which is how a switch is undone."
+        "Silent in request code (views, serializers, consumers, middleware, authenticators): the tenant middleware "
+        "sets the schema again at the start of every request, and the corpus's views that switch mean the rest of "
+        "their request to run there. Silent in the tasks of a project using tenant_schemas_celery (its app and "
+        "`TenantTask` set each task's schema and restore it after), and in helpers of unknown context whose "
+        "switch is never switched back (their callers decide). Silent for a switch back in a `finally` block whose "
+        "`try` holds the switch or follows it (after at most a few assignments, such as keeping the previous "
+        "tenant), and for a switch that is itself the switch back (in a `finally`, or to a value read from "
+        "`connection.tenant` before); under `tenant_context`/`schema_context`, also as a decorator of the function "
+        "or, through `method_decorator`, of its class, and under a project decorator that runs the function "
+        "inside one; for the code that picks the tenant of a request or a run (a `...Middleware` class, a switch to "
+        "`request.tenant`, management commands, whose process ends with them); for a helper whose job is to "
+        "switch (the switch ends it); in `__enter__`/`__exit__` and a test's `setUp`/`tearDown`; in django-tenants' "
+        "own code; and for `set_schema_to_public()` alone, which is how a switch is undone."
     )
     fix_description = (
-        "When the switch is the first statement of its block (a function's body after its docstring, a loop's "
-        "body, a branch) and the function never switches back, the switch becomes `with tenant_context(tenant):` "
+        "When the switch is the first statement of its block (the task's body after its docstring, a loop's "
+        "body, a branch) and the task never switches back, the switch becomes `with tenant_context(tenant):` "
         "(`with schema_context(name, ...):` for `set_schema`, its arguments kept) and the rest of the block moves "
-        "inside it, one level deeper; `from django_tenants.utils import tenant_context` is added unless the "
-        "module imports it already. Safe: the block runs on the same schema as before, and the connection is "
-        "switched back when it ends, also when it raises. No fix in `async def` code, where the block would "
-        "switch the event loop thread's connection across awaits; for a switch that ends its block; where a later "
-        "statement already switches back; where a statement of the block shares a line or holds a string spanning lines (indenting it would change "
-        "the string); for `set_tenant` with more than the tenant; and where the guard's name means something "
-        "else in the module."
+        "inside it, one level deeper; `from django_tenants.utils import tenant_context` is added, or joined to a "
+        "one-line import from `django_tenants.utils`, unless the module imports it already. Unsafe: the block "
+        "runs on the same schema as before, but what ran after it on the switched schema (the rest of the task, "
+        "Celery's result backend saving the task's result, `task_postrun` handlers) now runs on the worker's "
+        "previous one. No fix in `async def` code; for a switch that ends its block; where a later statement "
+        "already switches back; where a statement of the block shares a line or holds a string spanning lines "
+        "(indenting it would change the string); for `set_tenant` with more than the tenant; and where the "
+        "guard's name means something else in the module."
     )
-    fix_safety = "safe"
+    fix_safety = "unsafe"
     node_types = (ast.Call,)
     triggers = ("set_tenant", "set_schema")
     example_filename = "tasks.py"
@@ -149,24 +158,31 @@ class HostTenantMiddleware(MiddlewareMixin):
         statement, function = _statement_and_function(ctx.parents)
         if statement is None or function is None or function.name in _PAIRED_METHODS:
             return
-        if (self._selects_the_requests_tenant(node, function, ctx) or self._switcher(statement, function)
-                or _switches_back(node, function, ctx.imports)):
+        execution = ctx.execution.at(node)
+        in_task = execution.role == TASK
+        if (self._selects_the_requests_tenant(node, function, ctx) or (not in_task and self._switcher(statement, function))
+                or _switches_back(node, function, ctx.imports) or self._under_a_guard(function, ctx)):
             return
         later = [call for call in _restores(function, ctx.imports) if call is not node
                  and (call.lineno, call.col_offset) > (node.lineno, node.col_offset)]
         if any(_guarded_by(statement, call, function) for call in later):
             return
+        if execution.place == REQUEST or (in_task and _tasks_reset_the_schema(ctx)) or not (in_task or later):
+            return  # a request's schema is set again by the next request; a helper's callers may switch back
         call = ctx.segment(node) or ast.unparse(node)
         guard = TENANT_GUARDS[func.attr].rpartition(".")[2]
         remedy = f"wrap the work in `with {guard}(...):`, which switches back on every path"
         if later:
-            message = (f"{call} is switched back on line {later[0].lineno} only if nothing raises before it: an "
-                       "exception leaves this connection on that schema for whatever runs on it next; " + remedy)
+            back = later[0].lineno
+            returns = [r.lineno for r in walk(function) if isinstance(r, ast.Return) and node.lineno < r.lineno < back]
+            skipped = f"a return before it (line {returns[0]}) or an exception" if returns else "an exception"
+            message = (f"{call} is switched back on line {back} only on the path that reaches it: {skipped} leaves "
+                       "this connection on that schema for whatever runs on it next; " + remedy)
             yield self.diagnostic(ctx.location(node), message)
             return
-        message = (f"{call} switches the database connection's schema and nothing switches it back: whatever runs "
-                   "next on this connection (the rest of the request, the worker's next task) reads and writes that "
-                   "schema; " + remedy)
+        message = (f"{call} switches the database connection's schema in a task and nothing switches it back: the "
+                   "worker runs its next task on this connection, on that schema (the project's Celery app does not "
+                   "reset it per task, as tenant_schemas_celery's does); " + remedy)
         yield self.diagnostic(ctx.location(node), message, fix=self._guard_fix(node, statement, function, ctx))
 
     @staticmethod
@@ -186,9 +202,18 @@ class HostTenantMiddleware(MiddlewareMixin):
             isinstance(argument.value, ast.Name) and argument.value.id == "request")
 
     @staticmethod
+    def _under_a_guard(function: Function, ctx) -> bool:
+        """The function, or its class (`@method_decorator(guard, name="dispatch")`), is decorated with a guard,
+        or with a project decorator that runs it inside one: the guard switches back when it returns."""
+        owner = ctx.execution.owner_of(function)
+        decorators = [*function.decorator_list, *(owner.decorator_list if owner is not None else ())]
+        return any(_guard_decorator(decorator, ctx, 0) for decorator in decorators)
+
+    @staticmethod
     def _switcher(statement: ast.stmt, function: Function) -> bool:
         """A helper whose job is to switch (`def use_workspace(code): ...; connection.set_tenant(t); return
-        True`): the switch ends the function, and whether it is undone is its callers' business."""
+        True`): the switch ends the function, and whether it is undone is its callers' business (a task's is not:
+        the worker's)."""
         body = function.body
         at = next((i for i, s in enumerate(body) if s is statement), None)
         return at is not None and all(
@@ -264,6 +289,34 @@ def _on_connection(call: ast.Call, imports) -> bool:
     if isinstance(receiver, ast.Subscript):
         return imports.qualify(receiver.value) == DB_CONNECTIONS
     return imports.qualify(receiver) == DB_CONNECTION
+
+
+def _tasks_reset_the_schema(ctx) -> bool:
+    """tenant_schemas_celery's app (or its TenantTask) sets each task's schema before it runs and restores the
+    previous one after: a switch a task leaves does not reach the next task."""
+    return bool(ctx.project_text.files_naming(_TENANT_CELERY))
+
+
+def _guard_decorator(decorator: ast.expr, ctx, depth: int) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    dotted = ctx.imports.qualify(target) or (f"{ctx.module.name}.{target.id}" if isinstance(target, ast.Name) else "")
+    if dotted == _METHOD_DECORATOR and isinstance(decorator, ast.Call) and decorator.args and depth < 2:
+        return _guard_decorator(decorator.args[0], ctx, depth + 1)
+    if dotted in TENANT_GUARDS.values():
+        return True
+    module_name, _, name = dotted.rpartition(".")
+    module = ctx.module if module_name == ctx.module.name or not module_name else ctx.project.module(module_name, ctx.path)
+    definition = next((s for s in module.tree.body if isinstance(s, ast.FunctionDef) and s.name == name),
+                      None) if module is not None else None
+    return definition is not None and any(
+        isinstance(node, (ast.With, ast.AsyncWith)) and any(
+            isinstance(item.context_expr, ast.Call) and _called_name(item.context_expr) in _GUARD_NAMES
+            for item in node.items) for node in walk(definition))
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
 
 
 def _switches_back(call: ast.Call, function: Function, imports) -> bool:
