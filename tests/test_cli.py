@@ -256,6 +256,7 @@ def test_rules_lists_every_rule():
     lines = result.output.splitlines()
     assert [line.split()[0] for line in lines] == [rule.code for rule in all_rules()]
     assert lines[[r.code for r in all_rules()].index("TL301")].split()[:5] == ["TL301", "mixed-session-jwt-auth", "on", "fix:", "unsafe"]
+    assert len({line.index(" fix: ") for line in lines}) == 1  # the columns line up, the longest name included
 
 
 def test_rule_prints_its_documentation():

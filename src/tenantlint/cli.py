@@ -438,10 +438,12 @@ def list_rules() -> None:
     """List every rule with its code, name, default and fix."""
     from tenantlint.rules import all_rules
 
-    for rule in all_rules():
+    rules = all_rules()
+    width = max(len(rule.name) for rule in rules)
+    for rule in rules:
         fix = rule.fix_safety or "-"
         state = "on" if rule.default_enabled else "off"
-        click.echo(f"{rule.code}  {rule.name:<24} {state:<4} fix: {fix:<15} {rule.summary}")
+        click.echo(f"{rule.code}  {rule.name:<{width}} {state:<4} fix: {fix:<15} {rule.summary}")
 
 
 @cli.command("rule")
