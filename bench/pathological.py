@@ -56,6 +56,13 @@ class Authentication{i}(JWTAuthentication):
     def get_user(self, validated_token):
         return User.objects.get(id=validated_token["user_id"])
 """
+_SWITCH = """
+
+@shared_task
+def task_{i}(schema):
+    connection.set_schema(schema)
+    refresh_{i}(schema)
+"""
 _STATE = """    def process_request_{i}(self, request):
         self.user_{i} = request.user
 """
@@ -78,6 +85,7 @@ _HEADERS = {
     "receivers": ("import logging\n\nfrom django.db.models.signals import post_save\nfrom django.dispatch import receiver\n\n"
                   "logger = logging.getLogger(__name__)\n"),
     "authentications": "from rest_framework_simplejwt.authentication import JWTAuthentication\n",
+    "switches": "from celery import shared_task\nfrom django.db import connection\n",
 }
 # each kind of generated module by the number of its findings (or items): the benchmark times them large,
 # tests/test_linear_growth.py counts the work they take small, at two sizes
@@ -89,6 +97,7 @@ GROWING = {
     "serializers": lambda n: repeated(_SERIALIZER, n, _HEADERS["serializers"]),
     "signal receivers": lambda n: repeated(_RECEIVER, n, _HEADERS["receivers"]),
     "token authentications": lambda n: repeated(_AUTHENTICATION, n, _HEADERS["authentications"]),
+    "schema switches in tasks": lambda n: repeated(_SWITCH, n, _HEADERS["switches"]),
 }
 
 FILES = {

@@ -18,7 +18,7 @@ from tenantlint.rules.edits.statements import (
     module_names,
     starts_line,
 )
-from tenantlint.trees import walk
+from tenantlint.trees import per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _RESTORES = frozenset({"set_tenant", "set_schema", "set_schema_to_public"})
@@ -44,7 +44,8 @@ class SchemaSwitchNotRestored(Rule):
         "connection, `from django.db import connection` or `connections[alias]`, resolved through imports) that "
         "is not switched back on every path: no `set_tenant`, `set_schema` or `set_schema_to_public` on it in a "
         "`finally` block guarding the switch. Reported in a Celery task (`@shared_task`, `@app.task`, a `Task` "
-        "subclass) of a project whose Celery app does not reset the schema per task, and, anywhere outside a "
+        "subclass), or in a function or method the module's tasks run (followed by name, transitively, when the "
+        "name is defined once), of a project whose Celery app does not reset the schema per task, and, anywhere outside a "
         "request, where the switch back is there but a return or an exception before it skips it."
     )
     why = (
@@ -159,7 +160,8 @@ class HostTenantMiddleware(MiddlewareMixin):
         if statement is None or function is None or function.name in _PAIRED_METHODS:
             return
         execution = ctx.execution.at(node)
-        in_task = execution.role == TASK
+        run_by_a_task = execution.role != TASK and function.name in _run_by_tasks(ctx)
+        in_task = execution.role == TASK or run_by_a_task
         if (self._selects_the_requests_tenant(node, function, ctx) or (not in_task and self._switcher(statement, function))
                 or _switches_back(node, function, ctx.imports) or self._under_a_guard(function, ctx)):
             return
@@ -180,7 +182,8 @@ class HostTenantMiddleware(MiddlewareMixin):
                        "this connection on that schema for whatever runs on it next; " + remedy)
             yield self.diagnostic(ctx.location(node), message)
             return
-        message = (f"{call} switches the database connection's schema in a task and nothing switches it back: the "
+        where = f"{function.name}(), which a task of this module runs," if run_by_a_task else "a task"
+        message = (f"{call} switches the database connection's schema in {where} and nothing switches it back: the "
                    "worker runs its next task on this connection, on that schema (the project's Celery app does not "
                    "reset it per task, as tenant_schemas_celery's does); " + remedy)
         yield self.diagnostic(ctx.location(node), message, fix=self._guard_fix(node, statement, function, ctx))
@@ -289,6 +292,41 @@ def _on_connection(call: ast.Call, imports) -> bool:
     if isinstance(receiver, ast.Subscript):
         return imports.qualify(receiver.value) == DB_CONNECTIONS
     return imports.qualify(receiver) == DB_CONNECTION
+
+
+@per_tree
+def _defined(tree: ast.Module) -> tuple[dict[str, list[Function]], dict[str, list[Function]]]:
+    """The module's functions by name, and its classes' methods by name."""
+    functions: dict[str, list[Function]] = {}
+    methods: dict[str, list[Function]] = {}
+    for node in walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef)):
+            kind = functions if isinstance(node, ast.Module) else methods
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    kind.setdefault(item.name, []).append(item)
+    return functions, methods
+
+
+@per_tree  # per file: asked for each switch
+def _run_by_tasks(ctx) -> frozenset[str]:
+    """The module's functions and methods a task of the module runs, by name (`service.send()` in a task,
+    `self._setup_tenant()` in `send`), transitively: a switch they leave is the task's. A name defined more
+    than once (as a function, or as a method) is not followed: which one runs is not known."""
+    functions, methods = _defined(ctx.tree)
+    pending = [f for fs in (*functions.values(), *methods.values()) for f in fs
+               if ctx.execution.at(f.body[0]).role == TASK]
+    reached: set[str] = set()
+    while pending:
+        for node in walk(pending.pop()):
+            if not isinstance(node, ast.Call):
+                continue
+            name, kind = ((node.func.id, functions) if isinstance(node.func, ast.Name) else
+                          (node.func.attr, methods) if isinstance(node.func, ast.Attribute) else (None, {}))
+            if len(kind.get(name, ())) == 1 and name not in reached:
+                reached.add(name)
+                pending.append(kind[name][0])
+    return frozenset(reached)
 
 
 def _tasks_reset_the_schema(ctx) -> bool:
