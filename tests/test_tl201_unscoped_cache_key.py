@@ -237,7 +237,7 @@ def test_fix_rewrites_the_local_builder_once_for_every_call_using_it(tmp_path):
     sync = tmp_path / "plan_issue2_sync.py"
     sync.write_text((CASE / "plan_issue2.py").read_text().replace("async def", "def").replace("await ", ""))
     diagnostics, _ = lint(sync, select=["TL201"])
-    target = FixTarget("insert", 10, 16, 10, 33, 'f"user:{user_id}"')
+    target = FixTarget(10, 16, 10, 33, 'f"user:{user_id}"', mode="insert")
     assert [(d.line, d.fix.message, d.fix.applicability, d.fix.targets) for d in diagnostics] == [
         (10, "Add the schema name to the cache key", Applicability.SAFE, (target,))
     ]
@@ -375,10 +375,10 @@ def test_the_codemod_refuses_a_module_where_the_key_has_moved():
     from tenantlint.rules.cache.key_fix import FixNotApplicable, add_schema
 
     module = libcst.parse_module('from django.core.cache import cache\n\n\ndef load(uid):\n    return cache.get(f"u:{uid}")\n')
-    moved = FixTarget("insert", 5, 21, 5, 31, 'f"user:{uid}"')
+    moved = FixTarget(5, 21, 5, 31, 'f"user:{uid}"', mode="insert")
     with pytest.raises(FixNotApplicable):
         add_schema(module, [moved])
-    here = FixTarget("insert", 5, 21, 5, 31, 'f"u:{uid}"')
+    here = FixTarget(5, 21, 5, 31, 'f"u:{uid}"', mode="insert")
     assert "f\"{getattr(connection, 'schema_name', 'public')}:u:{uid}\"" in add_schema(module, [here]).code
 
 
@@ -410,14 +410,14 @@ def test_keys_are_followed_into_methods_init_and_sync_to_async():
     assert [(d.line, d.col, d.message, d.fix.targets if d.fix else None, uses(d)) for d in diagnostics] == [
         (9, 19, 'cache key f"presence:{user_id}" has no tenant component: tenants with the same user_id share this '
                 "entry in cache.set (line 15) and cache.delete (line 18)",
-         (FixTarget("insert", 9, 19, 9, 40, 'f"presence:{user_id}"'),),
+         (FixTarget(9, 19, 9, 40, 'f"presence:{user_id}"', mode="insert"),),
          [(15, 18, "used by cache.set"), (18, 21, "used by cache.delete")]),
         (12, 15, 'cache key f"doc_presence:{document_id}" has no tenant component: tenants with the same document_id '
                  "share this entry in cache.set (line 21)",
-         (FixTarget("insert", 12, 15, 12, 44, 'f"doc_presence:{document_id}"'),), [(21, 18, "used by cache.set")]),
+         (FixTarget(12, 15, 12, 44, 'f"doc_presence:{document_id}"', mode="insert"),), [(21, 18, "used by cache.set")]),
         (25, 11, 'cache key f"profile:{user_id}" has no tenant component: tenants with the same user_id share this '
                  "entry in cache.get (line 29)",
-         (FixTarget("insert", 25, 11, 25, 31, 'f"profile:{user_id}"'),), [(29, 36, "used by cache.get")]),
+         (FixTarget(25, 11, 25, 31, 'f"profile:{user_id}"', mode="insert"),), [(29, 36, "used by cache.get")]),
     ]
 
 

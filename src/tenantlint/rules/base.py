@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from tenantlint.config import Options
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where a node is (lines 1-based, columns 0-based characters) and its text: a codemod finds the node
+    again in LibCST's tree by it, and refuses a tree that has moved since."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
 class FileContext:
     """What a rule may ask about the file being checked."""
 
@@ -61,6 +73,9 @@ class FileContext:
         index = self.line_index
         return (node.lineno, index.char_column(node.lineno, node.col_offset),
                 node.end_lineno, index.char_column(node.end_lineno, node.end_col_offset))
+
+    def span(self, node: ast.AST) -> "Span":
+        return Span(*self.char_span(node), self.segment(node) or "")
 
     @cached_property
     def governing_settings(self) -> list[SettingsView]:

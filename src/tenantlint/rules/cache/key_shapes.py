@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from tenantlint.diagnostics import Fix
+from tenantlint.rules.base import Span
 from tenantlint.trees import walk
 
 PERCENT_FIELD = re.compile(
@@ -18,16 +19,10 @@ FIX_MESSAGE = "Add the schema name to the cache key"
 
 
 @dataclass(frozen=True)
-class FixTarget:
-    """An expression to rewrite, by its span (lines 1-based, columns 0-based characters) and text,
-    so the codemod finds it in LibCST's tree and refuses a tree that has moved since."""
+class FixTarget(Span):
+    """A key expression to rewrite, found again by its span and text: `mode` says how (INSERT or WRAP)."""
 
-    mode: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-    text: str
+    mode: str = INSERT
 
 
 @dataclass

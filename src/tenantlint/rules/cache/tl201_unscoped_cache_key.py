@@ -515,7 +515,7 @@ class CacheCalls(KeyReader):
         return before >= 0 and end_of(node) <= ends[before]
 
     def target(self, mode: str, node: ast.expr) -> FixTarget:
-        return FixTarget(mode, *self.ctx.char_span(node), self.ctx.segment(node))
+        return FixTarget(*self.ctx.char_span(node), self.ctx.segment(node) or "", mode=mode)
 
     def keyed_on_event_loop_message(self, built: Built, func: ast.Attribute) -> str:
         return (f"cache key {self.snippet(built.node)} is prefixed by the cache's tenant KEY_FUNCTION, but "

@@ -6,7 +6,7 @@ import ast
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit, char_column
-from tenantlint.model.execution import AUTHENTICATOR, COMMAND, MIDDLEWARE, REQUEST, TASK
+from tenantlint.model.execution import COMMAND, REQUEST, TASK
 from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.statements import (
@@ -162,7 +162,8 @@ class HostTenantMiddleware(MiddlewareMixin):
         execution = ctx.execution.at(node)
         run_by_a_task = execution.role != TASK and function.name in _run_by_tasks(ctx)
         in_task = execution.role == TASK or run_by_a_task
-        if (self._selects_the_requests_tenant(node, function, ctx) or (not in_task and self._switcher(statement, function))
+        if (self._selects_the_requests_tenant(node, function, execution.role, ctx)
+                or (not in_task and self._switcher(statement, function))
                 or _switches_back(node, function, ctx.imports) or self._under_a_guard(function, ctx)):
             return
         later = [call for call in _restores(function, ctx.imports) if call is not node
@@ -189,12 +190,11 @@ class HostTenantMiddleware(MiddlewareMixin):
         yield self.diagnostic(ctx.location(node), message, fix=self._guard_fix(node, statement, function, ctx))
 
     @staticmethod
-    def _selects_the_requests_tenant(node: ast.Call, function: Function, ctx) -> bool:
-        """The switch is the job of the code that picks the tenant for a request or a command run: tenant
-        middleware (Django's or ASGI's, by its role or its shape), an authenticator choosing the tenant
-        for the rest of the request, a switch to `request.tenant`, a management command."""
-        role = ctx.execution.at(node).role
-        if role in (MIDDLEWARE, AUTHENTICATOR, COMMAND) or _MANAGEMENT_COMMANDS in ctx.path.replace("\\", "/"):
+    def _selects_the_requests_tenant(node: ast.Call, function: Function, role: str, ctx) -> bool:
+        """The switch is the job of the code that picks the tenant for a request or a command run, where its
+        role does not say so already: a middleware by its shape (Django's or ASGI's), a switch to
+        `request.tenant`, a management command (by its base, or its folder)."""
+        if role == COMMAND or _MANAGEMENT_COMMANDS in ctx.path.replace("\\", "/"):
             return True
         owner = ctx.execution.owner_of(function)
         if function.name in _MIDDLEWARE_METHODS and owner is not None and (
@@ -241,10 +241,10 @@ class HostTenantMiddleware(MiddlewareMixin):
         name, imports = self._guard_name(TENANT_GUARDS[node.func.attr], function, ctx)
         if name is None:
             return None
-        indent = lines[statement.lineno - 1][: len(lines[statement.lineno - 1]) - len(lines[statement.lineno - 1].lstrip())]
-        unit = "\t" if "\t" in indent else "    "
+        line = lines[statement.lineno - 1]
+        unit = "\t" if "\t" in line[: len(line) - len(line.lstrip())] else "    "
         arguments = ctx.segment(node)[len(ctx.segment(node.func)):]
-        start, end = ctx.char_span(statement)[1], ctx.char_span(statement)[3]
+        _, start, _, end = ctx.char_span(statement)
         edits = [Edit(statement.lineno, start, statement.end_lineno, end, f"with {name}{arguments}:")]
         edits += [Edit(line, 0, line, 0, unit) for line in range(rest[0].lineno, rest[-1].end_lineno + 1)
                   if lines[line - 1].strip()]
@@ -391,7 +391,7 @@ def _guarded_by(switch: ast.stmt, restore: ast.Call, function: Function) -> bool
             continue
         if any(switch is n for part in (node.body, node.handlers, node.orelse) for s in part for n in walk(s)):
             return True
-        for block in _blocks_holding(function, node):
+        for block in filter(None, (_block_of(node, owner) for owner in walk(function))):
             at = next(i for i, s in enumerate(block) if s is node)
             before = block[:at]
             if any(s is switch for s in before) and all(
@@ -399,11 +399,6 @@ def _guarded_by(switch: ast.stmt, restore: ast.Call, function: Function) -> bool
                         i for i, s in enumerate(before) if s is switch) + 1:]):
                 return True
     return False
-
-
-def _blocks_holding(function: Function, statement: ast.stmt) -> list[list[ast.stmt]]:
-    return [block for node in walk(function) for field in _BLOCKS
-            if isinstance(block := getattr(node, field, None), list) and any(s is statement for s in block)]
 
 
 def _block_of(statement: ast.stmt, owner: ast.AST) -> list[ast.stmt] | None:

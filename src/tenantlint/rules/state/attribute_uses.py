@@ -241,22 +241,8 @@ class AttributeUses:
         mine = project.class_in_module(self.ctx.module, self.node).qualname
         return mine in project.class_ancestors(project.class_in_module(self.ctx.module, owner))
 
-    def _span(self, node: ast.AST) -> Span:
-        return Span(*self.ctx.char_span(node), self.ctx.segment(node) or "")
-
     def _text(self, node: ast.AST) -> str:
         return self.ctx.segment(node) or ast.unparse(node)
-
-
-@dataclass(frozen=True)
-class Span:
-    """Where a node is (lines 1-based, columns 0-based characters) and its text, to find it again."""
-
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-    text: str
 
 
 @dataclass

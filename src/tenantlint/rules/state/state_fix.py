@@ -11,7 +11,8 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tenantlint.rules.state.attribute_uses import DROP, GET, GETATTR, RESET, SET, SET_DEFAULT, SET_TOKEN, Span
+from tenantlint.rules.base import Span
+from tenantlint.rules.state.attribute_uses import DROP, GET, GETATTR, RESET, SET, SET_DEFAULT, SET_TOKEN
 from tenantlint.rules.state.state_plan import CONNECTION, CONTEXT_VAR, Change, StatePlan
 
 _EXPRESSIONS = (cst.Attribute, cst.Call, cst.UnaryOperation)

@@ -22,6 +22,7 @@ import ast
 from dataclasses import dataclass
 
 from tenantlint.model.known import TENANT_APPS
+from tenantlint.rules.base import Span
 from tenantlint.rules.state.attribute_uses import (
     CONNECTION,
     CONTEXT_VAR,
@@ -36,7 +37,6 @@ from tenantlint.rules.state.attribute_uses import (
     UNREAD,
     Access,
     AttributeUses,
-    Span,
     Use,
     literal,
     string_literal,
@@ -136,7 +136,7 @@ class StatePlanner(AttributeUses):
             return None
         if not all(isinstance(a.value, ast.Name) or literal(a.value) for a in accesses if a.kind == SET):
             return None
-        changes = [Change(DROP, self._span(a.node)) for a in [*accesses, *([initial] if initial else [])]]
+        changes = [Change(DROP, self.ctx.span(a.node)) for a in [*accesses, *([initial] if initial else [])]]
         return StatePlan(UNREAD, self.node.name, attribute, "", tuple(changes), safe=True)
 
     def _context_var_plan(self, attribute, accesses, initial, default, foreign) -> StatePlan | None:
@@ -164,7 +164,7 @@ class StatePlanner(AttributeUses):
         for access in accesses:
             changes.append(self._change(access, token_store, wrap, reset_node, has_default, sentinel))
         if initial is not None:
-            changes.append(Change(DROP, self._span(initial.node)))
+            changes.append(Change(DROP, self.ctx.span(initial.node)))
         label = ".".join(part for part in (self.ctx.module.name, self.node.name, attribute) if part)
         declaration = f'{name} = {factory}("{label}", default={default_text})'
         return StatePlan(CONTEXT_VAR, self.node.name, attribute, name, tuple(changes),
@@ -172,7 +172,7 @@ class StatePlanner(AttributeUses):
                          default=default_text, token=token, sentinel=sentinel, imports=imports)
 
     def _change(self, access: Access, token_store, wrap, reset_node, has_default, sentinel) -> Change:
-        span = self._span(access.node)
+        span = self.ctx.span(access.node)
         if access.kind == GET:
             return Change(GET, span)
         if access.kind == GETATTR:
@@ -185,7 +185,7 @@ class StatePlanner(AttributeUses):
             negated = isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)
             if negated:  # `not hasattr(...)` → `VAR.get(UNSET) is UNSET`
                 node, parent = parent, self.parents.get(parent)
-            return Change(HASATTR, self._span(node), negated=negated, parenthesize=_needs_parentheses(parent, node))
+            return Change(HASATTR, self.ctx.span(node), negated=negated, parenthesize=_needs_parentheses(parent, node))
         if access.kind == SET:
             if access is token_store:
                 return Change(SET_TOKEN, span, wrap=wrap, hoist=access.node not in access.method.body)
@@ -209,10 +209,10 @@ class StatePlanner(AttributeUses):
         if not self._tenant_project():
             return None
         name, imports = _connection_name(self.ctx.tree, self.module_names)
-        changes = [Change(GET, self._span(a.node)) if a.kind == GET else Change(DROP, self._span(a.node))
+        changes = [Change(GET, self.ctx.span(a.node)) if a.kind == GET else Change(DROP, self.ctx.span(a.node))
                    for a in accesses]
         if initial is not None:
-            changes.append(Change(DROP, self._span(initial.node)))
+            changes.append(Change(DROP, self.ctx.span(initial.node)))
         # `connection.tenant` is what the tenant middleware resolved, but it is never None (the public
         # schema has a stand-in tenant) and does not depend on `authenticate` having run: unsafe.
         return StatePlan(CONNECTION, self.node.name, attribute, name, tuple(changes), safe=False, imports=imports)
