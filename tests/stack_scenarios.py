@@ -204,6 +204,32 @@ def websocket() -> dict:
     return asyncio.run(run())
 
 
+def rooms() -> dict:
+    """alice opens note 1's room on alpha twice, bob note 1's room on beta (note ids repeat across schemas);
+    alice says hello in one of hers: what each socket hears."""
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from crm.asgi import application
+
+    async def run():
+        sockets = {name: WebsocketCommunicator(application, "/ws/notes/1/room/", headers=[(b"host", host)])
+                   for name, host in (("alpha", b"alpha.test"), ("alpha_again", b"alpha.test"), ("beta", b"beta.test"))}
+        for socket in sockets.values():
+            connected, _ = await socket.connect()
+            assert connected
+        await sockets["alpha"].send_json_to({"text": "hello"})
+        heard = {}
+        for name, socket in sockets.items():
+            # (a receive that times out cancels the consumer: ask whether anything came first)
+            heard[name] = None if await socket.receive_nothing(timeout=1) else (await socket.receive_json_from())["heard"]
+            await socket.disconnect()
+        return heard
+
+    return asyncio.run(run())
+
+
 def banners() -> dict:
     """alpha, then beta, then alpha again, one after the other on one thread: each request's banner."""
     from django.test import Client

@@ -72,21 +72,24 @@ def test_row_level_tenancy_is_found_from_foreign_keys():
     assert project["tenancy"]["evidence"][0]["what"] == "2 foreign keys to a model named Company"
 
 
-@pytest.mark.parametrize(("case", "users_per_tenant", "from_user"), [
-    ("row_users_per_tenant", True, None),
-    ("noerror_row_global_users", False, None),
-    ("noerror_row_tenant_from_user", False, ("request.company = request.user.company", "middleware.py", 7)),
-    ("schema_shared_users", True, None),
-    ("noerror_schema_tenant_from_user_helper", False,
-     ("request.tenant = user.profile.country", "tenancy.py", 5)),
+@pytest.mark.parametrize(("case", "users_per_tenant", "from_user", "user_model", "ids_repeat"), [
+    ("row_users_per_tenant", True, None, "accounts.Member", False),
+    ("noerror_row_global_users", False, None, "accounts.User", False),
+    ("noerror_row_tenant_from_user", False, ("request.company = request.user.company", "middleware.py", 7),
+     "accounts.Member", False),
+    # schemas, with the user model's app shared only: one user table in public
+    ("schema_shared_users", True, None, "accounts.Member", False),
+    # schemas, with Django's auth in neither list: judged per tenant
+    ("noerror_schema_tenant_from_user_helper", False, ("request.tenant = user.profile.country", "tenancy.py", 5),
+     "auth.User", True),
 ])
-def test_whether_users_are_bound_to_one_tenant(case, users_per_tenant, from_user):
+def test_whether_users_are_bound_to_one_tenant(case, users_per_tenant, from_user, user_model, ids_repeat):
     result = run("project", "--output-format", "json", str(CASES / "TL501" / case))
     [project] = json.loads(result.output)["projects"]
     tenancy = project["tenancy"]
     assert tenancy["users_per_tenant"] is users_per_tenant
-    assert tenancy["user_model"] == ("User" if case in ("noerror_row_global_users",
-                                                        "noerror_schema_tenant_from_user_helper") else "Member")
+    assert tenancy["user_model"] == user_model
+    assert tenancy["user_ids_repeat"] is ids_repeat
     found = tenancy["tenant_from_user"]
     assert (found and (found["what"], os.path.basename(found["file"]), found["line"])) == from_user
 

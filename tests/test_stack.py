@@ -276,6 +276,20 @@ def test_a_task_switches_back_when_its_work_ends_after_the_fix(cluster, crm, req
     assert run_scenario(cluster, crm, "worker", database + "_fixed") == {"archived": 1, "platform_users": []}
 
 
+def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another_after_the_fix(cluster, crm, request):
+    """Note 1 of alpha and note 1 of beta are two notes with one channel-layer group, `note_room_1`."""
+    database = request.node.name[:40]
+    # as written: bob, in beta's room of note 1, hears what alice says in alpha's
+    assert run_scenario(cluster, crm, "rooms", database) == {"alpha": "hello", "alpha_again": "hello", "beta": "hello"}
+    done = fix(crm, "--select", "TL603")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('        self.room = f"{self.scope[\'tenant\'].schema_name}.note_room_{self.note_id}"\n'
+            in (crm / "notes" / "rooms.py").read_text())
+    # alice's two sockets still meet in alpha's room; beta's room hears nothing of it
+    assert run_scenario(cluster, crm, "rooms", database + "_fixed") == {
+        "alpha": "hello", "alpha_again": "hello", "beta": None}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]

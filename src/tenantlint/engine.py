@@ -14,7 +14,7 @@ from tenantlint.model.project_text import ProjectText
 from tenantlint.model.serializer_use import SerializerUse
 from tenantlint.model.settings import SettingsReader, SettingsView, looks_like_settings
 from tenantlint.model.settings_location import SettingsLocation, locate_settings, search_root
-from tenantlint.model.tenancy import USER, Tenancy, infer_tenancy
+from tenantlint.model.tenancy import USER, ModelFileFacts, Tenancy, infer_tenancy
 from tenantlint.model.test_code import is_test_code
 from tenantlint.results import FileResult, InternalError
 from tenantlint.rules import all_rules
@@ -40,6 +40,7 @@ class Engine:
         self._locations: dict[str, SettingsLocation] = {}
         self._every_project_included = False
         self._tenancies: dict[tuple, Tenancy] = {}
+        self._model_files = ModelFileFacts()
         self._project_texts: dict[tuple, ProjectText] = {}
         self._serializer_uses: dict[int, SerializerUse] = {}  # by id of a kept ProjectText
         self.enabled = enabled_codes(config)
@@ -91,7 +92,7 @@ class Engine:
             # the model modules of the code these settings govern (none: the tenancy is not known)
             governed = tuple(f for f in location.python_files if any(view.governs(f) for view in views))
             found = self._tenancies[key] = infer_tenancy(views, governed, declared, options.tenant_model,
-                                                         self._tree_of)
+                                                         self._tree_of, self._model_files)
         return found
 
     def _tree_of(self, path: str) -> ast.Module | None:

@@ -41,7 +41,8 @@ def describe_project(engine, path: str) -> dict:
                 "tenant_model": tenancy.tenant_model,
                 "tenant_apps": list(tenancy.tenant_apps),
                 "shared_apps": list(tenancy.shared_apps),
-                "user_model": tenancy.user_model,
+                "user_model": f"{tenancy.user_app}.{tenancy.user_model}",
+                "user_ids_repeat": tenancy.user_ids_repeat_across_tenants,
                 "users_per_tenant": tenancy.users_per_tenant,
                 "tenant_from_user": None if tenancy.tenant_from_user is None else {
                     "what": tenancy.tenant_from_user.what, "file": shown(tenancy.tenant_from_user.path),
@@ -111,7 +112,9 @@ def render_text(model: dict) -> str:
         source = tenancy["tenant_from_user"]
         bound = ("bound to one tenant, which the request's host or header chooses" if tenancy["users_per_tenant"]
                  else "each served in its own tenant" if source else "not bound to one tenant")
-        lines.append(f"  users: {tenancy['user_model']}, {bound}")
+        ids = ("; its ids repeat in every tenant's schema" if tenancy["user_ids_repeat"]
+               else "; one user table, ids unique across tenants" if tenancy["kind"] == "schema" else "")
+        lines.append(f"  users: {tenancy['user_model']}, {bound}{ids}")
         if source:
             lines.append(f"  tenant from the user: {source['what']}  at {source['file']}:{source['line']}")
         for middleware in project["tenant_middleware"]:

@@ -51,6 +51,7 @@ class Tenancy:
     # row-level: the model classes with a foreign key to the tenant model (their rows are per tenant)
     tenant_models: frozenset[str] = frozenset()
     user_model: str = "User"  # the class name of AUTH_USER_MODEL
+    user_app: str = "auth"  # the app label of AUTH_USER_MODEL
     # where the project sets the active tenant from the request's user (`request.company = request.user.company`)
     tenant_from_user: Evidence | None = None
 
@@ -69,6 +70,16 @@ class Tenancy:
         if self.kind in (SCHEMA, UNKNOWN):
             return True
         return self.kind == ROW and self.user_model in self.tenant_models
+
+    @property
+    def user_ids_repeat_across_tenants(self) -> bool:
+        """Users have their own ids in each schema unless the user model's app lives in the public schema
+        alone (in SHARED_APPS, not in TENANT_APPS): then one user table serves every tenant."""
+        if not self.ids_repeat_across_tenants:
+            return False
+        shared, tenant = (any(app_label(entry) == self.user_app for entry in apps)
+                          for apps in (self.shared_apps, self.tenant_apps))
+        return tenant or not shared
 
     def app_kind(self, dotted: str) -> str | None:
         """"shared" for a module of an app listed only in SHARED_APPS (its tables live in public and are
@@ -89,6 +100,11 @@ class Tenancy:
         return (self.tenant_model.rpartition(".")[2].lower(),)  # `organization_id` holds the word too
 
 
+def app_label(entry: str) -> str:
+    """`django.contrib.auth` -> `auth`: the label Django gives an INSTALLED_APPS entry by default."""
+    return app_package(entry).rpartition(".")[2]
+
+
 def app_package(entry: str) -> str:
     """`app.apps.AppConfig` -> `app`: the package an INSTALLED_APPS entry names."""
     head, marker, _ = entry.partition(".apps.")
@@ -96,23 +112,25 @@ def app_package(entry: str) -> str:
 
 
 def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], declared_kind: str = "",
-                  declared_model: str = "", tree_of=lambda path: None) -> Tenancy:
+                  declared_model: str = "", tree_of=lambda path: None,
+                  model_files: ModelFileFacts | None = None) -> Tenancy:
     """The tenancy of the project the settings `views` govern; a declared kind or model wins.
-    `tree_of(path)` gives a project file's parsed tree (the project's own, so no file is parsed twice)."""
+    `tree_of(path)` gives a project file's parsed tree (the project's own, so no file is parsed twice);
+    `model_files`, the model modules already read (the project's own, so none is read twice)."""
     schema = _schema_evidence(views)
-    user_model = _user_model_setting(views)
+    user_app, user_model = _user_model_setting(views)
     from_user = tenant_from_user(views, python_files, _TENANT_WORDS, tree_of)
     if declared_kind:
         model = declared_model or (_tenant_model_setting(views) if declared_kind == SCHEMA else None)
         return Tenancy(declared_kind, (Evidence(f"declared: tenancy = \"{declared_kind}\"", "", 0),),
                        model, *(_app_lists(views) if declared_kind == SCHEMA else ((), ())), declared=True,
-                       user_model=user_model, tenant_from_user=from_user)
+                       user_model=user_model, user_app=user_app, tenant_from_user=from_user)
     if schema:
         return Tenancy(SCHEMA, tuple(schema), declared_model or _tenant_model_setting(views), *_app_lists(views),
-                       user_model=user_model, tenant_from_user=from_user)
+                       user_model=user_model, user_app=user_app, tenant_from_user=from_user)
     row = _row_app_evidence(views)
     model = declared_model or None
-    scan = _ForeignKeyScan(python_files)
+    scan = _ForeignKeyScan(python_files, model_files or ModelFileFacts())
     if not row and not model:
         found = scan.tenant_model()
         if found is not None:
@@ -121,8 +139,8 @@ def infer_tenancy(views: list[SettingsView], python_files: tuple[str, ...], decl
     if row or model:
         return Tenancy(ROW, tuple(row) or (Evidence(f"declared: tenant-model = \"{model}\"", "", 0),), model,
                        tenant_models=scan.models_pointing_at(model.rpartition(".")[2]) if model else frozenset(),
-                       user_model=user_model, tenant_from_user=from_user)
-    return Tenancy(NONE if views else UNKNOWN, user_model=user_model, tenant_from_user=from_user)
+                       user_model=user_model, user_app=user_app, tenant_from_user=from_user)
+    return Tenancy(NONE if views else UNKNOWN, user_model=user_model, user_app=user_app, tenant_from_user=from_user)
 
 
 def _schema_evidence(views: list[SettingsView]) -> list[Evidence]:
@@ -159,12 +177,14 @@ def _tenant_model_setting(views: list[SettingsView]) -> str | None:
     return None
 
 
-def _user_model_setting(views: list[SettingsView]) -> str:
+def _user_model_setting(views: list[SettingsView]) -> tuple[str, str]:
+    """The app label and the class name of AUTH_USER_MODEL (Django's `auth.User` by default)."""
     for view in views:
         model = view.get("AUTH_USER_MODEL")
-        if isinstance(model, Str):
-            return model.value.rpartition(".")[2]
-    return "User"
+        if isinstance(model, Str) and "." in model.value:
+            app, _, name = model.value.rpartition(".")
+            return app, name
+    return "auth", "User"
 
 
 def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -179,32 +199,53 @@ def _app_lists(views: list[SettingsView]) -> tuple[tuple[str, ...], tuple[str, .
     return strings("TENANT_APPS"), strings("SHARED_APPS")
 
 
-class _ForeignKeyScan:
-    """The foreign keys to tenant-like models in the project's model modules (`models.py`, `models/*.py`),
-    read as text: which model is the tenant, and which models hold rows per tenant."""
+class ModelFileFacts:
+    """The classes and foreign keys to tenant-like models of each model module, read once as text: a project
+    asks again for each set of settings governing its code."""
 
-    def __init__(self, python_files: tuple[str, ...]):
+    def __init__(self):
+        self._by_path: dict[str, tuple[tuple[tuple[str, frozenset[str]], ...], tuple[tuple[str, str, int], ...]]] = {}
+
+    def of(self, path: str) -> tuple[tuple[tuple[str, frozenset[str]], ...], tuple[tuple[str, str, int], ...]]:
+        """The file's classes with the last names of their bases, and its foreign keys to tenant-like
+        models as (target model, class holding the key, line)."""
+        found = self._by_path.get(path)
+        if found is None:
+            found = self._by_path[path] = _read_model_file(path)
+        return found
+
+
+def _read_model_file(path: str):
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(_MAX_MODEL_FILE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return (), ()
+    classes = [(match.start(), match.group(1), frozenset(
+        name.rpartition(".")[2] for name in _NAME.findall(match.group("bases")))) for match in _CLASS.finditer(text)]
+    keys = []
+    if "ForeignKey" in text or "OneToOneField" in text:  # the scan below is a regex tried at every position
+        starts = [start for start, _, _ in classes]
+        for match in _FOREIGN_KEY.finditer(text):
+            index = bisect.bisect_right(starts, match.start()) - 1
+            holder = classes[index][1] if index >= 0 else ""
+            keys.append((match.group("model"), holder, text.count("\n", 0, match.start()) + 1))
+    return tuple((name, bases) for _, name, bases in classes), tuple(keys)
+
+
+class _ForeignKeyScan:
+    """The foreign keys to tenant-like models in the project's model modules (`models.py`, `models/*.py`):
+    which model is the tenant, and which models hold rows per tenant."""
+
+    def __init__(self, python_files: tuple[str, ...], facts: ModelFileFacts):
         self._keys: list[tuple[str, str, str, int]] = []  # (target model, model holding the key, path, line)
         self._bases: dict[str, set[str]] = {}  # model class -> the last names of its bases
         for path in python_files:
             if os.path.basename(path) == "models.py" or os.path.basename(os.path.dirname(path)) == "models":
-                self._read(path)
-
-    def _read(self, path: str) -> None:
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read(_MAX_MODEL_FILE_BYTES).decode("utf-8", "replace")
-        except OSError:
-            return
-        classes = [(match.start(), match.group(1)) for match in _CLASS.finditer(text)]
-        for match in _CLASS.finditer(text):
-            self._bases.setdefault(match.group(1), set()).update(
-                name.rpartition(".")[2] for name in _NAME.findall(match.group("bases")))
-        starts = [start for start, _ in classes]
-        for match in _FOREIGN_KEY.finditer(text):
-            index = bisect.bisect_right(starts, match.start()) - 1
-            holder = classes[index][1] if index >= 0 else ""
-            self._keys.append((match.group("model"), holder, path, text.count("\n", 0, match.start()) + 1))
+                classes, keys = facts.of(path)
+                for name, bases in classes:
+                    self._bases.setdefault(name, set()).update(bases)
+                self._keys.extend((target, holder, path, line) for target, holder, line in keys)
 
     def tenant_model(self) -> tuple[str, Evidence] | None:
         """A model named like a tenant that at least two foreign keys point at."""

@@ -21,9 +21,12 @@ def tenant_from_user(views: list[SettingsView], python_files: tuple[str, ...], t
                      tree_of) -> Evidence | None:
     """The first assignment of the request's tenant from its user in the project's middleware;
     `tree_of(path)` is the parsed file or None."""
+    middleware = _middleware_modules(views)
+    if not middleware:
+        return None
     by_module = _modules(python_files)
     search = _Search(tenant_words, by_module, tree_of)
-    for module in _middleware_modules(views):
+    for module in middleware:
         path = by_module.get(module)
         tree = tree_of(path) if path else None
         if tree is None:
