@@ -192,3 +192,36 @@ def test_interrupted_fix_leaves_no_half_written_or_temporary_file(tmp_path):
         states = {path.read_text() for path in tmp_path.glob("*.py")}
         assert states <= {original, fixed}
         assert [p.name for p in tmp_path.iterdir() if not p.name.endswith("_settings.py")] == []
+
+
+def test_a_ctrl_c_taken_by_another_thread_waits_until_the_written_file_is_counted(tmp_path):
+    """The kernel gives a process's SIGINT to any thread that does not mask it (the worker pool has
+    threads), and Python then raises in the main thread: the write must still finish being counted."""
+    import signal
+    import threading
+    import time
+
+    from tenantlint.fixing import FixOutcome, write_fixed
+    from tenantlint.sourcefile import decode_source
+
+    path = tmp_path / "settings.py"
+    path.write_bytes(COMMENTED.encode())
+    counted = []
+
+    def count_after_a_ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)  # where an undeferred KeyboardInterrupt would be raised
+        counted.append(path.name)
+
+    waiting = threading.Event()
+    bystander = threading.Thread(target=waiting.wait)  # a thread without a mask, as the pool's are
+    bystander.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_fixed(str(path), COMMENTED.encode(), FixOutcome(str(path), decode_source(COMMENTED.encode()),
+                                                                 "MIDDLEWARE = []\n"), written=count_after_a_ctrl_c)
+    finally:
+        waiting.set()
+        bystander.join()
+    assert counted == ["settings.py"] and path.read_text() == "MIDDLEWARE = []\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

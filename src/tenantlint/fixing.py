@@ -184,7 +184,7 @@ def write_fixed(path: str, original: bytes, outcome: FixOutcome, project_root: s
 
     A symbolic link is kept: the file it leads to is rewritten, unless the link is inside
     `project_root` and the file is not (a checked repository's link must not make --fix write elsewhere). `written` is
-    called once the file is in place, before a deferred Ctrl-C can stop the run."""
+    called once the file is in place, while Ctrl-C is still deferred."""
     source = outcome.source
     target = os.path.realpath(path)
     if project_root is not None and _leads_out(path, target, project_root):
@@ -245,17 +245,26 @@ def _remove(path: str) -> None:
 
 @contextlib.contextmanager
 def _interruptions_deferred():
-    """Ctrl-C and SIGTERM wait until the file is in place (no temporary file left beside it, however
-    the timing falls); they are delivered right after. Where signals cannot be blocked (Windows, a
-    thread other than the main one), the cleanup above still removes the temporary file."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    """Ctrl-C and SIGTERM wait until the file is in place and counted (no temporary file left beside
+    it, no fixed file left unnamed, however the timing falls); they are delivered right after. A
+    Python-level handler defers them: a signal mask would not, since the kernel hands a process's
+    signal to any thread not masking it (the worker pool's threads) and Python then raises in the
+    main thread anyway. Off the main thread, the cleanup above still removes the temporary file."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    received: list[int] = []
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not None:  # None: set outside Python, cannot be put back
+            previous[number] = signal.signal(number, lambda signum, _frame: received.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in received:
+            signal.raise_signal(number)
 
 
 __all__ = ["FixAttempt", "FixOutcome", "check_and_fix", "InternalError", "WriteRefused", "apply_edits", "fix_source", "unified_diff", "write_fixed"]
