@@ -306,12 +306,19 @@ def test_a_file_that_vanishes_after_the_walk_is_tl000_and_exit_2(tmp_path, monke
     assert result.exit_code == 2
 
 
+def _ctrl_c_heard():
+    """In the child: Ctrl-C as a terminal gives it, even when the tests run in the background (which
+    ignores SIGINT, and Python then installs no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_naming_the_files_already_fixed(tmp_path):
     original = COMMENTED + "# padding, so that the run takes a while\n" * 2000
     for index in range(300):
         (tmp_path / f"app{index:03}_settings.py").write_text(original)
     process = subprocess.Popen([str(BIN / "tenantlint"), "check", "--fix", "--unsafe-fixes", "--no-cache", "."],
-                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=_ctrl_c_heard)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and all(p.read_text() == original for p in tmp_path.glob("app00*_settings.py")):
         time.sleep(0.05)  # until the first files are fixed

@@ -216,12 +216,14 @@ def test_a_ctrl_c_taken_by_another_thread_waits_until_the_written_file_is_counte
     waiting = threading.Event()
     bystander = threading.Thread(target=waiting.wait)  # a thread without a mask, as the pool's are
     bystander.start()
+    heard = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when the tests run in the background
     try:
         with pytest.raises(KeyboardInterrupt):
             write_fixed(str(path), COMMENTED.encode(), FixOutcome(str(path), decode_source(COMMENTED.encode()),
                                                                  "MIDDLEWARE = []\n"), written=count_after_a_ctrl_c)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
+        signal.signal(signal.SIGINT, heard)
         waiting.set()
         bystander.join()
     assert counted == ["settings.py"] and path.read_text() == "MIDDLEWARE = []\n"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
