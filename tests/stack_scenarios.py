@@ -289,6 +289,25 @@ def session_cookie() -> dict:
             "token_on_alpha": whoami(Client(), "alpha.test", HTTP_AUTHORIZATION=f"Bearer {_token('alpha')}")}
 
 
+def signed_by() -> dict:
+    """alice, logged in on alpha with a session (as the admin site does it), asks who would sign her change;
+    then bob, with his beta token alone, asks the same on the same thread (one server thread serves both)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    browser = Client()
+    with schema_context("alpha"):
+        browser.force_login(get_user_model().objects.get(username="alice"))
+    alpha = browser.get("/signed-by/", HTTP_HOST="alpha.test").json()
+    connection.set_schema_to_public()
+    beta = Client().get("/signed-by/", HTTP_HOST="beta.test", HTTP_AUTHORIZATION=f"Bearer {_token('beta')}").json()
+    connection.set_schema_to_public()
+    alpha_again = browser.get("/signed-by/", HTTP_HOST="alpha.test").json()
+    return {"alpha_session": alpha, "beta_token": beta, "alpha_again": alpha_again}
+
+
 def worker() -> dict:
     """One worker process runs alpha's archiving task, then the platform's account listing (eagerly, in
     turn, on the one database connection a worker keeps)."""

@@ -290,6 +290,36 @@ def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another
         "alpha": "hello", "alpha_again": "hello", "beta": None}
 
 
+def test_a_token_request_no_longer_finds_the_previous_session_user_on_its_thread_after_the_fix(cluster, crm, request):
+    """A middleware keeps the session user on a thread-local for the audit fields, only when the session
+    authenticates: a token request (authenticated later, in the view) on the same thread finds the last one."""
+    database = request.node.name[:40]
+    settings = crm / "crm" / "settings.py"
+    settings.write_text(settings.read_text().replace(
+        '    "django.middleware.common.CommonMiddleware",\n]\n',
+        '    "django.middleware.common.CommonMiddleware",\n'
+        '    "django.contrib.sessions.middleware.SessionMiddleware",\n'
+        '    "django.contrib.auth.middleware.AuthenticationMiddleware",\n'
+        '    "notes.current.CurrentUserMiddleware",\n]\n'
+        'SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"\n'))
+    alice = {"user": None, "signed_by": "alice"}  # the API authenticates tokens only; the session is the admin's
+    # as written: bob's change on beta would be signed by alpha's alice
+    assert run_scenario(cluster, crm, "signed_by", database) == {
+        "alpha_session": alice, "beta_token": {"user": "bob", "signed_by": "alice"}, "alpha_again": alice}
+    done = fix(crm, "--select", "TL605")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("    def __call__(self, request):\n"
+            "        try:\n"
+            "            if request.user.is_authenticated:\n"
+            "                _thread_locals.user = request.user\n"
+            "            return self.get_response(request)\n"
+            "        finally:\n"
+            "            _thread_locals.user = None\n") in (crm / "notes" / "current.py").read_text()
+    # alice's session still signs her changes; bob's request finds no one else's
+    assert run_scenario(cluster, crm, "signed_by", database + "_fixed") == {
+        "alpha_session": alice, "beta_token": {"user": "bob", "signed_by": None}, "alpha_again": alice}
+
+
 def test_a_token_of_another_tenant_is_refused_after_the_fix_and_a_token_of_this_tenant_accepted(
         cluster, crm, request):
     database = request.node.name[:40]

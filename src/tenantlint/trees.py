@@ -17,6 +17,7 @@ _MARKER_FIELDS = frozenset({
     "is_async", "conversion", "simple",
 })
 _SYNTAX_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 _BLOCK_FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -111,6 +112,16 @@ def statements(tree: ast.AST) -> Iterator[ast.AST]:
         node = pending.pop()
         yield node
         pending.extend(statement_children(node))
+
+
+def own_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """The nodes of a block of statements (a function's body), in source order, without those of the
+    functions and classes it defines: their code runs when they are called, not here."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in reversed(child_nodes(node)) if not isinstance(child, _SCOPES))
 
 
 def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:

@@ -27,7 +27,7 @@ from tenantlint.rules.edits.statements import (
     starts_line,
 )
 from tenantlint.sourcefile import split_lines
-from tenantlint.trees import child_nodes, walk
+from tenantlint.trees import child_nodes, own_nodes, walk
 
 # The serializer methods DRF calls with the data being saved.
 WRITE_METHODS = frozenset({"create", "update", "save", "validate", "to_internal_value"})
@@ -410,7 +410,7 @@ def _message(field: str, no_request: bool, no_auth: bool) -> str:
 
 def _guards_every_return(method: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     reader = _Reader(method)
-    returns = [n for n in _own_nodes(method) if isinstance(n, ast.Return)]
+    returns = [n for n in own_nodes(method.body) if isinstance(n, ast.Return)]
     return bool(returns) and all(reader.missing_checks(known_at(method, r)) == (False, False) for r in returns)
 
 
@@ -473,16 +473,6 @@ def _call_name(call: ast.Call) -> str | None:
     if isinstance(call.func, ast.Name):
         return call.func.id
     return None
-
-
-def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
-    """The nodes of a function's body, not those of functions nested in it."""
-    pending: list[ast.AST] = list(function.body)
-    while pending:
-        node = pending.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(child_nodes(node))
 
 
 def _text(node: ast.AST) -> str | None:

@@ -16,6 +16,7 @@ from tenantlint.rules.edits.statements import (
     is_docstring,
     leading_imports,
     module_names,
+    spans_lines,
     starts_line,
 )
 from tenantlint.trees import per_tree, walk
@@ -236,7 +237,7 @@ class HostTenantMiddleware(MiddlewareMixin):
         rest = block[at + 1:]
         lines = ctx.lines
         if at != first or not rest or not alone_on_lines(statement, lines) or not all(
-                starts_line(s, lines) for s in rest) or any(_spans_lines(n) for s in rest for n in walk(s)):
+                starts_line(s, lines) for s in rest) or any(spans_lines(n) for s in rest for n in walk(s)):
             return None
         name, imports = self._guard_name(TENANT_GUARDS[node.func.attr], function, ctx)
         if name is None:
@@ -408,8 +409,3 @@ def _block_of(statement: ast.stmt, owner: ast.AST) -> list[ast.stmt] | None:
             return block
     return None
 
-
-def _spans_lines(node: ast.AST) -> bool:
-    """A string literal over several lines: indenting its lines would change its text."""
-    return isinstance(node, (ast.Constant, ast.JoinedStr)) and node.lineno != node.end_lineno and (
-        isinstance(node, ast.JoinedStr) or isinstance(node.value, (str, bytes)))

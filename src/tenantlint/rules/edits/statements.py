@@ -81,6 +81,12 @@ def alone_on_lines(statement: ast.stmt, lines: list[str]) -> bool:
     return starts_line(statement, lines) and (not rest or rest.startswith(b"#"))
 
 
+def spans_lines(node: ast.AST) -> bool:
+    """A string literal over several lines: indenting its lines would change its text."""
+    return isinstance(node, (ast.Constant, ast.JoinedStr)) and node.lineno != node.end_lineno and (
+        isinstance(node, ast.JoinedStr) or isinstance(node.value, (str, bytes)))
+
+
 def is_docstring(statement: ast.stmt) -> bool:
     return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
             and isinstance(statement.value.value, str))

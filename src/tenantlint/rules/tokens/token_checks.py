@@ -30,8 +30,7 @@ from tenantlint.rules.edits.statements import (
     statement_path,
 )
 from tenantlint.rules.tokens.token_function import ABSENT, NEUTRAL, PRESENT, TokenFunction
-from tenantlint.rules.tokens.token_sources import own_nodes
-from tenantlint.trees import walk
+from tenantlint.trees import own_nodes, walk
 
 COMPARISON = "comparison"
 MESSAGE = "Token not valid for current tenant"
@@ -149,7 +148,7 @@ def _token(reading: TokenFunction, path: list[Point]) -> tuple[str, int] | None:
         return parameter, 0
     sources = {id(call) for call in reading.source_calls}
     found = None
-    for statement in own_nodes(function):
+    for statement in own_nodes(function.body):
         name = _assigned_name(statement)
         if name is None or not _decodes(statement.value, sources) or len(bindings(function, name)) != 1:
             continue
@@ -203,7 +202,7 @@ def _active(reading: TokenFunction, path: list[Point], at: int) -> tuple[str, st
     for argument in arguments.posonlyargs + arguments.args + arguments.kwonlyargs:
         if argument.arg in ACTIVE_PARAMETERS and bindings(function, argument.arg) == [None]:
             return argument.arg, None, ()
-    for statement in own_nodes(function):
+    for statement in own_nodes(function.body):
         name = _assigned_name(statement)
         if (name and "schema" in name and _reads_schema_name(statement.value) and reading.is_active(statement.value)
                 and len(bindings(function, name)) == 1):
@@ -248,12 +247,12 @@ def _failure(reading: TokenFunction) -> tuple[list[str], tuple] | None:
         ancestors = reading.ctx.project.class_ancestors(info)
         simplejwt = any(a.startswith("rest_framework_simplejwt.") for a in ancestors)
         return _raise(reading, INVALID_TOKEN if simplejwt else AUTHENTICATION_FAILED)
-    if any(isinstance(n, ast.Return) and (n.value is None or _is_none(n.value)) for n in own_nodes(function)):
+    if any(isinstance(n, ast.Return) and (n.value is None or _is_none(n.value)) for n in own_nodes(function.body)):
         logger = _module_logger(reading)
         warning = [f"{logger}.warning({{q}}Token tenant %s does not match the current tenant %s{{q}}, "
                    "{claim}, {active})"] if logger else []
         return [*warning, "return None"], ()
-    for node in own_nodes(function):
+    for node in own_nodes(function.body):
         if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
                 and reading.qualify(node.exc.func) in TOKEN_REJECTIONS):
             return [f"raise {ast.unparse(node.exc.func)}({{q}}{MESSAGE}{{q}})"], ()

@@ -12,7 +12,7 @@ from typing import Iterator
 from tenantlint.model.known import AUTHENTICATORS, JWT_DECODE_FUNCTIONS, SIMPLEJWT_TOKEN_CLASSES
 from tenantlint.model.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
 from tenantlint.model.settings_values import Seq
-from tenantlint.trees import child_nodes, per_tree, walk
+from tenantlint.trees import child_nodes, own_nodes, per_tree, walk
 
 # Nested functions and classes are read on their own; lambdas and comprehensions belong to the function.
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -38,15 +38,6 @@ TRIGGERS = ("get_user", *(form for word in ("token", "payload", "claims", "jwt",
 # `decode...`, `get_validated_token` or `...Token`; an alias is imported under the name it stands for):
 # TL501 skips a file without them unparsed.
 READING_TRIGGERS = (r"\bget_user\b", r"Token\b", r"\bdecode", r"\bget_validated_token\b")
-
-
-def own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
-    """The nodes of a function's body, without nested functions and classes (checked on their own)."""
-    stack: list[ast.AST] = list(reversed(function.body))
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(child for child in reversed(list(child_nodes(node))) if not isinstance(child, SCOPES))
 
 
 def identifier(node: ast.AST) -> str | None:
@@ -81,7 +72,7 @@ def might_read_tokens(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: a
         return True
     if not any(hint in text for hint in hints):
         return False
-    for node in own_nodes(function):
+    for node in own_nodes(function.body):
         if isinstance(node, ast.Call):
             name = identifier(node.func)
             if isinstance(node.func, ast.Name) and name in bindings:
@@ -93,7 +84,7 @@ def might_read_tokens(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: a
 
 def mentions_claim(function: ast.FunctionDef | ast.AsyncFunctionDef, claim: str, constants: dict[str, str]) -> bool:
     """Cheap filter: the claim's name, a constant holding it, or a `TENANT_CLAIM`-like name appears."""
-    for node in own_nodes(function):
+    for node in own_nodes(function.body):
         if isinstance(node, ast.Constant) and node.value == claim:
             return True
         name = identifier(node)
@@ -157,7 +148,7 @@ class TokenSources:
         self.depth = depth
         self.loose = depth > 0
         self.claim = ctx.options.tenant_claim
-        self.nodes = list(own_nodes(function))
+        self.nodes = list(own_nodes(function.body))
         self.parent: dict[ast.AST, ast.AST] = {}
         for node in [function, *self.nodes]:
             for child in child_nodes(node):
@@ -334,7 +325,7 @@ class TokenSources:
             for name, hook in methods(holder).items():
                 if name not in hooks or hook is self.function:
                     continue
-                called = {n.func.attr for n in own_nodes(hook) if isinstance(n, ast.Call)
+                called = {n.func.attr for n in own_nodes(hook.body) if isinstance(n, ast.Call)
                           and isinstance(n.func, ast.Attribute) and root_name(n.func) == "self"}
                 candidates = [(hook, holder), *(nearest[c] for c in sorted(called) if c in nearest)]
                 for method, owner in candidates:
