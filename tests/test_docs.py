@@ -43,5 +43,5 @@ def test_readme_fix_proofs_name_the_rules_the_stack_scenarios_fix():
     scenarios = (ROOT / "tests" / "test_stack.py").read_text(encoding="utf-8")
     in_stack = set(re.findall(r'"--select", "(TL\d{3})"', scenarios))
     assert in_table == in_stack
-    with_fix = {rule.code for rule in all_rules() if rule.fix_description} - {"TL001", "TL502"}
+    with_fix = {rule.code for rule in all_rules() if rule.fix_safety} - {"TL001", "TL502"}
     assert with_fix <= in_stack

@@ -9,6 +9,7 @@ from tenantlint.diagnostics import Diagnostic, Edit, char_column
 from tenantlint.model.execution import COMMAND, REQUEST, TASK
 from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.context import in_tenancy_package
 from tenantlint.rules.edits.statements import (
     alone_on_lines,
     bindings,
@@ -23,8 +24,6 @@ from tenantlint.trees import per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _RESTORES = frozenset({"set_tenant", "set_schema", "set_schema_to_public"})
-# django-tenants (and its predecessor) switch the connection as their job: their middleware, commands, guards
-_OWN_PACKAGES = ("django_tenants", "tenant_schemas")
 # a context manager's entry switches and its exit switches back; a test's set-up is undone by its tear-down
 _PAIRED_METHODS = ("__enter__", "__aenter__", "__exit__", "__aexit__", "setUp", "setUpClass", "setUpTestData", "tearDown", "tearDownClass")
 _BLOCKS = ("body", "orelse", "finalbody")
@@ -155,7 +154,7 @@ class HostTenantMiddleware(MiddlewareMixin):
         func = node.func
         if not (isinstance(func, ast.Attribute) and func.attr in TENANT_GUARDS and _on_connection(node, ctx.imports)):
             return
-        if ctx.module.name.split(".")[0] in _OWN_PACKAGES:
+        if in_tenancy_package(ctx.module.name):
             return
         statement, function = _statement_and_function(ctx.parents)
         if statement is None or function is None or function.name in _PAIRED_METHODS:

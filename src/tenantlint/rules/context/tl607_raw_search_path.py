@@ -8,13 +8,13 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.rules.base import Rule, register
+from tenantlint.rules.context import in_tenancy_package
 from tenantlint.rules.edits.statements import bindings
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _SET_SEARCH_PATH = re.compile(r"\bSET\s+(?P<scope>SESSION\s+|LOCAL\s+)?search_path\b|\bset_config\s*\(\s*'search_path'",
                               re.IGNORECASE)
 _LOCAL = re.compile(r"\bSET\s+LOCAL\b|set_config\s*\(\s*'search_path'\s*,[^,]*,\s*true", re.IGNORECASE)
-_OWN_PACKAGES = ("django_tenants", "tenant_schemas")
 # a value handed through one of these was checked or quoted as an identifier before it reached the SQL
 _CHECKED = re.compile(r"valid|quote|safe|escape|sanitize|clean", re.IGNORECASE)
 
@@ -94,7 +94,7 @@ def isolated(schema_name):
         text, parts = _sql(node.args[0], ctx)
         if text is None or not _SET_SEARCH_PATH.search(text):
             return
-        if not ctx.tenancy.ids_repeat_across_tenants or ctx.module.name.split(".")[0] in _OWN_PACKAGES:
+        if not ctx.tenancy.ids_repeat_across_tenants or in_tenancy_package(ctx.module.name):
             return
         function = next((p for p in reversed(ctx.parents) if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef))),
                         None)
