@@ -22,9 +22,13 @@ def test_example(tmp_path, rule, kind, index, text):
     path = tmp_path / rule.example_filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    paths = [path]
+    if rule.example_settings:
+        paths.append(tmp_path / "settings.py")
+        paths[-1].write_text(rule.example_settings, encoding="utf-8")
     # a rule about suppressions judges the other enabled rules' codes, so everything runs for it
     select = ["ALL"] if rule.reviews_suppressions else [rule.code]
-    diagnostics, errors = lint(path, select=select, root=tmp_path)
+    diagnostics, errors = lint(paths, select=select, root=tmp_path)
     diagnostics = [d for d in diagnostics if d.code == rule.code]
     assert errors == []
     expected = expected_marks([path], {rule.code})

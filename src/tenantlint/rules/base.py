@@ -165,6 +165,8 @@ class Rule:
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"
+    # the project settings the examples run under (written beside them as settings.py), when the rule needs them
+    example_settings: ClassVar[str] = ""
     invalid: ClassVar[tuple[str, ...]] = ()
     valid: ClassVar[tuple[str, ...]] = ()
 
