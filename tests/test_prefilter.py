@@ -54,3 +54,17 @@ def test_a_word_inside_a_longer_name_does_not_trigger(tmp_path):
     target.write_text("def view(request):\ndef f(:\n")
     result = run("check", "--output-format", "concise", "--no-cache", str(tmp_path))
     assert (result.exit_code, result.output.split(" ")[1]) == (1, "TL000")
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    ("import threading\n_l = threading.local()\ndef get_response(): pass\n", True),
+    ("from django_multitenant.utils import set_current_tenant\ndef process_request(self, r): pass\n", True),
+    ("def get_response(): pass\n", False),  # a middleware word, and none of the required group
+    ("import threading\n_l = threading.local()\n", False),  # the required group, and no trigger
+])
+def test_a_required_word_may_be_one_of_several(text, wanted):
+    from tenantlint.config import Config
+    from tenantlint.engine import Engine
+
+    engine = Engine(Config(select=["TL605"]), files=[])
+    assert bool(engine._rules_wanting("middleware.py", text)) is wanted

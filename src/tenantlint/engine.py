@@ -46,8 +46,9 @@ class Engine:
         self.enabled = enabled_codes(config)
         self.rules: list[Rule] = [rule(config.options) for rule in all_rules() if rule.code in self.enabled]
         words: dict[str, TriggerWord] = {}  # one object per word, so each is searched for once per file
-        self._words = {rule.code: tuple(tuple(words.setdefault(w, TriggerWord(w)) for w in chosen) for chosen in (
-            _fewest_words(rule.triggers), tuple(dict.fromkeys(rule.requires)))) for rule in self.rules}
+        self._words = {rule.code: (tuple(words.setdefault(w, TriggerWord(w)) for w in _fewest_words(rule.triggers)),
+                                   tuple(tuple(words.setdefault(w, TriggerWord(w)) for w in group.split("|"))
+                                         for group in dict.fromkeys(rule.requires))) for rule in self.rules}
         self._dispatch: dict[type, list[Rule]] = {}
         for rule in self.rules:
             for node_type in rule.node_types:
@@ -223,7 +224,7 @@ class Engine:
                     wanted.append(rule)
             else:
                 triggers, requires = self._words[rule.code]
-                if (not triggers or any(map(occurs, triggers))) and all(map(occurs, requires)):
+                if (not triggers or any(map(occurs, triggers))) and all(any(map(occurs, g)) for g in requires):
                     wanted.append(rule)
         return wanted
 

@@ -160,7 +160,7 @@ class Rule:
     # words one of which must occur in a file's text for the rule to run on it (empty: every file);
     # `\b` at either end asks for an identifier boundary there (r"\brequest\b" is not in `requested`)
     triggers: ClassVar[tuple[str, ...]] = ()
-    # words every one of which must occur too
+    # words every one of which must occur too; `a|b` is one of them: `a` or `b`
     requires: ClassVar[tuple[str, ...]] = ()
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False

@@ -68,7 +68,9 @@ class ThreadLocalTenant(Rule):
         "(`MiddlewareMixin` runs it on every response), when a `request_finished` receiver of the module does; "
         "for `contextvars.ContextVar` (reset with a token); for attributes about neither the request, its user nor "
         "its tenant (a query counter); for writes outside a middleware (a helper's callers decide); in `async` "
-        "middleware (there the thread-local is the event loop's, a different fault); in test code."
+        "middleware (there the thread-local is the event loop's, a different fault); in test code. Only files whose text "
+        "says `local` (or `Local`, or `set_current_tenant`) are read: a holder imported under another name, from a "
+        "module named otherwise, is not seen."
     )
     fix_description = (
         "In a middleware's sync `__call__` (or a function middleware), from the statement that first sets the "
@@ -83,6 +85,8 @@ class ThreadLocalTenant(Rule):
     fix_safety = "safe"
     node_types = (ast.FunctionDef,)
     triggers = ("get_response", "process_request", "process_view")
+    # a holder: a thread-local made or imported here (its module or its name says `local`), or django-multitenant's
+    requires = ("local|Local|set_current_tenant",)
     example_filename = "middleware.py"
     invalid = (
         """\
