@@ -5,6 +5,12 @@ from __future__ import annotations
 from lintutil import CASES, lint
 
 NEXT = "the thread's next request, of any user or tenant"
+# a middleware's module up to the first line of its `__call__` (line 11)
+MIDDLEWARE = ("import threading\n\n_local = threading.local()\n\n\n"
+              "class RequestMiddleware:\n"
+              "    def __init__(self, get_response):\n"
+              "        self.get_response = get_response\n\n"
+              "    def __call__(self, request):\n")
 
 
 def found(path, **kwargs):
@@ -42,12 +48,7 @@ def test_a_holder_imported_from_another_module_of_the_project():
 
 
 def test_several_attributes_are_named_in_one_finding(tmp_path):
-    (tmp_path / "middleware.py").write_text(
-        "import threading\n\n_local = threading.local()\n\n\n"
-        "class RequestMiddleware:\n"
-        "    def __init__(self, get_response):\n"
-        "        self.get_response = get_response\n\n"
-        "    def __call__(self, request):\n"
+    (tmp_path / "middleware.py").write_text(MIDDLEWARE +
         "        _local.request = request\n"
         "        _local.user = request.user\n"
         '        x = 1; _local.role = "r"\n'
@@ -60,12 +61,7 @@ def test_several_attributes_are_named_in_one_finding(tmp_path):
 
 
 def test_no_fix_where_indenting_would_change_a_string(tmp_path):
-    (tmp_path / "middleware.py").write_text(
-        "import threading\n\n_local = threading.local()\n\n\n"
-        "class RequestMiddleware:\n"
-        "    def __init__(self, get_response):\n"
-        "        self.get_response = get_response\n\n"
-        "    def __call__(self, request):\n"
+    (tmp_path / "middleware.py").write_text(MIDDLEWARE +
         "        _local.user = request.user\n"
         '        banner = """two\nlines"""\n'
         "        return self.get_response(request)\n")
