@@ -90,3 +90,24 @@ def test_fixing_the_sample_gives_the_plans_patches_in_substance(tmp_path):
     assert again.exit_code == 1 and "Found 2 problems." in again.output  # each sync call on the event loop
     assert {path.relative_to(backend).as_posix(): path.read_text() for path in backend.rglob("*.py")} == texts
     assert run("check", "--no-cache", "--ignore", "TL201", str(project)).exit_code == 0
+
+
+def test_a_fix_run_reports_the_same_whatever_worker_fixes_which_file(tmp_path):
+    """The settings fix (TL202's KEY_FUNCTION) changes what auth.py's findings say: every file is judged
+    against the project as the pass found it, and auth.py is judged again once the settings are written,
+    in one process or spread over workers in any order."""
+    import shutil
+
+    from test_cli import run
+
+    outputs, trees = [], []
+    for jobs in ("1", "4"):
+        project = tmp_path / f"jobs{jobs}"
+        shutil.copytree(SAMPLE, project)
+        result = run("check", "--fix", "--unsafe-fixes", "--no-cache", "--jobs", jobs, "--output-format", "concise",
+                     str(project))
+        outputs.append(result.output.replace(str(project), "<project>"))
+        trees.append({path.relative_to(project).as_posix(): path.read_text() for path in project.rglob("*.py")})
+    assert outputs[0] == outputs[1]
+    assert trees[0] == trees[1]
+    assert [line.split(" ")[1] for line in outputs[0].splitlines()] == ["TL201", "TL201"]

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,10 @@ from tenantlint import __version__
 from tenantlint.config import Config, ConfigError, find_config_file, load_config
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.sourcefile import read_file_bytes, split_lines
+
+if TYPE_CHECKING:
+    from tenantlint.fixing import FixAttempt
+    from tenantlint.results import FileResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 from tenantlint.report import FORMATS as OUTPUT_FORMATS
@@ -99,13 +104,18 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     run = _Run(config, found.files, fix=fix or diff, diff=diff,
                previews=output_format in PREVIEWED and not (diff or statistics or add_noqa))
     run.failures += [f"{path}: no such file or directory" for path in found.missing]
-    run.diagnostics += [_folder_diagnostic(folder, reason) for folder, reason in found.unreadable]
+    run.extra_diagnostics += [_folder_diagnostic(folder, reason) for folder, reason in found.unreadable]
     run.unreadable = bool(found.unreadable)
     jobs = jobs or os.cpu_count() or 1
     try:
         fixing = unsafe_fixes if fix or diff else None
-        for result, attempt in check_files(config, found.files, jobs, not no_cache, run.engine, fixing):
-            run.take(result, attempt)
+        files = found.files
+        for _ in range(_FIX_PASSES):
+            for result, attempt in check_files(config, files, jobs, not no_cache, run.engine, fixing):
+                run.take(result, attempt)
+            files = run.depending_on(run.write_fixes())
+            if not files:
+                break
     except KeyboardInterrupt:
         _interrupted(run)
     diagnostics = sorted(run.diagnostics, key=Diagnostic.sort_key)
@@ -125,7 +135,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                 from tenantlint.report.full import render_full
 
                 render_full(diagnostics, run.sources, stream, color if output_file is None else False, unsafe_fixes,
-                            len(run.fixed) if fix else None, incomplete=bool(run.failures or run.unreadable))
+                            len(run.fixed) if fix else None, incomplete=bool(run.failures or run.incomplete))
             else:
                 from tenantlint.report import render
 
@@ -143,30 +153,40 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         click.echo(f"tenantlint: internal error in {error.rule} on {error.path}: {error.reason}", err=True)
         if verbose:
             click.echo(error.traceback, err=True)
-    if run.errors or run.failures or run.unreadable:
+    if run.errors or run.failures or run.incomplete:
         sys.exit(EXIT_ERROR)
     if diff:
         sys.exit(EXIT_FINDINGS if run.diffs and not exit_zero else EXIT_CLEAN)
     sys.exit(EXIT_FINDINGS if diagnostics and not exit_zero else EXIT_CLEAN)
 
 
+_FIX_PASSES = 3  # a fix that changes what other files are judged against (a settings module) is rare, a chain rarer
+
+
 class _Run:
-    """One `check` over many files: findings, fixes, diffs and the messages to print."""
+    """One `check` over many files: findings, fixes, diffs and the messages to print.
+
+    With --fix, the files are checked in passes: each file is judged against the project as the pass
+    found it on disk (whichever worker checks it, in whatever order), its fix is written when the pass
+    ends, and the files whose findings depend on a file written are checked (and fixed) again against
+    the project as it now is."""
 
     def __init__(self, config: Config, files: list[str], fix: bool, diff: bool, previews: bool):
         self.config, self.files = config, files
         self.fix, self.diff = fix, diff
         self.previews = previews  # the report shows what codemod fixes would change (JSON, SARIF)
         self._engine = None
-        self.diagnostics: list[Diagnostic] = []
+        self._results: dict[str, FileResult] = {}
+        self._to_write: list[tuple[FileResult, FixAttempt]] = []
+        self._refused: set[str] = set()  # files a fix could not be written to: not tried again in a later pass
+        self.extra_diagnostics: list[Diagnostic] = []  # not of a checked file: a folder that cannot be read
         self.sources: dict[str, list[str]] = {}
         self.texts: dict[str, object] = {}
-        self.errors: list = []
         self.fixed: list[Diagnostic] = []
         self.diffs: list[str] = []
         self.warnings: list[str] = []
         self.failures: list[str] = []  # paths that could not be written, or do not exist: exit 2
-        self.unreadable = False  # a folder or file could not be read (a TL000 says which): exit 2
+        self.unreadable = False  # a folder could not be read (a TL000 says which): exit 2
 
     def engine(self):
         """Built on first need: a run answered wholly by the cache imports no rule."""
@@ -176,34 +196,46 @@ class _Run:
             self._engine = Engine(self.config, files=self.files)
         return self._engine
 
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.extra_diagnostics + [d for result in self._results.values() for d in result.diagnostics]
+
+    @property
+    def errors(self) -> list:
+        return [error for result in self._results.values() for error in result.errors]
+
+    @property
+    def incomplete(self) -> bool:
+        """Some file or folder could not be read (exit 2)."""
+        return self.unreadable or any(result.unreadable for result in self._results.values())
+
     def take(self, result, attempt=None) -> None:
         """One file's result; `attempt`, the file fixed in memory where it was checked, to write or show."""
         path = result.path
+        if attempt is not None and attempt.outcome.changed and not self.diff and path not in self._refused:
+            self._to_write.append((result, attempt))
         if attempt is not None:
-            result = self._fixed(path, result, attempt)
+            result = self._fix_shown(path, result, attempt)
         elif self.previews and result.diagnostics and not result.errors and result.source is None and any(
                 d.fix and d.fix.is_codemod for d in result.diagnostics):
             result = self.engine().check_path(path)  # from the cache, which keeps no codemod plan
-        self.unreadable = self.unreadable or result.unreadable
-        self.diagnostics.extend(result.diagnostics)
-        self.errors.extend(result.errors)
+        self._keep(result)
+
+    def _keep(self, result) -> None:
+        path = result.path
+        self._results[path] = result
+        self.sources.pop(path, None)
+        self.texts.pop(path, None)
         if result.diagnostics:
             source = result.source or _reread(path)
             if source is not None:
                 self.sources[path] = split_lines(source.text)
                 self.texts[path] = source
 
-    def codemod_previews(self, diagnostics: list[Diagnostic]) -> dict[int, tuple]:
-        """Edits of codemod fixes for the JSON report; libcst is imported only if there are any."""
-        wanted = [d for d in diagnostics if d.fix and d.fix.is_codemod]
-        if not wanted:
-            return {}
-        from tenantlint.fixing import preview_edits
-
-        return {id(d): preview_edits(self.engine(), d.path, self.texts[d.path], d) for d in wanted}
-
-    def _fixed(self, path: str, result, attempt):
-        from tenantlint.fixing import WriteRefused, unified_diff, write_fixed
+    def _fix_shown(self, path: str, result, attempt):
+        """The result to report for a file fixed in memory: as fixed when diffing; when fixing, as it is
+        until the fix is written."""
+        from tenantlint.fixing import unified_diff
 
         outcome = attempt.outcome
         for diagnostic, why in outcome.dropped:
@@ -213,13 +245,44 @@ class _Run:
         if self.diff:
             self.diffs.append(unified_diff(path, result.source.text, outcome.text))
             return outcome.result
-        try:
-            write_fixed(path, attempt.original, outcome, self.config.root, lambda: self.fixed.extend(outcome.fixed))
-        except WriteRefused as refusal:
-            self.failures.append(f"{path}: not fixed: {refusal}")
-            return result
-        outcome.result.source = replace(result.source, text=outcome.text)
-        return outcome.result
+        return result
+
+    def write_fixes(self) -> set[str]:
+        """Write the fixes of the pass, in path order; the real paths of the files written."""
+        from tenantlint.fixing import WriteRefused, write_fixed
+        from tenantlint.model.project import real
+
+        written = set()
+        pending, self._to_write = sorted(self._to_write, key=lambda pair: pair[0].path), []
+        for result, attempt in pending:
+            path, outcome = result.path, attempt.outcome
+            try:
+                write_fixed(path, attempt.original, outcome, self.config.root, lambda: self.fixed.extend(outcome.fixed))
+            except WriteRefused as refusal:
+                self.failures.append(f"{path}: not fixed: {refusal}")
+                self._refused.add(path)
+                continue
+            outcome.result.source = replace(result.source, text=outcome.text)
+            self._keep(outcome.result)
+            written.add(real(path))
+        return written
+
+    def depending_on(self, written: set[str]) -> list[str]:
+        """The checked files whose findings were judged against a file since rewritten: to check again
+        with an engine that reads the project anew."""
+        again = sorted(path for path, result in self._results.items() if written.intersection(result.dependencies))
+        if again:
+            self._engine = None
+        return again
+
+    def codemod_previews(self, diagnostics: list[Diagnostic]) -> dict[int, tuple]:
+        """Edits of codemod fixes for the JSON report; libcst is imported only if there are any."""
+        wanted = [d for d in diagnostics if d.fix and d.fix.is_codemod]
+        if not wanted:
+            return {}
+        from tenantlint.fixing import preview_edits
+
+        return {id(d): preview_edits(self.engine(), d.path, self.texts[d.path], d) for d in wanted}
 
 
 def _check_stdin(config: Config, filename: str, fix: bool, unsafe: bool, diff: bool, output_format: str,
@@ -367,7 +430,7 @@ def _add_noqa(run: "_Run", diagnostics: list[Diagnostic], reason: str | None) ->
             click.echo(f"tenantlint: error: {diagnostic.path}: {diagnostic.message}", err=True)
     for message in run.failures:
         click.echo(f"tenantlint: error: {message}", err=True)
-    return EXIT_ERROR if run.errors or run.failures or run.unreadable else EXIT_CLEAN
+    return EXIT_ERROR if run.errors or run.failures or run.incomplete else EXIT_CLEAN
 
 
 def _apply_baseline(run: "_Run", diagnostics: list[Diagnostic], write_to: str | None,

@@ -119,6 +119,12 @@ class Engine:
             found = self._serializer_uses[id(text)] = SerializerUse(self.project, text, views)
         return found
 
+    def forget_fixed_text(self, path: str) -> None:
+        """`path` was fixed in memory, not yet on disk: the next files see it as it is on disk."""
+        self.project.forget(path)
+        self.settings.invalidate(path)
+        self._serializer_uses.clear()
+
     def is_test_code(self, path: str) -> bool:
         return not self.config.options.include_tests and is_test_code(path)
 

@@ -54,7 +54,10 @@ def check_and_fix(engine: Engine, path: str, unsafe: bool) -> tuple[FileResult, 
     result = engine.check_bytes(path, data)
     if result.errors or result.source is None or not any(d.fix_applies(unsafe) for d in result.diagnostics):
         return result, None
-    return result, FixAttempt(data, fix_source(engine, path, result.source, unsafe))
+    outcome = fix_source(engine, path, result.source, unsafe)
+    if outcome.changed:
+        engine.forget_fixed_text(path)
+    return result, FixAttempt(data, outcome)
 
 
 def fix_source(engine: Engine, path: str, source: SourceText, unsafe: bool) -> FixOutcome:

@@ -196,6 +196,16 @@ class Project:
         """Drop a checked file's tree (memory); it is parsed again only if another file's lookup needs it."""
         self._modules.pop(real(path), None)
 
+    def forget(self, path: str) -> None:
+        """Drop a text of `path` that is not on disk (a fix made in memory) and what was derived from it:
+        the other files of a fix pass are judged against the project as the pass found it."""
+        key = real(path)
+        self._modules.pop(key, None)
+        if self._fingerprints.pop(key, None) is not None:
+            self._class_cache.clear()
+            self._ancestor_cache.clear()
+            self._deps.clear()
+
     def module_at(self, path: str) -> ModuleInfo | None:
         key = real(path)
         self.touched.add(key)
