@@ -177,20 +177,31 @@ def precision(counts: collections.Counter) -> float | None:
 
 
 def render(table: dict[str, collections.Counter]) -> str:
+    """Every rule has its row, also one with no finding on the corpus (its precision is unmeasured: `-`);
+    the totals are given for the rules on by default, which users get, and for all of them."""
+    from tenantlint.rules import all_rules
+
+    default = {rule.code: rule.default_enabled for rule in all_rules()}
     columns = ("right", "wrong", "unsure", "unjudged", "found misses", "still missed", "gone (right)", "gone (wrong)")
-    lines = ["| rule | precision | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
-    total: collections.Counter = collections.Counter()
-    for code in sorted(table):
-        counts = table[code]
+    lines = ["| rule | default | precision | " + " | ".join(columns) + " |", "|---" * (len(columns) + 3) + "|"]
+    on: collections.Counter = collections.Counter()
+    every: collections.Counter = collections.Counter()
+    for code in sorted(set(table) | set(default)):
+        counts = table.get(code, collections.Counter())
         if code != "TL000":
-            total.update(counts)
-        value = precision(counts)
-        lines.append(f"| {code} | {'-' if value is None else f'{value:.2f}'} | "
-                     + " | ".join(str(counts[c]) for c in columns) + " |")
-    value = precision(total)
-    lines.append(f"| all rules (without TL000) | {'-' if value is None else f'{value:.2f}'} | "
-                 + " | ".join(str(total[c]) for c in columns) + " |")
+            every.update(counts)
+            if default.get(code, True):
+                on.update(counts)
+        lines.append(_row(code, "on" if default.get(code, True) else "off", counts, columns))
+    lines.append(_row("rules on by default (without TL000)", "", on, columns))
+    lines.append(_row("all rules (without TL000)", "", every, columns))
     return "\n".join(lines)
+
+
+def _row(name: str, default: str, counts: collections.Counter, columns: tuple[str, ...]) -> str:
+    value = precision(counts)
+    return (f"| {name} | {default} | {'-' if value is None else f'{value:.2f}'} | "
+            + " | ".join(str(counts[c]) for c in columns) + " |")
 
 
 def main() -> int:

@@ -1,9 +1,134 @@
-"""The tenant lost where code leaves the request, or switched and never switched back (TL603-TL607)."""
+"""The tenant lost where code leaves the request, or switched and never switched back (TL601-TL608).
+
+What the rules that follow code off the request share: which names use a tenant app's model, which calls
+choose a schema, and the code a function reaches through the helpers it calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Iterator
 
 from tenantlint.model.known import TENANT_APPS
+from tenantlint.model.tenancy import app_label
+from tenantlint.trees import own_nodes
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+# calls that choose the schema the work runs on (set_schema_to_public: the public one, on purpose)
+CHOOSING = frozenset({"schema_context", "tenant_context", "set_tenant", "set_schema", "set_schema_to_public",
+                      "activate", "call_command", "set_current_tenant"})
+# a project helper that switches (`set_country(user)`, `use_tenant(code)`, `switch_schema(name)`)
+SWITCHING_HELPER = re.compile(r"^(set|use|switch|activate|enter)_\w*(tenant|schema|country|workspace)", re.IGNORECASE)
+# a parameter that carries the tenant to the code that runs elsewhere
+TENANT_PARAMETER = re.compile(r"^(schema|schema_name|tenant|tenant_id|tenant_pk|tenant_schema|tenant_name|"
+                              r"\w+_schema_name|\w+_schema)$")
+_MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
+_HELPERS_FOLLOWED = 24  # functions one start reaches through its helpers, at most
 
 
 def in_tenancy_package(module_name: str) -> bool:
     """django-tenants' (or its predecessor's) own code, whose job is to switch schemas: also when the
     repository's root is a package, so its modules are named `<root>.django_tenants....`."""
     return any(part in TENANT_APPS for part in module_name.split("."))
+
+
+def called_name(call: ast.Call) -> str | None:
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def chooses_schema(node: ast.AST) -> bool:
+    """A call that chooses the schema (or a project helper named like one), or `with tenant:`."""
+    if isinstance(node, ast.Call):
+        name = called_name(node) or ""
+        return name in CHOOSING or bool(SWITCHING_HELPER.match(name))
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return any(isinstance(item.context_expr, (ast.Name, ast.Attribute))
+                   and "tenant" in ast.unparse(item.context_expr).rpartition(".")[2].lower() for item in node.items)
+    return False
+
+
+def tenant_model_use(node: ast.AST, imports, tenancy) -> str | None:
+    """`Order` for `Order.objects` (a model imported from a tenant app) or for
+    `apps.get_model("orders", "Order")` (a tenant app's label), else None."""
+    if isinstance(node, ast.Attribute) and node.attr in _MANAGERS:
+        dotted = imports.qualify(node.value)
+        if dotted and tenancy.app_kind(dotted.rpartition(".")[0]) == "tenant":
+            return f"`{ast.unparse(node.value)}`"
+    if isinstance(node, ast.Call) and called_name(node) == "get_model" and node.args and all(
+            isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+        label, _, name = node.args[0].value.partition(".")
+        if len(node.args) > 1:
+            name = node.args[1].value
+        tenant_labels = {app_label(app) for app in tenancy.tenant_apps}
+        only_shared = {app_label(app) for app in tenancy.shared_apps} - tenant_labels
+        if label in tenant_labels and label not in only_shared:
+            return f"`{label}.{name}`"
+    return None
+
+
+def takes_tenant(function: Function) -> bool:
+    args = function.args
+    return any(TENANT_PARAMETER.match(a.arg) for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+
+
+class Reach:
+    """The code `start` runs: its own body and, transitively, the functions it calls by name in its
+    module, the methods of its class it calls on `self`, and the functions it imports from the project."""
+
+    def __init__(self, start: Function, ctx, owner: ast.ClassDef | None = None):
+        self.functions: list[tuple[Function, object]] = []  # (function, the import table of its module)
+        methods = {m.name: m for m in owner.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))} \
+            if owner is not None else {}
+        seen: set[int] = set()
+        pending = [(start, ctx.module, methods)]
+        while pending and len(self.functions) < _HELPERS_FOLLOWED:
+            function, module, own_methods = pending.pop(0)
+            if id(function) in seen:
+                continue
+            seen.add(id(function))
+            imports = module.imports
+            self.functions.append((function, imports))
+            for node in own_nodes(function.body):
+                if not isinstance(node, ast.Call):
+                    continue
+                found = _callee(node, module, own_methods, imports, ctx)
+                if found is not None:
+                    pending.append(found)
+
+    def nodes(self) -> Iterator[tuple[ast.AST, object]]:
+        for function, imports in self.functions:
+            for node in own_nodes(function.body):
+                yield node, imports
+
+    def chooses_schema(self) -> bool:
+        return any(chooses_schema(node) for node, _ in self.nodes())
+
+    def tenant_model(self, tenancy) -> str | None:
+        """The first tenant model the reached code uses through its manager, as the message names it."""
+        return next(filter(None, (tenant_model_use(node, imports, tenancy) for node, imports in self.nodes())), None)
+
+
+def _callee(call: ast.Call, module, methods: dict, imports, ctx):
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        method = methods.get(func.attr)
+        return (method, module, methods) if method is not None else None
+    if not isinstance(func, ast.Name):
+        return None
+    local = _module_function(module.tree, func.id)
+    if local is not None:
+        return local, module, {}
+    dotted = imports.bindings.get(func.id)
+    if not dotted or "." not in dotted:
+        return None
+    module_name, _, name = dotted.rpartition(".")
+    other = ctx.project.module(module_name, ctx.path)
+    found = _module_function(other.tree, name) if other is not None else None
+    return (found, other, {}) if found is not None else None
+
+
+def _module_function(tree: ast.Module, name: str) -> Function | None:
+    return next((node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and node.name == name), None)
