@@ -122,6 +122,10 @@ class ExecutionMap:
             index = self._enclosing[index]
         return None, None
 
+    def class_around(self, node: ast.AST) -> ast.ClassDef | None:
+        """The class of the method that holds `node` (what `self` is there), else None."""
+        return self._innermost(node)[1]
+
     def owner_of(self, function: ast.AST) -> ast.ClassDef | None:
         """The class whose body defines `function` (a method), else None."""
         return self._owners.get(id(function))

@@ -77,12 +77,10 @@ class Reach:
     """The code `start` runs: its own body and, transitively, the functions it calls by name in its
     module, the methods of its class it calls on `self`, and the functions it imports from the project."""
 
-    def __init__(self, start: Function, ctx, owner: ast.ClassDef | None = None):
+    def __init__(self, start: Function, ctx, methods: dict[str, Function] | None = None, module=None):
         self.functions: list[tuple[Function, object]] = []  # (function, the import table of its module)
-        methods = {m.name: m for m in owner.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))} \
-            if owner is not None else {}
         seen: set[int] = set()
-        pending = [(start, ctx.module, methods)]
+        pending = [(start, module or ctx.module, methods or {})]
         while pending and len(self.functions) < _HELPERS_FOLLOWED:
             function, module, own_methods = pending.pop(0)
             if id(function) in seen:
@@ -91,11 +89,10 @@ class Reach:
             imports = module.imports
             self.functions.append((function, imports))
             for node in own_nodes(function.body):
-                if not isinstance(node, ast.Call):
-                    continue
-                found = _callee(node, module, own_methods, imports, ctx)
-                if found is not None:
-                    pending.append(found)
+                if isinstance(node, ast.Call):
+                    found = function_named(node.func, module, own_methods, ctx)
+                    if found is not None:
+                        pending.append(found)
 
     def nodes(self) -> Iterator[tuple[ast.AST, object]]:
         for function, imports in self.functions:
@@ -110,17 +107,23 @@ class Reach:
         return next(filter(None, (tenant_model_use(node, imports, tenancy) for node, imports in self.nodes())), None)
 
 
-def _callee(call: ast.Call, module, methods: dict, imports, ctx):
-    func = call.func
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-        method = methods.get(func.attr)
+def class_methods(owner: ast.ClassDef | None) -> dict[str, Function]:
+    return {m.name: m for m in owner.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))} \
+        if owner is not None else {}
+
+
+def function_named(expr: ast.expr, module, methods: dict[str, Function], ctx):
+    """The function `expr` names, as (function, its module, the methods of its class): `self.method`, a
+    function of `module`, or one `module` imports from the project; None for anything else."""
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        method = methods.get(expr.attr)
         return (method, module, methods) if method is not None else None
-    if not isinstance(func, ast.Name):
+    if not isinstance(expr, ast.Name):
         return None
-    local = _module_function(module.tree, func.id)
+    local = _module_function(module.tree, expr.id)
     if local is not None:
         return local, module, {}
-    dotted = imports.bindings.get(func.id)
+    dotted = module.imports.bindings.get(expr.id)
     if not dotted or "." not in dotted:
         return None
     module_name, _, name = dotted.rpartition(".")

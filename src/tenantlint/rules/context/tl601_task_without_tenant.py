@@ -8,7 +8,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import TASK
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import Reach, in_tenancy_package, takes_tenant
+from tenantlint.rules.context import Reach, class_methods, in_tenancy_package, takes_tenant
 
 # tenant-schemas-celery: its CeleryApp sends the caller's schema with every task and its TenantTask enters it
 _TENANT_AWARE_CELERY = "tenant_schemas_celery"
@@ -103,7 +103,7 @@ def close_order(schema_name, order_id):
             return
         if self._tenant_aware_base(node, ctx) or self._tenant_aware_project(ctx):
             return
-        reached = Reach(function, ctx, owner=owner)
+        reached = Reach(function, ctx, methods=class_methods(owner))
         if reached.chooses_schema():
             return
         model = reached.tenant_model(ctx.tenancy)

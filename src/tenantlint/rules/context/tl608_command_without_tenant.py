@@ -10,7 +10,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import COMMAND
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import Reach, in_tenancy_package
+from tenantlint.rules.context import Reach, class_methods, in_tenancy_package
 
 # django-tenants' command bases run the command once per chosen tenant (or every tenant)
 _TENANT_COMMAND_BASES = ("BaseTenantCommand", "TenantWrappedCommand", "InteractiveTenantOption")
@@ -25,7 +25,8 @@ class CommandWithoutTenant(Rule):
     summary = "a management command reads or writes a tenant app's models without choosing a tenant"
     what = (
         "A management command (a `BaseCommand` subclass, or a `Command` class under `management/commands/`) whose "
-        "`handle`, or what it calls (methods of the class, functions of the project), uses the manager of a model from an app in `TENANT_APPS` "
+        "`handle`, or what it calls (methods of the class, functions of the project), uses the manager of a model "
+        "from an app in `TENANT_APPS` "
         "(`Order.objects...`, `apps.get_model(\"orders\", \"Order\")...`), in a project with one schema per tenant, "
         "with no schema chosen anywhere on the way: no `schema_context`/`tenant_context`, no "
         "`connection.set_tenant`/`set_schema`, no loop that switches per tenant, and no django-tenants command base "
@@ -92,8 +93,7 @@ class Command(BaseCommand):
     )
 
     def visit(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
-        methods = {m.name: m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        handle = methods.get("handle")
+        handle = class_methods(node).get("handle")
         if handle is None or not ctx.tenancy.tenant_apps or in_tenancy_package(ctx.module.name):
             return
         in_commands = "/management/commands/" in f"/{ctx.path}".replace("\\", "/") and node.name == "Command"
@@ -101,7 +101,7 @@ class Command(BaseCommand):
             return
         if any(base.rpartition(".")[2] in _TENANT_COMMAND_BASES for base in self._ancestors(node, ctx)):
             return
-        reached = Reach(handle, ctx, owner=node)
+        reached = Reach(handle, ctx, methods=class_methods(node))
         if _RUN_WITH_A_TENANT.search(ctx.module.text) or reached.chooses_schema():
             return
         model = reached.tenant_model(ctx.tenancy)
