@@ -50,6 +50,8 @@ def rule_markdown(rule: type[Rule]) -> str:
         parts += ["## What it deliberately does not flag", "", rule.avoids, ""]
     if rule.example_settings:
         parts += ["## Project settings of the examples (`settings.py`)", "", "```python", rule.example_settings.rstrip("\n"), "```", ""]
+    for name, text in rule.example_files.items():
+        parts += [f"## Project file of the examples (`{name}`)", "", "```python", text.rstrip("\n"), "```", ""]
     for title, examples in (("Example", rule.invalid), ("Passes", rule.valid)):
         for example in examples:
             parts += [f"## {title} (`{rule.example_filename}`)", "", "```python", strip_expectations(example).rstrip("\n"), "```", ""]

@@ -167,6 +167,8 @@ class Rule:
     example_filename: ClassVar[str] = "example.py"
     # the project settings the examples run under (written beside them as settings.py), when the rule needs them
     example_settings: ClassVar[str] = ""
+    # other files of the examples' project (name: text), written beside them and shown in the page
+    example_files: ClassVar[dict[str, str]] = {}
     invalid: ClassVar[tuple[str, ...]] = ()
     valid: ClassVar[tuple[str, ...]] = ()
 

@@ -90,7 +90,7 @@ class Reach:
             self.functions.append((function, imports))
             for node in own_nodes(function.body):
                 if isinstance(node, ast.Call):
-                    found = function_named(node.func, module, own_methods, ctx)
+                    found = function_named(_run_function(node), module, own_methods, ctx)
                     if found is not None:
                         pending.append(found)
 
@@ -105,6 +105,14 @@ class Reach:
     def tenant_model(self, tenancy) -> str | None:
         """The first tenant model the reached code uses through its manager, as the message names it."""
         return next(filter(None, (tenant_model_use(node, imports, tenancy) for node, imports in self.nodes())), None)
+
+
+def _run_function(call: ast.Call) -> ast.expr:
+    """What a call runs: `f` for `f(...)`, also for `sync_to_async(f)(...)` and `database_sync_to_async(f)(...)`."""
+    func = call.func
+    if isinstance(func, ast.Call) and func.args and (called_name(func) or "").endswith("sync_to_async"):
+        return func.args[0]
+    return func
 
 
 def class_methods(owner: ast.ClassDef | None) -> dict[str, Function]:
