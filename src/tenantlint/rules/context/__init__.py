@@ -132,10 +132,13 @@ def function_named(expr: ast.expr, module, methods: dict[str, Function], ctx):
     if local is not None:
         return local, module, {}
     dotted = module.imports.bindings.get(expr.id)
-    if not dotted or "." not in dotted:
-        return None
+    return project_function(dotted, ctx) if dotted else None
+
+
+def project_function(dotted: str, ctx):
+    """The project's module-level function `package.module.name`, as (function, its module, {}), or None."""
     module_name, _, name = dotted.rpartition(".")
-    other = ctx.project.module(module_name, ctx.path)
+    other = ctx.project.module(module_name, ctx.path) if module_name else None
     found = _module_function(other.tree, name) if other is not None else None
     return (found, other, {}) if found is not None else None
 
