@@ -316,6 +316,34 @@ def worker() -> dict:
     return {"archived": archive_notes.apply(args=["alpha"]).get(), "platform_users": platform_users.apply().get()}
 
 
+def digest() -> dict:
+    """alpha's and beta's users each ask for their digest (beta has one note more); the view queues the
+    count, and a Celery worker (its own thread, so its own database connection, as a worker process has)
+    runs what was queued, through an in-memory broker."""
+    from celery import Celery
+    from celery.contrib.testing.worker import start_worker
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from notes.models import Note
+
+    app = Celery("crm", broker="memory://", backend="cache+memory://", set_as_current=True)
+    from notes.digest import count_notes  # noqa: F401 (a shared task: it binds to the current app)
+
+    with schema_context("beta"):
+        bob = get_user_model().objects.get(username="bob")
+        Note.objects.create(owner=bob, text="beta's second", updated_by=bob)
+    queued = {host: Client().get("/digest/", HTTP_HOST=f"{host}.test").json()["task"] for host in ("alpha", "beta")}
+    seen = {}
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        for host, task in queued.items():
+            result = app.AsyncResult(task)
+            result.get(timeout=30, propagate=False)
+            seen[host] = result.result if result.successful() else type(result.result).__name__
+    return seen
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

@@ -1,5 +1,6 @@
 """Every tests/fixtures/fixes/<CODE>/<case>.py is fixed (unsafe fixes allowed, only that rule selected)
-and must become exactly <case>.fixed.py, which parses, lints clean for that rule, and is a fixed point."""
+and must become exactly <case>.fixed.py, which parses, lints clean for that rule, and is a fixed point.
+A `settings.py` beside the cases is the project settings they are checked under."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def test_fix_pair(tmp_path, case):
     code = case.parent.name
     target = tmp_path / case.name
     shutil.copy(case, target)
+    if (case.parent / "settings.py").exists():
+        shutil.copy(case.parent / "settings.py", tmp_path / "settings.py")
     expected = case.with_name(case.stem + ".fixed.py").read_bytes().decode("utf-8")
     engine, outcome = fix_file(target, code, tmp_path)
     assert outcome.dropped == []

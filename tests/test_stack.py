@@ -259,9 +259,9 @@ def test_a_task_switches_back_when_its_work_ends_after_the_fix(cluster, crm, req
     assert (crm / "notes" / "tasks.py").read_text() == (
         "from celery import shared_task\n"
         "from django.contrib.auth import get_user_model\n"
-        "from django.db import connection\n\n"
+        "from django.db import connection\n"
+        "from django_tenants.utils import tenant_context\n\n"
         "from customers.models import Client\n"
-        "from django_tenants.utils import tenant_context\n"
         "from notes.models import Note\n\n\n"
         "@shared_task\n"
         "def archive_notes(schema_name):\n"
@@ -274,6 +274,30 @@ def test_a_task_switches_back_when_its_work_ends_after_the_fix(cluster, crm, req
         '    return sorted(get_user_model().objects.values_list("username", flat=True))\n')
     # alpha's task still counts alpha's notes; the next task reads the public schema
     assert run_scenario(cluster, crm, "worker", database + "_fixed") == {"archived": 1, "platform_users": []}
+
+
+def test_a_queued_task_runs_in_the_tenant_that_queued_it_after_the_fix(cluster, crm, request):
+    """A view queues a count of the tenant's notes; the worker, on its own connection, is on the public
+    schema, where the notes table does not exist."""
+    database = request.node.name[:40]
+    # as written: the worker runs both tenants' counts on the public schema
+    assert run_scenario(cluster, crm, "digest", database) == {"alpha": "ProgrammingError", "beta": "ProgrammingError"}
+    done = fix(crm, "--select", "TL601", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (crm / "notes" / "digest.py").read_text() == (
+        "from celery import shared_task\n"
+        "from django.db import connection\n"
+        "from django_tenants.utils import schema_context\n\n"
+        "from notes.models import Note\n\n\n"
+        "@shared_task\n"
+        "def count_notes(*, schema_name=None):\n"
+        '    """How many notes the tenant has, for its weekly digest."""\n'
+        "    with schema_context(schema_name or connection.schema_name):\n"
+        "        return Note.objects.count()\n")
+    assert "    queued = count_notes.delay(schema_name=connection.schema_name)\n" in (
+        crm / "notes" / "digest_views.py").read_text()
+    # each tenant's count is its own: alpha has one note, beta two
+    assert run_scenario(cluster, crm, "digest", database + "_fixed") == {"alpha": 1, "beta": 2}
 
 
 def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another_after_the_fix(cluster, crm, request):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 from lintutil import CASES, lint
 
@@ -25,7 +27,57 @@ def test_shared_task_app_task_class_task_and_a_task_through_an_imported_helper()
         ("tasks.py", 17, 0, _message("count_invoices", "`billing.Invoice`")),
         ("tasks.py", 22, 0, _message("close_everything", "`Order`")),
         ("tasks.py", 26, 0, _message("ArchiveOrders", "`Order`")),
+        # a task that takes the schema as an optional parameter, queued without it
+        ("views.py", 8, 4, _queued_message("reopen_order.delay")),
+        ("views.py", 9, 4, _queued_message("reopen_order.apply_async")),
+        ("views.py", 10, 4, _queued_message("reopen_order.apply_async")),
     ]
+    assert [d.fix is not None for d in diagnostics] == [True, True, True, False, True, True, True]
+
+
+def _queued_message(call: str) -> str:
+    return (f"`{call}(...)` queues task 'reopen_order' without its `schema_name`: the task then runs on the "
+            "worker's own schema (the public one), not on this code's tenant; pass "
+            "`schema_name=connection.schema_name`")
+
+
+def test_the_fix_makes_the_task_take_the_schema_and_then_its_callers_pass_theirs(tmp_path):
+    """One `--fix` run: the task gains the parameter (its old callers keep working), then the call sites
+    that pass no schema, in another module, pass the caller's."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    done = subprocess.run([sys.executable, "-m", "tenantlint", "check", "--select", "TL601", "--fix",
+                           "--unsafe-fixes", "--output-format", "concise", "."],
+                          cwd=project, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr  # the task class is left for a person
+    assert done.stdout.splitlines() == [f"orders/tasks.py:30:1: TL601 {_message('ArchiveOrders', '`Order`')}"]
+    tasks = (project / "orders" / "tasks.py").read_text()
+    assert tasks.startswith(
+        "from celery import Task, shared_task\n"
+        "from django.apps import apps\n"
+        "from django.db import connection\n"
+        "from django_tenants.utils import schema_context, tenant_context\n")
+    assert ("@shared_task\n"
+            "def close_order(order_id, *, schema_name=None):  # TL601\n"
+            "    with schema_context(schema_name or connection.schema_name):\n"
+            "        Order.objects.filter(pk=order_id).update(open=False)\n") in tasks
+    assert ("@app.task(bind=True)\n"
+            "def count_invoices(self, *, schema_name=None):  # TL601\n"
+            "    with schema_context(schema_name or connection.schema_name):\n"
+            "        return apps.get_model(\"billing\", \"Invoice\").objects.count()\n") in tasks
+    assert (project / "orders" / "views.py").read_text() == (
+        "from django.db import connection\n"
+        "from django.http import HttpResponse\n\n"
+        "from orders.tasks import close_order, reopen_order\n\n\n"
+        "def reopen(request, pk):\n"
+        "    reopen_order.delay(pk, schema_name=connection.schema_name)  # TL601\n"
+        "    reopen_order.apply_async(args=(pk,), kwargs={\"schema_name\": connection.schema_name})  # TL601\n"
+        "    reopen_order.apply_async(args=(pk,), kwargs={\"schema_name\": connection.schema_name})  # TL601\n"
+        "    reopen_order.delay(pk, schema_name=connection.schema_name)\n"
+        "    reopen_order.delay(pk, connection.schema_name)\n"
+        "    reopen_order.apply_async((pk,), {\"schema_name\": connection.schema_name})\n"
+        "    close_order.delay(pk, schema_name=connection.schema_name)\n"
+        "    return HttpResponse(status=202)\n")
 
 
 def _beat_message(task: str, model: str) -> str:

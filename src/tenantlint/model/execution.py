@@ -122,9 +122,9 @@ class ExecutionMap:
             index = self._enclosing[index]
         return None, None
 
-    def class_around(self, node: ast.AST) -> ast.ClassDef | None:
-        """The class of the method that holds `node` (what `self` is there), else None."""
-        return self._innermost(node)[1]
+    def around(self, node: ast.AST) -> tuple[ast.AST | None, ast.ClassDef | None]:
+        """The innermost function holding `node`, and the class it is a method of (what `self` is there)."""
+        return self._innermost(node)
 
     def owner_of(self, function: ast.AST) -> ast.ClassDef | None:
         """The class whose body defines `function` (a method), else None."""

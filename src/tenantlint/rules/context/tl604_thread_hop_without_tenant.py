@@ -103,7 +103,7 @@ def close_orders(request):
         if ctx.execution.at(node).place == TEST or _passes_tenant(node, handed):
             return
         handed = _unwrap_partial(handed, ctx)
-        found = function_named(handed, ctx.module, class_methods(ctx.execution.class_around(node)), ctx)
+        found = function_named(handed, ctx.module, class_methods(ctx.execution.around(node)[1]), ctx)
         if found is None:
             return
         function, module, methods = found

@@ -5,21 +5,13 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic, Edit, char_column
+from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import COMMAND, REQUEST, TASK
 from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.context import in_tenancy_package
-from tenantlint.rules.edits.statements import (
-    alone_on_lines,
-    bindings,
-    import_insert,
-    is_docstring,
-    leading_imports,
-    module_names,
-    spans_lines,
-    starts_line,
-)
+from tenantlint.rules.edits.imports import imported_name
+from tenantlint.rules.edits.statements import alone_on_lines, bindings, is_docstring, spans_lines, starts_line
 from tenantlint.trees import per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
@@ -238,7 +230,7 @@ class HostTenantMiddleware(MiddlewareMixin):
         if at != first or not rest or not alone_on_lines(statement, lines) or not all(
                 starts_line(s, lines) for s in rest) or any(spans_lines(n) for s in rest for n in walk(s)):
             return None
-        name, imports = self._guard_name(TENANT_GUARDS[node.func.attr], function, ctx)
+        name, imports = imported_name(TENANT_GUARDS[node.func.attr], function, ctx)
         if name is None:
             return None
         line = lines[statement.lineno - 1]
@@ -250,41 +242,6 @@ class HostTenantMiddleware(MiddlewareMixin):
                   if lines[line - 1].strip()]
         return self.fix(f"Switch back on every path: `with {name}(...):` around the rest of the block",
                         [*imports, *edits])
-
-    @staticmethod
-    def _guard_name(dotted: str, function: Function, ctx) -> tuple[str | None, list[Edit]]:
-        """The guard's local name, and the edit importing it when the module does not yet."""
-        local = next((n for n in ctx.imports.names_for(dotted) if not bindings(function, n)), None)
-        if local is not None:
-            return local, []
-        module, _, name = dotted.rpartition(".")
-        if name in module_names(ctx.tree) or bindings(function, name):
-            return None, []
-        joined = _join_import(ctx.tree, module, name, ctx.lines)
-        if joined is not None:
-            return name, [joined]
-        insert = import_insert(ctx.tree, f"from {module} import {name}", module, True)
-        anchor = insert.anchor
-        if insert.after:
-            return name, [Edit(anchor.end_lineno + 1, 0, anchor.end_lineno + 1, 0,
-                               ("\n" if insert.separate else "") + insert.code + "\n")]
-        return name, [Edit(anchor.lineno, 0, anchor.lineno, 0, insert.code + "\n" + ("\n" if insert.separate else ""))]
-
-
-def _join_import(tree: ast.Module, module: str, name: str, lines: list[str]) -> Edit | None:
-    """`name` added in order to a one-line `from module import a, b` among the leading imports."""
-    for statement in leading_imports(tree):
-        if (isinstance(statement, ast.ImportFrom) and statement.module == module and not statement.level
-                and statement.lineno == statement.end_lineno and "(" not in lines[statement.lineno - 1]
-                and all(alias.name != "*" for alias in statement.names)):
-            line = lines[statement.lineno - 1]
-            later = next((alias for alias in statement.names if alias.name > name), None)
-            if later is not None:
-                column = char_column(line, later.col_offset)
-                return Edit(statement.lineno, column, statement.lineno, column, f"{name}, ")
-            column = char_column(line, statement.end_col_offset)
-            return Edit(statement.lineno, column, statement.lineno, column, f", {name}")
-    return None
 
 
 def _on_connection(call: ast.Call, imports) -> bool:

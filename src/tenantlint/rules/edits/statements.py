@@ -242,6 +242,11 @@ def import_insert(tree: ast.Module, code: str, module: str, from_import: bool) -
     leading = leading_imports(tree)
     if not leading:
         return before_first_statement(tree, code)
+    group = _group_for(leading, module, section)
+    if group is not None:  # in order within the block of imports it belongs to
+        keys = [_import_key(s) for s in group]
+        index = next((i for i, k in enumerate(keys) if k > key), len(group))
+        return Insert(code, group[index]) if index < len(group) else Insert(code, group[-1], after=True)
     keys = [_import_key(s) for s in leading]
     index = next((i for i, k in enumerate(keys) if k > key), len(leading))
     if index < len(leading) and keys[index][0] == section:
@@ -251,6 +256,24 @@ def import_insert(tree: ast.Module, code: str, module: str, from_import: bool) -
     if index < len(leading):
         return Insert(code, leading[index], separate=True)
     return Insert(code, leading[-1], after=True, separate=True)
+
+
+def _group_for(leading: list[ast.Import | ast.ImportFrom], module: str, section: int):
+    """The block of imports (blank lines apart) a new import of `module` joins: the first that imports
+    from its top-level package, else the first holding its isort section; None when none does. Where
+    the module keeps its own packages in a block of their own (a first party isort would know), a third-
+    party import so joins the third-party block, not the last one."""
+    groups: list[list[ast.Import | ast.ImportFrom]] = []
+    for statement in leading:
+        if not groups or statement.lineno - groups[-1][-1].end_lineno > 1:
+            groups.append([])
+        groups[-1].append(statement)
+    package = module.split(".")[0]
+    for wanted in (lambda s: _import_key(s)[2].split(".")[0] == package, lambda s: _import_key(s)[0] == section):
+        found = next((group for group in groups if any(wanted(s) for s in group)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def before_first_statement(tree: ast.Module, code: str) -> Insert:
