@@ -207,7 +207,7 @@ class Engine:
         """The cheap prefilter: settings rules for settings modules, others by their trigger words
         (each word searched for once per file: a search costs a scan of the file)."""
         wanted = []
-        is_settings = None
+        is_settings = tenant_apps = None
         in_tests = self.is_test_code(path)
         present: dict[TriggerWord, bool] = {}
 
@@ -230,7 +230,11 @@ class Engine:
                     wanted.append(rule)
             else:
                 triggers, requires = self._words[rule.code]
-                if (not triggers or any(map(occurs, triggers))) and all(any(map(occurs, g)) for g in requires):
+                if not ((not triggers or any(map(occurs, triggers))) and all(any(map(occurs, g)) for g in requires)):
+                    continue
+                if rule.needs_tenant_apps and tenant_apps is None:
+                    tenant_apps = bool(self.tenancy(path, self.settings.views_governing(path)).tenant_apps)
+                if tenant_apps or not rule.needs_tenant_apps:
                     wanted.append(rule)
         return wanted
 

@@ -162,6 +162,8 @@ class Rule:
     triggers: ClassVar[tuple[str, ...]] = ()
     # words every one of which must occur too; `a|b` is one of them: `a` or `b`
     requires: ClassVar[tuple[str, ...]] = ()
+    # finds nothing where the settings list no TENANT_APPS: the engine then skips it without parsing the file
+    needs_tenant_apps: ClassVar[bool] = False
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"

@@ -74,6 +74,7 @@ class TaskWithoutTenant(Rule):
     fix_safety = "unsafe"
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Dict, ast.Call)
     triggers = ("task", "Task")
+    needs_tenant_apps = True
     example_filename = "tasks.py"
     example_settings = """\
 SHARED_APPS = ["django_tenants", "customers"]

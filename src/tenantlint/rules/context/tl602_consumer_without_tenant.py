@@ -51,6 +51,7 @@ class ConsumerWithoutTenant(Rule):
     )
     node_types = (ast.ClassDef,)
     triggers = ("Consumer",)
+    needs_tenant_apps = True
     example_filename = "consumers.py"
     example_settings = """\
 SHARED_APPS = ["django_tenants", "customers"]

@@ -48,7 +48,8 @@ class ThreadHopWithoutTenant(Rule):
         "...))`) and run the function's body in `with schema_context(schema_name):`."
     )
     node_types = (ast.Call,)
-    triggers = ("Thread", "Timer", "submit", "run_in_executor", "thread_sensitive")
+    triggers = ("Thread(", "Timer(", ".submit(", "run_in_executor(", "thread_sensitive")
+    needs_tenant_apps = True
     example_filename = "views.py"
     example_settings = """\
 SHARED_APPS = ["django_tenants", "customers"]

@@ -57,6 +57,7 @@ class CommandWithoutTenant(Rule):
     default_enabled = False  # development corpus: 1 right, 7 wrong, 2 unsure (see docs/accuracy.md)
     node_types = (ast.ClassDef,)
     triggers = ("Command",)
+    needs_tenant_apps = True
     example_filename = "close_orders.py"
     example_settings = """\
 SHARED_APPS = ["django_tenants", "customers"]
