@@ -68,7 +68,7 @@ def test_the_fix_makes_the_task_take_the_schema_and_then_its_callers_pass_theirs
     assert (project / "orders" / "views.py").read_text() == (
         "from django.db import connection\n"
         "from django.http import HttpResponse\n\n"
-        "from orders.tasks import close_order, reopen_order\n\n\n"
+        "from orders.tasks import close_order, reopen_everywhere, reopen_order\n\n\n"
         "def reopen(request, pk):\n"
         "    reopen_order.delay(pk, schema_name=connection.schema_name)  # TL601\n"
         "    reopen_order.apply_async(args=(pk,), kwargs={\"schema_name\": connection.schema_name})  # TL601\n"
@@ -77,6 +77,7 @@ def test_the_fix_makes_the_task_take_the_schema_and_then_its_callers_pass_theirs
         "    reopen_order.delay(pk, connection.schema_name)\n"
         "    reopen_order.apply_async((pk,), {\"schema_name\": connection.schema_name})\n"
         "    close_order.delay(pk, schema_name=connection.schema_name)\n"
+        "    reopen_everywhere.delay(pk)\n"
         "    return HttpResponse(status=202)\n")
 
 

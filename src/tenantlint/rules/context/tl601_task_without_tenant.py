@@ -10,8 +10,8 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import TASK, TEST
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import TENANT_PARAMETER, Reach, class_methods, function_named, in_tenancy_package, \
-    project_function, takes_tenant
+from tenantlint.rules.context import TENANT_PARAMETER, Reach, chooses_schema, class_methods, function_named, \
+    in_tenancy_package, project_function, takes_tenant
 from tenantlint.rules.edits.imports import imported_name
 from tenantlint.rules.edits.statements import bindings, is_docstring, spans_lines, starts_line
 from tenantlint.trees import walk
@@ -345,7 +345,7 @@ def _queued_task(call: ast.Call, ctx):
         a.arg for a, default in zip(args.kwonlyargs, args.kw_defaults) if default is not None}
     parameter = next((a.arg for a in (*positional, *args.kwonlyargs)
                       if a.arg in optional and TENANT_PARAMETER.match(a.arg)), None)
-    if parameter is None:
+    if parameter is None or not _only_chooses(function, parameter):
         return None
     index = next((i for i, a in enumerate(positional) if a.arg == parameter), None)
     if call.func.attr == "delay":
@@ -372,6 +372,20 @@ def _queued_task(call: ast.Call, ctx):
         if index is not None and len(args_given.elts) > index:
             return None
     return function, parameter
+
+
+def _only_chooses(function, parameter: str) -> bool:
+    """Every read of `parameter` in the task is in the arguments of a call choosing the schema
+    (`schema_context(schema_name or connection.schema_name)`): a task that does something else without
+    it (`if schema_name is None:` every tenant) means something by being queued without it."""
+    inside: set[int] = set()
+    reads = []
+    for node in walk(function):
+        if isinstance(node, ast.Call) and chooses_schema(node):
+            inside.update(id(n) for argument in (*node.args, *(k.value for k in node.keywords)) for n in walk(argument))
+        elif isinstance(node, ast.Name) and node.id == parameter and isinstance(node.ctx, ast.Load):
+            reads.append(node)
+    return bool(reads) and all(id(read) in inside for read in reads)
 
 
 def _apply_async_kwargs(call: ast.Call) -> ast.Dict | None:
