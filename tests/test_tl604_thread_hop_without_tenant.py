@@ -25,5 +25,6 @@ def test_threads_timers_executors_and_thread_insensitive_sync_to_async():
         ("views.py", 45, 4, _message("executor.submit", "close_one")),  # through functools.partial
         ("views.py", 56, 10, _message("loop.run_in_executor", "count_open")),
         ("views.py", 57, 10, _message("sync_to_async", "count_open")),  # thread_sensitive=False
-        ("views.py", 65, 8, _message("threading.Thread", "build")),  # a method, as self.build
+        ("views.py", 60, 10, _message("asyncio.to_thread", "count_open")),
+        ("views.py", 66, 8, _message("threading.Thread", "build")),  # a method, as self.build
     ]

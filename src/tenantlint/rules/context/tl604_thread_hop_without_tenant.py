@@ -12,6 +12,7 @@ from tenantlint.rules.base import Rule, register
 from tenantlint.rules.context import Reach, class_methods, function_named, in_tenancy_package, takes_tenant
 
 _THREADS = frozenset({"threading.Thread", "threading.Timer"})
+_TO_THREAD = "asyncio.to_thread"
 _PARTIAL = frozenset({"functools.partial"})
 
 
@@ -22,8 +23,8 @@ class ThreadHopWithoutTenant(Rule):
     summary = "a function run on another thread uses a tenant app's models without choosing a tenant there"
     what = (
         "A function handed to another thread (`threading.Thread(target=f)`, `threading.Timer(t, f)`, an "
-        "executor's `submit(f, ...)`, `loop.run_in_executor(executor, f, ...)`, `sync_to_async(f, "
-        "thread_sensitive=False)`, also through `functools.partial(f, ...)`) that uses the manager of a model from "
+        "executor's `submit(f, ...)`, `loop.run_in_executor(executor, f, ...)`, `asyncio.to_thread(f, ...)`, "
+        "`sync_to_async(f, thread_sensitive=False)`, also through `functools.partial(f, ...)`) that uses the manager of a model from "
         "an app in `TENANT_APPS`, itself or through the helpers it calls, in a project with one schema per tenant, "
         "with no schema chosen in it and no schema or tenant passed to it."
     )
@@ -48,7 +49,7 @@ class ThreadHopWithoutTenant(Rule):
         "...))`) and run the function's body in `with schema_context(schema_name):`."
     )
     node_types = (ast.Call,)
-    triggers = ("Thread(", "Timer(", ".submit(", "run_in_executor(", "thread_sensitive")
+    triggers = ("Thread(", "Timer(", ".submit(", "run_in_executor(", "to_thread(", "thread_sensitive")
     needs_tenant_apps = True
     example_filename = "views.py"
     example_settings = """\
@@ -131,6 +132,8 @@ def close_orders(request):
         if qualified in _THREADS:  # Thread(group, target, ...), Timer(interval, function, ...)
             handed = keywords.get("target" if qualified.endswith("Thread") else "function")
             return handed or (call.args[1] if len(call.args) > 1 else None)
+        if qualified == _TO_THREAD:
+            return call.args[0] if call.args else None
         if qualified in SYNC_TO_ASYNC:
             sensitive = keywords.get("thread_sensitive")
             unsafe = isinstance(sensitive, ast.Constant) and sensitive.value is False
