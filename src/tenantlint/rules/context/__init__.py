@@ -24,6 +24,13 @@ SWITCHING_HELPER = re.compile(r"^(set|use|switch|activate|enter)_\w*(tenant|sche
 TENANT_PARAMETER = re.compile(r"^(schema|schema_name|tenant|tenant_id|tenant_pk|tenant_schema|tenant_name|"
                               r"\w+_schema_name|\w+_schema)$")
 _MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
+# the project the rules' examples run in (and their pages show): one schema per tenant, orders per tenant
+EXAMPLE_SETTINGS = """\
+SHARED_APPS = ["django_tenants", "customers"]
+TENANT_APPS = ["orders"]
+INSTALLED_APPS = SHARED_APPS + TENANT_APPS
+TENANT_MODEL = "customers.Client"
+"""
 _HELPERS_FOLLOWED = 24  # functions one start reaches through its helpers, at most
 
 
@@ -105,6 +112,16 @@ class Reach:
     def tenant_model(self, tenancy) -> str | None:
         """The first tenant model the reached code uses through its manager, as the message names it."""
         return next(filter(None, (tenant_model_use(node, imports, tenancy) for node, imports in self.nodes())), None)
+
+
+def unguarded_tenant_model(found, ctx) -> str | None:
+    """For a function found by `function_named` or `project_function` and run elsewhere (a thread, beat):
+    the tenant model it uses, when it takes no tenant and chooses no schema on the way; else None."""
+    function, module, methods = found
+    if takes_tenant(function):
+        return None
+    reached = Reach(function, ctx, methods=methods, module=module)
+    return None if reached.chooses_schema() else reached.tenant_model(ctx.tenancy)
 
 
 def _run_function(call: ast.Call) -> ast.expr:

@@ -10,8 +10,18 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import TASK, TEST
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import TENANT_PARAMETER, Reach, chooses_schema, class_methods, function_named, \
-    in_tenancy_package, project_function, takes_tenant
+from tenantlint.rules.context import (
+    EXAMPLE_SETTINGS,
+    TENANT_PARAMETER,
+    Reach,
+    chooses_schema,
+    class_methods,
+    function_named,
+    in_tenancy_package,
+    project_function,
+    takes_tenant,
+    unguarded_tenant_model,
+)
 from tenantlint.rules.edits.imports import imported_name
 from tenantlint.rules.edits.statements import bindings, is_docstring, spans_lines, starts_line
 from tenantlint.trees import walk
@@ -76,12 +86,7 @@ class TaskWithoutTenant(Rule):
     triggers = ("task", "Task")
     needs_tenant_apps = True
     example_filename = "tasks.py"
-    example_settings = """\
-SHARED_APPS = ["django_tenants", "customers"]
-TENANT_APPS = ["orders"]
-INSTALLED_APPS = SHARED_APPS + TENANT_APPS
-TENANT_MODEL = "customers.Client"
-"""
+    example_settings = EXAMPLE_SETTINGS
     invalid = (
         """\
 from celery import shared_task
@@ -134,13 +139,8 @@ def close_order(schema_name, order_id):
             return
         if self._tenant_aware_scheduler(ctx):
             return
-        where, (function, module, methods), shown = scheduled
-        if takes_tenant(function):
-            return
-        reached = Reach(function, ctx, methods=methods, module=module)
-        if reached.chooses_schema():
-            return
-        model = reached.tenant_model(ctx.tenancy)
+        where, found, shown = scheduled
+        model = unguarded_tenant_model(found, ctx)
         if model is None:
             return
         yield self.diagnostic(ctx.location(where), (
@@ -204,7 +204,8 @@ def close_order(schema_name, order_id):
         edits += [Edit(line, 0, line, 0, unit) for line in range(rest[0].lineno + 1, rest[-1].end_lineno + 1)
                   if lines[line - 1].strip()]
         return self.fix(f"Take the schema as `{_SCHEMA_PARAMETER}=None` and run the body in `{guard}("
-                        f"{_SCHEMA_PARAMETER} or {connection}.schema_name)`; callers that pass none keep today's schema",
+                        f"{_SCHEMA_PARAMETER} or {connection}.schema_name)`; callers that pass none keep today's "
+                        "schema",
                         [*guard_imports, *connection_imports, parameter, *edits])
 
     def _call_site(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
@@ -367,7 +368,8 @@ def _queued_task(call: ast.Call, ctx):
         if any(isinstance(key, ast.Constant) and key.value == parameter for key in kwargs_given.keys):
             return None
     if args_given is not None:
-        if not isinstance(args_given, (ast.Tuple, ast.List)) or any(isinstance(e, ast.Starred) for e in args_given.elts):
+        if not isinstance(args_given, (ast.Tuple, ast.List)) or any(
+                isinstance(e, ast.Starred) for e in args_given.elts):
             return None
         if index is not None and len(args_given.elts) > index:
             return None
@@ -420,7 +422,8 @@ def _append_item(given: ast.Dict, item: str, ctx) -> Edit | None:
 
 def _launch_files(root: str) -> Iterator[str]:
     """The text of the files at the project's root, and one folder down, that start its processes."""
-    for folder in (root, *(entry.path for entry in _entries(root) if entry.is_dir() and not entry.name.startswith("."))):
+    folders = (entry.path for entry in _entries(root) if entry.is_dir() and not entry.name.startswith("."))
+    for folder in (root, *folders):
         for entry in _entries(folder):
             if entry.is_file() and _LAUNCH_FILES.match(entry.name):
                 try:

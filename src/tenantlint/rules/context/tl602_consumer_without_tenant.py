@@ -9,7 +9,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import CONSUMER
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import Reach, class_methods, in_tenancy_package
+from tenantlint.rules.context import EXAMPLE_SETTINGS, Reach, class_methods, in_tenancy_package
 
 _ROUTER = "ProtocolTypeRouter"
 # a name in the stack, or a word in the project code behind it, that says the stack puts a tenant in the scope
@@ -53,18 +53,13 @@ class ConsumerWithoutTenant(Rule):
     triggers = ("Consumer",)
     needs_tenant_apps = True
     example_filename = "consumers.py"
-    example_settings = """\
-SHARED_APPS = ["django_tenants", "customers"]
-TENANT_APPS = ["chat"]
-INSTALLED_APPS = SHARED_APPS + TENANT_APPS
-TENANT_MODEL = "customers.Client"
-"""
+    example_settings = EXAMPLE_SETTINGS
     example_files = {"asgi.py": """\
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
-from chat.routing import websocket_urlpatterns
+from orders.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter({
     "http": get_asgi_application(),
@@ -75,12 +70,12 @@ application = ProtocolTypeRouter({
         """\
 from channels.generic.websocket import JsonWebsocketConsumer
 
-from chat.models import Message
+from orders.models import Order
 
 
-class ChatConsumer(JsonWebsocketConsumer):  # TL602
+class OrdersConsumer(JsonWebsocketConsumer):  # TL602
     def receive_json(self, content):
-        Message.objects.create(text=content["text"])
+        Order.objects.filter(pk=content["order"]).update(open=False)
 """,
     )
     valid = (
@@ -88,13 +83,13 @@ class ChatConsumer(JsonWebsocketConsumer):  # TL602
 from channels.generic.websocket import JsonWebsocketConsumer
 from django_tenants.utils import schema_context
 
-from chat.models import Message
+from orders.models import Order
 
 
-class ChatConsumer(JsonWebsocketConsumer):
+class OrdersConsumer(JsonWebsocketConsumer):
     def receive_json(self, content):
         with schema_context(self.scope["tenant"].schema_name):
-            Message.objects.create(text=content["text"])
+            Order.objects.filter(pk=content["order"]).update(open=False)
 """,
     )
 

@@ -9,7 +9,13 @@ from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import TEST
 from tenantlint.model.known import SYNC_TO_ASYNC
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import Reach, class_methods, function_named, in_tenancy_package, takes_tenant
+from tenantlint.rules.context import (
+    EXAMPLE_SETTINGS,
+    class_methods,
+    function_named,
+    in_tenancy_package,
+    unguarded_tenant_model,
+)
 
 _THREADS = frozenset({"threading.Thread", "threading.Timer"})
 _TO_THREAD = "asyncio.to_thread"
@@ -24,9 +30,9 @@ class ThreadHopWithoutTenant(Rule):
     what = (
         "A function handed to another thread (`threading.Thread(target=f)`, `threading.Timer(t, f)`, an "
         "executor's `submit(f, ...)`, `loop.run_in_executor(executor, f, ...)`, `asyncio.to_thread(f, ...)`, "
-        "`sync_to_async(f, thread_sensitive=False)`, also through `functools.partial(f, ...)`) that uses the manager of a model from "
-        "an app in `TENANT_APPS`, itself or through the helpers it calls, in a project with one schema per tenant, "
-        "with no schema chosen in it and no schema or tenant passed to it."
+        "`sync_to_async(f, thread_sensitive=False)`, also through `functools.partial(f, ...)`) that uses the "
+        "manager of a model from an app in `TENANT_APPS`, itself or through the helpers it calls, in a project "
+        "with one schema per tenant, with no schema chosen in it and no schema or tenant passed to it."
     )
     why = (
         "django-tenants keeps the schema on the database connection, and Django gives every thread its own "
@@ -52,12 +58,7 @@ class ThreadHopWithoutTenant(Rule):
     triggers = ("Thread(", "Timer(", ".submit(", "run_in_executor(", "to_thread(", "thread_sensitive")
     needs_tenant_apps = True
     example_filename = "views.py"
-    example_settings = """\
-SHARED_APPS = ["django_tenants", "customers"]
-TENANT_APPS = ["orders"]
-INSTALLED_APPS = SHARED_APPS + TENANT_APPS
-TENANT_MODEL = "customers.Client"
-"""
+    example_settings = EXAMPLE_SETTINGS
     invalid = (
         """\
 import threading
@@ -108,13 +109,8 @@ def close_orders(request):
         found = function_named(handed, ctx.module, class_methods(ctx.execution.around(node)[1]), ctx)
         if found is None:
             return
-        function, module, methods = found
-        if takes_tenant(function):
-            return
-        reached = Reach(function, ctx, methods=methods, module=module)
-        if reached.chooses_schema():
-            return
-        model = reached.tenant_model(ctx.tenancy)
+        function = found[0]
+        model = unguarded_tenant_model(found, ctx)
         if model is None:
             return
         call = ast.unparse(node.func)

@@ -10,7 +10,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import COMMAND
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import Reach, class_methods, in_tenancy_package
+from tenantlint.rules.context import EXAMPLE_SETTINGS, Reach, class_methods, in_tenancy_package
 
 # django-tenants' command bases run the command once per chosen tenant (or every tenant)
 _TENANT_COMMAND_BASES = ("BaseTenantCommand", "TenantWrappedCommand", "InteractiveTenantOption")
@@ -59,12 +59,7 @@ class CommandWithoutTenant(Rule):
     triggers = ("Command",)
     needs_tenant_apps = True
     example_filename = "close_orders.py"
-    example_settings = """\
-SHARED_APPS = ["django_tenants", "customers"]
-TENANT_APPS = ["orders"]
-INSTALLED_APPS = SHARED_APPS + TENANT_APPS
-TENANT_MODEL = "customers.Client"
-"""
+    example_settings = EXAMPLE_SETTINGS
     invalid = (
         """\
 from django.core.management.base import BaseCommand
