@@ -81,7 +81,7 @@ class GroupNameWithoutTenant(Rule):
     fix_safety = "safe"
     severity = Severity.WARNING
     node_types = (ast.Call, ast.ClassDef)
-    triggers = ("group_add", "group_send", "groups")
+    triggers = ("group_add", "group_send", "Consumer")  # `groups = [...]` is a consumer's attribute
     example_filename = "consumers.py"
     invalid = (
         """\
