@@ -27,12 +27,14 @@ def test_shared_task_app_task_class_task_and_a_task_through_an_imported_helper()
         ("tasks.py", 17, 0, _message("count_invoices", "`billing.Invoice`")),
         ("tasks.py", 22, 0, _message("close_everything", "`Order`")),
         ("tasks.py", 26, 0, _message("ArchiveOrders", "`Order`")),
+        ("tasks.py", 77, 0, _message("close_lazily", "`Order`")),  # its helper imported in its body
         # a task that takes the schema as an optional parameter, queued without it
         ("views.py", 8, 4, _queued_message("reopen_order.delay")),
         ("views.py", 9, 4, _queued_message("reopen_order.apply_async")),
         ("views.py", 10, 4, _queued_message("reopen_order.apply_async")),
+        ("views.py", 22, 4, _queued_message("reopen.delay")),  # imported in the view, under another name
     ]
-    assert [d.fix is not None for d in diagnostics] == [True, True, True, False, True, True, True]
+    assert [d.fix is not None for d in diagnostics] == [True, True, True, False, True, True, True, True, True]
 
 
 def _queued_message(call: str) -> str:
@@ -78,6 +80,10 @@ def test_the_fix_makes_the_task_take_the_schema_and_then_its_callers_pass_theirs
         "    reopen_order.apply_async((pk,), {\"schema_name\": connection.schema_name})\n"
         "    close_order.delay(pk, schema_name=connection.schema_name)\n"
         "    reopen_everywhere.delay(pk)\n"
+        "    return HttpResponse(status=202)\n\n\n"
+        "def reopen_later(request, pk):\n"
+        "    from orders.tasks import reopen_order as reopen\n\n"
+        "    reopen.delay(pk, schema_name=connection.schema_name)  # TL601\n"
         "    return HttpResponse(status=202)\n")
 
 

@@ -27,4 +27,5 @@ def test_threads_timers_executors_and_thread_insensitive_sync_to_async():
         ("views.py", 57, 10, _message("sync_to_async", "count_open")),  # thread_sensitive=False
         ("views.py", 60, 10, _message("asyncio.to_thread", "count_open")),
         ("views.py", 66, 8, _message("threading.Thread", "build")),  # a method, as self.build
+        ("views.py", 75, 4, _message("threading.Thread", "close_all")),  # imported in the view, as close
     ]

@@ -89,8 +89,8 @@ def fingerprint(config: Config, files: list[str]) -> str:
 
 def _code_stamp() -> tuple[int, int]:
     package = os.path.dirname(os.path.abspath(__file__))
-    stamps = [entry.stat().st_mtime_ns for folder in (package, *(os.path.join(package, sub) for sub in ("model", "rules", "report")))
-              for entry in os.scandir(folder) if entry.name.endswith(".py")]
+    stamps = [os.stat(os.path.join(folder, name)).st_mtime_ns for folder, _, names in os.walk(package)
+              for name in names if name.endswith(".py")]  # the rule families' folders included
     return len(stamps), max(stamps, default=0)
 
 

@@ -57,13 +57,18 @@ class ImportTable:
     def qualify_within(self, node: ast.AST, function: ast.AST) -> str | None:
         """`qualify`, with the imports `function` makes in its own body (`from .models import X` inside
         a receiver, to dodge an import cycle) taking precedence."""
+        local = self.local_bindings(ast.walk(function))
+        return qualify_with(node, lambda name: local.get(name) or self.bindings.get(name))
+
+    def local_bindings(self, nodes) -> dict[str, str]:
+        """The names the `from ... import` statements among `nodes` (a function's) bind, as dotted names."""
         local: dict[str, str] = {}
-        for statement in ast.walk(function):
+        for statement in nodes:
             if isinstance(statement, ast.ImportFrom):
                 base = resolve_relative(self._package, statement.module, statement.level)
                 for alias in statement.names if base is not None else ():
                     local[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-        return qualify_with(node, lambda name: local.get(name) or self.bindings.get(name))
+        return local
 
     def names_for(self, dotted: str) -> list[str]:
         """The module-level names bound to `dotted`, in binding order (indexed once: asked per finding)."""

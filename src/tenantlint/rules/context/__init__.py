@@ -12,7 +12,7 @@ from typing import Iterator
 
 from tenantlint.model.known import TENANT_APPS
 from tenantlint.model.tenancy import app_label
-from tenantlint.trees import own_nodes
+from tenantlint.trees import own_nodes, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 # calls that choose the schema the work runs on (set_schema_to_public: the public one, on purpose)
@@ -95,9 +95,11 @@ class Reach:
             seen.add(id(function))
             imports = module.imports
             self.functions.append((function, imports))
-            for node in own_nodes(function.body):
+            nodes = list(own_nodes(function.body))
+            local = imports.local_bindings(nodes)  # `from .helpers import close` inside the function
+            for node in nodes:
                 if isinstance(node, ast.Call):
-                    found = function_named(_run_function(node), module, own_methods, ctx)
+                    found = function_named(_run_function(node), module, own_methods, ctx, local)
                     if found is not None:
                         pending.append(found)
 
@@ -137,19 +139,28 @@ def class_methods(owner: ast.ClassDef | None) -> dict[str, Function]:
         if owner is not None else {}
 
 
-def function_named(expr: ast.expr, module, methods: dict[str, Function], ctx):
+def function_named(expr: ast.expr, module, methods: dict[str, Function], ctx, local: dict[str, str] | None = None):
     """The function `expr` names, as (function, its module, the methods of its class): `self.method`, a
-    function of `module`, or one `module` imports from the project; None for anything else."""
+    function of `module`, or one `module` imports from the project (at its head, or, in `local`, in the
+    function the expression is in); None for anything else."""
     if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
         method = methods.get(expr.attr)
         return (method, module, methods) if method is not None else None
     if not isinstance(expr, ast.Name):
         return None
-    local = _module_function(module.tree, expr.id)
-    if local is not None:
-        return local, module, {}
+    if local and expr.id in local:  # imported in the function: it shadows the module's own names
+        return project_function(local[expr.id], ctx)
+    defined = _module_function(module.tree, expr.id)
+    if defined is not None:
+        return defined, module, {}
     dotted = module.imports.bindings.get(expr.id)
     return project_function(dotted, ctx) if dotted else None
+
+
+def imports_around(node: ast.AST, ctx) -> dict[str, str]:
+    """What the `from ... import` statements of the function holding `node` bind (none at module level)."""
+    function = ctx.execution.around(node)[0]
+    return ctx.imports.local_bindings(walk(function)) if function is not None else {}
 
 
 def project_function(dotted: str, ctx):

@@ -17,6 +17,7 @@ from tenantlint.rules.context import (
     chooses_schema,
     class_methods,
     function_named,
+    imports_around,
     in_tenancy_package,
     project_function,
     takes_tenant,
@@ -295,7 +296,7 @@ def _scheduled_task(node, ctx):
         return None
     if "_schema_name" in ast.unparse(node):
         return None
-    found = function_named(signature.func.value, ctx.module, {}, ctx)
+    found = function_named(signature.func.value, ctx.module, {}, ctx, imports_around(node, ctx))
     return (signature, found, f"'{ast.unparse(signature.func.value)}'") if found is not None else None
 
 
@@ -334,7 +335,8 @@ def _parameter_edit(function, ctx) -> Edit | None:
 def _queued_task(call: ast.Call, ctx):
     """(the task, its schema parameter) for `task.delay(...)`/`task.apply_async(...)` of a project task
     whose schema or tenant parameter has a default and is not passed; else None."""
-    found = function_named(call.func.value, ctx.module, class_methods(ctx.execution.around(call)[1]), ctx)
+    found = function_named(call.func.value, ctx.module, class_methods(ctx.execution.around(call)[1]), ctx,
+                           imports_around(call, ctx))
     if found is None:
         return None
     function = found[0]

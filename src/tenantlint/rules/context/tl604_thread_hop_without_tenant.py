@@ -13,6 +13,7 @@ from tenantlint.rules.context import (
     EXAMPLE_SETTINGS,
     class_methods,
     function_named,
+    imports_around,
     in_tenancy_package,
     unguarded_tenant_model,
 )
@@ -106,7 +107,8 @@ def close_orders(request):
         if ctx.execution.at(node).place == TEST or _passes_tenant(node, handed):
             return
         handed = _unwrap_partial(handed, ctx)
-        found = function_named(handed, ctx.module, class_methods(ctx.execution.around(node)[1]), ctx)
+        found = function_named(handed, ctx.module, class_methods(ctx.execution.around(node)[1]), ctx,
+                               imports_around(node, ctx))
         if found is None:
             return
         function = found[0]
