@@ -8,6 +8,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import COMMAND, REQUEST, TASK
 from tenantlint.model.known import DB_CONNECTION, DB_CONNECTIONS, TENANT_GUARDS
+from tenantlint.model.tenancy import TENANT_MODEL_NAMES
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.context import in_tenancy_package
 from tenantlint.rules.edits.imports import imported_name
@@ -15,7 +16,9 @@ from tenantlint.rules.edits.statements import alone_on_lines, bindings, is_docst
 from tenantlint.trees import per_tree, walk
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
-_RESTORES = frozenset({"set_tenant", "set_schema", "set_schema_to_public"})
+_RESTORES = frozenset({"set_tenant", "set_schema", "set_schema_to_public", "deactivate"})
+# django-tenants' `TenantMixin.activate()` is `connection.set_tenant(self)`; its `deactivate()`, back to public
+_ACTIVATE = "activate"
 # a context manager's entry switches and its exit switches back; a test's set-up is undone by its tear-down
 _PAIRED_METHODS = ("__enter__", "__aenter__", "__exit__", "__aexit__", "setUp", "setUpClass", "setUpTestData", "tearDown", "tearDownClass")
 _BLOCKS = ("body", "orelse", "finalbody")
@@ -30,12 +33,13 @@ _GUARD_NAMES = frozenset(dotted.rpartition(".")[2] for dotted in TENANT_GUARDS.v
 class SchemaSwitchNotRestored(Rule):
     code = "TL606"
     name = "schema-switch-not-restored"
-    summary = "a task switches the connection's schema (set_tenant/set_schema) and never switches it back"
+    summary = "a task switches the connection's schema (set_tenant/set_schema/activate) and never switches it back"
     what = (
         "A call of `connection.set_tenant(...)` or `connection.set_schema(...)` (django-tenants' database "
-        "connection, `from django.db import connection` or `connections[alias]`, resolved through imports) that "
-        "is not switched back on every path: no `set_tenant`, `set_schema` or `set_schema_to_public` on it in a "
-        "`finally` block guarding the switch. Reported in a Celery task (`@shared_task`, `@app.task`, a `Task` "
+        "connection, `from django.db import connection` or `connections[alias]`, resolved through imports), or "
+        "`tenant.activate()` (django-tenants' `TenantMixin`, which calls `set_tenant`; on a receiver named like "
+        "the tenant or the tenant model), that is not switched back on every path: no `set_tenant`, `set_schema`, "
+        "`set_schema_to_public` or `deactivate()` in a `finally` block guarding the switch. Reported in a Celery task (`@shared_task`, `@app.task`, a `Task` "
         "subclass), or in a function or method the module's tasks run (followed by name, transitively, when the "
         "name is defined once), of a project whose Celery app does not reset the schema per task, and, anywhere outside a "
         "request, where the switch back is there but a return or an exception before it skips it."
@@ -78,7 +82,7 @@ class SchemaSwitchNotRestored(Rule):
     )
     fix_safety = "unsafe"
     node_types = (ast.Call,)
-    triggers = ("set_tenant", "set_schema")
+    triggers = ("set_tenant", "set_schema", ".activate()")
     example_filename = "tasks.py"
     invalid = (
         """\
@@ -144,7 +148,8 @@ class HostTenantMiddleware(MiddlewareMixin):
 
     def visit(self, node: ast.Call, ctx) -> Iterator[Diagnostic]:
         func = node.func
-        if not (isinstance(func, ast.Attribute) and func.attr in TENANT_GUARDS and _on_connection(node, ctx.imports)):
+        if not (isinstance(func, ast.Attribute) and (func.attr in TENANT_GUARDS and _on_connection(node, ctx.imports)
+                                                     or _activates_a_tenant(node, ctx))):
             return
         if in_tenancy_package(ctx.module.name):
             return
@@ -165,7 +170,7 @@ class HostTenantMiddleware(MiddlewareMixin):
         if execution.place == REQUEST or (in_task and _tasks_reset_the_schema(ctx)) or not (in_task or later):
             return  # a request's schema is set again by the next request; a helper's callers may switch back
         call = ctx.segment(node) or ast.unparse(node)
-        guard = TENANT_GUARDS[func.attr].rpartition(".")[2]
+        guard = _guard_for(node).rpartition(".")[2]
         remedy = f"wrap the work in `with {guard}(...):`, which switches back on every path"
         if later:
             back = later[0].lineno
@@ -192,7 +197,7 @@ class HostTenantMiddleware(MiddlewareMixin):
         if function.name in _MIDDLEWARE_METHODS and owner is not None and (
                 owner.name.endswith("Middleware") or any("Middleware" in ast.unparse(b) for b in owner.bases)):
             return True
-        argument = node.args[0] if node.args else None
+        argument = node.func.value if node.func.attr == _ACTIVATE else node.args[0] if node.args else None
         return isinstance(argument, ast.Attribute) and argument.attr == "tenant" and (
             isinstance(argument.value, ast.Name) and argument.value.id == "request")
 
@@ -230,18 +235,44 @@ class HostTenantMiddleware(MiddlewareMixin):
         if at != first or not rest or not alone_on_lines(statement, lines) or not all(
                 starts_line(s, lines) for s in rest) or any(spans_lines(n) for s in rest for n in walk(s)):
             return None
-        name, imports = imported_name(TENANT_GUARDS[node.func.attr], function, ctx)
+        name, imports = imported_name(_guard_for(node), function, ctx)
         if name is None:
             return None
         line = lines[statement.lineno - 1]
         unit = "\t" if "\t" in line[: len(line) - len(line.lstrip())] else "    "
-        arguments = ctx.segment(node)[len(ctx.segment(node.func)):]
+        if node.func.attr == _ACTIVATE:  # `tenant.activate()`: the tenant is the receiver
+            arguments = f"({ctx.segment(node.func.value)})"
+        else:
+            arguments = ctx.segment(node)[len(ctx.segment(node.func)):]
         _, start, _, end = ctx.char_span(statement)
         edits = [Edit(statement.lineno, start, statement.end_lineno, end, f"with {name}{arguments}:")]
         edits += [Edit(line, 0, line, 0, unit) for line in range(rest[0].lineno, rest[-1].end_lineno + 1)
                   if lines[line - 1].strip()]
         return self.fix(f"Switch back on every path: `with {name}(...):` around the rest of the block",
                         [*imports, *edits])
+
+
+def _guard_for(call: ast.Call) -> str:
+    """The guard that does what the switch does and switches back: `tenant_context` for a tenant."""
+    return TENANT_GUARDS["set_tenant" if call.func.attr == _ACTIVATE else call.func.attr]
+
+
+def _activates_a_tenant(call: ast.Call, ctx) -> bool:
+    """`tenant.activate()` on what reads as a tenant: a name or attribute saying tenant (or the project's
+    tenant model, `client.activate()`), or a lookup of the tenant model (`Client.objects.get(...).activate()`);
+    not `translation.activate("fr")` or `timezone.activate(tz)`, which take an argument."""
+    if call.func.attr != _ACTIVATE or call.args or call.keywords:
+        return False
+    receiver = call.func.value
+    model = (ctx.tenancy.tenant_model or "").rpartition(".")[2].lower()
+    words = ({model} if model else set()) | {name.lower() for name in TENANT_MODEL_NAMES}
+    if isinstance(receiver, ast.Call):
+        receiver = receiver.func.value if isinstance(receiver.func, ast.Attribute) else receiver.func
+        while isinstance(receiver, ast.Attribute) and receiver.attr in ("objects", "_default_manager"):
+            receiver = receiver.value
+    name = receiver.id if isinstance(receiver, ast.Name) else receiver.attr if isinstance(receiver, ast.Attribute) \
+        else ""
+    return any(word in name.lower() for word in words)
 
 
 def _on_connection(call: ast.Call, imports) -> bool:
@@ -337,7 +368,7 @@ def _statement_and_function(parents: list[ast.AST]) -> tuple[ast.Expr | None, Fu
 
 def _restores(function: Function, imports) -> list[ast.Call]:
     return [node for node in walk(function) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr in _RESTORES and _on_connection(node, imports)]
+            and node.func.attr in _RESTORES and (node.func.attr == "deactivate" or _on_connection(node, imports))]
 
 
 def _guarded_by(switch: ast.stmt, restore: ast.Call, function: Function) -> bool:
