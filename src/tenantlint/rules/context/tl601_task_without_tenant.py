@@ -9,20 +9,19 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import TASK, TEST
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import (
-    EXAMPLE_SETTINGS,
+from tenantlint.model.summaries import (
     TENANT_PARAMETER,
     Reach,
     chooses_schema,
     class_methods,
     function_named,
     imports_around,
-    in_tenancy_package,
     project_function,
     takes_tenant,
     unguarded_tenant_model,
 )
+from tenantlint.rules.base import Rule, register
+from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
 from tenantlint.rules.edits.imports import imported_name
 from tenantlint.rules.edits.statements import bindings, is_docstring, spans_lines, starts_line
 from tenantlint.trees import walk

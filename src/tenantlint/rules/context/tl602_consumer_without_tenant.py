@@ -8,8 +8,9 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import CONSUMER
+from tenantlint.model.summaries import Reach, class_methods
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, Reach, class_methods, in_tenancy_package
+from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
 
 _ROUTER = "ProtocolTypeRouter"
 # a name in the stack, or a word in the project code behind it, that says the stack puts a tenant in the scope

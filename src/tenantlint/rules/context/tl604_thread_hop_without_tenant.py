@@ -8,15 +8,9 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import TEST
 from tenantlint.model.known import SYNC_TO_ASYNC
+from tenantlint.model.summaries import class_methods, function_named, imports_around, unguarded_tenant_model
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import (
-    EXAMPLE_SETTINGS,
-    class_methods,
-    function_named,
-    imports_around,
-    in_tenancy_package,
-    unguarded_tenant_model,
-)
+from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
 
 _THREADS = frozenset({"threading.Thread", "threading.Timer"})
 _TO_THREAD = "asyncio.to_thread"

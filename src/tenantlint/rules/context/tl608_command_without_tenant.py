@@ -9,8 +9,9 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import COMMAND
+from tenantlint.model.summaries import Reach, class_methods
 from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, Reach, class_methods, in_tenancy_package
+from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
 
 # django-tenants' command bases run the command once per chosen tenant (or every tenant)
 _TENANT_COMMAND_BASES = ("BaseTenantCommand", "TenantWrappedCommand", "InteractiveTenantOption")
