@@ -124,7 +124,6 @@ class FileContext:
         return Location.of(self.path, node)
 
 
-
 @dataclass
 class FixContext:
     """What a codemod may need besides the module: the file and its newline style."""
@@ -133,7 +132,13 @@ class FixContext:
     newline: str
 
 
-
+# the project the examples of a rule about schemas per tenant run in (and its page shows): orders per tenant
+SCHEMA_PER_TENANT_SETTINGS = """\
+SHARED_APPS = ["django_tenants", "customers"]
+TENANT_APPS = ["orders"]
+INSTALLED_APPS = SHARED_APPS + TENANT_APPS
+TENANT_MODEL = "customers.Client"
+"""
 
 
 class Rule:

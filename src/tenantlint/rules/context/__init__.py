@@ -7,13 +7,6 @@ from __future__ import annotations
 
 from tenantlint.model.known import TENANT_APPS
 
-# the project the rules' examples run in (and their pages show): one schema per tenant, orders per tenant
-EXAMPLE_SETTINGS = """\
-SHARED_APPS = ["django_tenants", "customers"]
-TENANT_APPS = ["orders"]
-INSTALLED_APPS = SHARED_APPS + TENANT_APPS
-TENANT_MODEL = "customers.Client"
-"""
 
 def in_tenancy_package(module_name: str) -> bool:
     """django-tenants' (or its predecessor's) own code, whose job is to switch schemas: also when the

@@ -20,8 +20,8 @@ from tenantlint.model.summaries import (
     takes_tenant,
     unguarded_tenant_model,
 )
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
+from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
+from tenantlint.rules.context import in_tenancy_package
 from tenantlint.rules.edits.imports import imported_name
 from tenantlint.rules.edits.statements import bindings, is_docstring, spans_lines, starts_line
 from tenantlint.trees import walk
@@ -86,7 +86,7 @@ class TaskWithoutTenant(Rule):
     triggers = ("task", "Task")
     needs_tenant_apps = True
     example_filename = "tasks.py"
-    example_settings = EXAMPLE_SETTINGS
+    example_settings = SCHEMA_PER_TENANT_SETTINGS
     invalid = (
         """\
 from celery import shared_task

@@ -9,8 +9,8 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import CONSUMER
 from tenantlint.model.summaries import Reach, class_methods
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
+from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
+from tenantlint.rules.context import in_tenancy_package
 
 _ROUTER = "ProtocolTypeRouter"
 # a name in the stack, or a word in the project code behind it, that says the stack puts a tenant in the scope
@@ -54,7 +54,7 @@ class ConsumerWithoutTenant(Rule):
     triggers = ("Consumer",)
     needs_tenant_apps = True
     example_filename = "consumers.py"
-    example_settings = EXAMPLE_SETTINGS
+    example_settings = SCHEMA_PER_TENANT_SETTINGS
     example_files = {"asgi.py": """\
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter

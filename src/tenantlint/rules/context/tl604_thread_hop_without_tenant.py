@@ -9,8 +9,8 @@ from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import TEST
 from tenantlint.model.known import SYNC_TO_ASYNC
 from tenantlint.model.summaries import class_methods, function_named, imports_around, unguarded_tenant_model
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
+from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
+from tenantlint.rules.context import in_tenancy_package
 
 _THREADS = frozenset({"threading.Thread", "threading.Timer"})
 _TO_THREAD = "asyncio.to_thread"
@@ -53,7 +53,7 @@ class ThreadHopWithoutTenant(Rule):
     triggers = ("Thread(", "Timer(", ".submit(", "run_in_executor(", "to_thread(", "thread_sensitive")
     needs_tenant_apps = True
     example_filename = "views.py"
-    example_settings = EXAMPLE_SETTINGS
+    example_settings = SCHEMA_PER_TENANT_SETTINGS
     invalid = (
         """\
 import threading

@@ -10,8 +10,8 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import COMMAND
 from tenantlint.model.summaries import Reach, class_methods
-from tenantlint.rules.base import Rule, register
-from tenantlint.rules.context import EXAMPLE_SETTINGS, in_tenancy_package
+from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
+from tenantlint.rules.context import in_tenancy_package
 
 # django-tenants' command bases run the command once per chosen tenant (or every tenant)
 _TENANT_COMMAND_BASES = ("BaseTenantCommand", "TenantWrappedCommand", "InteractiveTenantOption")
@@ -60,7 +60,7 @@ class CommandWithoutTenant(Rule):
     triggers = ("Command",)
     needs_tenant_apps = True
     example_filename = "close_orders.py"
-    example_settings = EXAMPLE_SETTINGS
+    example_settings = SCHEMA_PER_TENANT_SETTINGS
     invalid = (
         """\
 from django.core.management.base import BaseCommand

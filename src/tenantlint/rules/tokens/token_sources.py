@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import re
 from functools import cached_property
-from typing import Iterator
 
 from tenantlint.model.known import AUTHENTICATORS, JWT_DECODE_FUNCTIONS, SIMPLEJWT_TOKEN_CLASSES
 from tenantlint.model.project import ClassInfo, ModuleInfo, qualify_with, resolve_relative
