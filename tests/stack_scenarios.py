@@ -344,6 +344,24 @@ def digest() -> dict:
     return seen
 
 
+def footer() -> dict:
+    """The footer's note count on alpha, on beta (which has one note more), and on alpha again, all in the
+    one process that serves them."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    from notes.models import Note
+
+    with schema_context("beta"):
+        bob = get_user_model().objects.get(username="bob")
+        Note.objects.create(owner=bob, text="beta's second", updated_by=bob)
+    seen = {}
+    for label, host in (("alpha", "alpha.test"), ("beta", "beta.test"), ("alpha_again", "alpha.test")):
+        seen[label] = Client().get("/footer/", HTTP_HOST=host).json()["notes"]
+    return seen
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

@@ -300,6 +300,27 @@ def test_a_queued_task_runs_in_the_tenant_that_queued_it_after_the_fix(cluster, 
     assert run_scenario(cluster, crm, "digest", database + "_fixed") == {"alpha": 1, "beta": 2}
 
 
+def test_a_memo_of_tenant_data_is_kept_per_tenant_after_the_fix(cluster, crm, request):
+    """The footer's note count is memoized for the process: the first tenant to ask decides it for all."""
+    database = request.node.name[:40]
+    # as written: beta's footer shows alpha's count
+    assert run_scenario(cluster, crm, "footer", database) == {"alpha": 1, "beta": 1, "alpha_again": 1}
+    done = fix(crm, "--select", "TL701", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (crm / "notes" / "memos.py").read_text() == (
+        "from functools import lru_cache\n\n"
+        "from django.db import connection\n\n"
+        "from notes.models import Note\n\n\n"
+        "def notes_total():\n"
+        "    return _notes_total(connection.schema_name)\n\n\n"
+        "@lru_cache(maxsize=None)\n"
+        "def _notes_total(schema_name):\n"
+        '    """How many notes the tenant keeps, for the page footer (counted once: it is on every page)."""\n'
+        "    return Note.objects.count()\n")
+    # each tenant's footer counts its own notes, and alpha's is still served from its memo
+    assert run_scenario(cluster, crm, "footer", database + "_fixed") == {"alpha": 1, "beta": 2, "alpha_again": 1}
+
+
 def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another_after_the_fix(cluster, crm, request):
     """Note 1 of alpha and note 1 of beta are two notes with one channel-layer group, `note_room_1`."""
     database = request.node.name[:40]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from tenantlint.diagnostics import Diagnostic
+from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import MIDDLEWARE, TEST
 from tenantlint.model.known import DB_CONNECTION
 from tenantlint.model.summaries import Reach, class_methods, takes_tenant
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
+from tenantlint.rules.edits.imports import imported_name
+from tenantlint.rules.edits.statements import module_names
 
 # memo decorators whose store lives as long as the function (keyed by the arguments only)
 _MEMOS = frozenset({
@@ -21,6 +23,9 @@ _MEMOS = frozenset({
 _PER_OBJECT = frozenset({"functools.cached_property", "django.utils.functional.cached_property"})
 _ACTIVE_TENANT_CALLS = frozenset({"django_tenants.utils.get_tenant", "django_multitenant.utils.get_current_tenant"})
 _SITES = "django.contrib.sites"
+# what a memoized function offers besides being called, kept on the function the fix leaves in its place
+_MEMO_ATTRIBUTES = ("cache_clear", "cache_info", "cache_parameters")
+_NO_SCOPE = ast.Module(body=[], type_ignores=[])  # the wrapper is module level: no local name of its own
 
 
 @register
@@ -54,11 +59,16 @@ class MemoizedTenantData(Rule):
         "test code."
     )
     fix_description = (
-        "No automatic fix yet: keying the memo by the schema means a memoized helper that takes "
-        "`connection.schema_name`, and every `cache_clear()` of the memo in the project then has to reach it. "
-        "Write `@lru_cache def _languages(schema_name): ...` and `def languages(): return "
-        "_languages(connection.schema_name)`, or keep the data in Django's cache under a key with the schema."
+        "The memo is keyed by the schema, and every caller keeps calling the same name: the memoized function "
+        "becomes `_name(schema_name, ...)`, and `name(...)` a plain function in its place that calls it with "
+        "`connection.schema_name` first; where the project calls `name.cache_clear()` (or `cache_info`), those "
+        "are kept on `name`, reaching the memo. Unsafe: the memo then holds one entry per tenant (a bounded "
+        "`maxsize` is shared among them) and is computed once per tenant. Offered for module functions with "
+        "plain parameters (no `*args`, `**kwargs`, keyword-only or positional-only ones), not async; for "
+        "methods and `cached_property`, keep the data per tenant by hand, or in Django's cache under a key with "
+        "the schema."
     )
+    fix_safety = "unsafe"
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
     triggers = ("cache", "cached")
     needs_tenant_apps = True
@@ -115,11 +125,47 @@ def _accepted_currencies(schema_name):
             return
         shown = memo.rpartition(".")[2]
         holder = f"on '{owner.name}', one object for the whole process, " if memo in _PER_OBJECT else ""
+        fix = self._keyed_by_schema(node, ctx) if owner is None and memo not in _PER_OBJECT else None
         yield self.diagnostic(ctx.location(node), (
             f"`@{shown}` '{node.name}' {holder}keeps one answer for every tenant, and it reads {read}: the first "
             "tenant to compute it decides what every other tenant gets until the process restarts; key the memo "
             "by the schema (a memoized helper taking `connection.schema_name`) or cache it under a key with the "
-            "schema"))
+            "schema"), fix=fix)
+
+    def _keyed_by_schema(self, function, ctx):
+        """`name` becomes a plain function calling the memoized `_name(connection.schema_name, ...)`."""
+        args = function.args
+        if isinstance(function, ast.AsyncFunctionDef) or args.vararg or args.kwarg or args.kwonlyargs \
+                or args.posonlyargs:
+            return None
+        name, inner = function.name, f"_{function.name}"
+        lines = ctx.lines
+        header = lines[function.lineno - 1]
+        opening = f"def {name}("
+        at = header.find(opening)
+        if inner in module_names(ctx.tree) or at < 0 or header[:at].strip():
+            return None
+        connection, imports = imported_name("django.db.connection", _NO_SCOPE, ctx)
+        if connection is None:
+            return None
+        parameters = [a.arg for a in args.args]
+        signature = ast.unparse(function.args)  # defaults and annotations as written, on one line
+        first = min([function.lineno, *(d.lineno for d in function.decorator_list)])
+        forwarded = ", ".join([f"{connection}.schema_name", *parameters])
+        wrapper = f"def {name}({signature}):\n    return {inner}({forwarded})\n\n\n"
+        after = at + len(opening)
+        renamed = f"{inner}(schema_name{', ' if parameters else ''}"
+        edits = [*imports, Edit(first, 0, first, 0, wrapper),
+                 Edit(function.lineno, at + 4, function.lineno, after, renamed)]
+        text = ctx.project_text
+        kept = [attribute for attribute in _MEMO_ATTRIBUTES
+                if any(f"{name}.{attribute}" in text.text(path) for path in text.files_naming(attribute))]
+        if kept:
+            end = function.end_lineno
+            edits.append(Edit(end + 1, 0, end + 1, 0, "".join(
+                f"\n\n{name}.{attribute} = {inner}.{attribute}" for attribute in kept) + "\n"))
+        return self.fix(f"Key the memo by the schema: `{inner}({connection}.schema_name, ...)` memoized, "
+                        f"`{name}` calling it", edits)
 
     @staticmethod
     def _memo(function, ctx) -> str | None:

@@ -20,7 +20,8 @@ def imported_name(dotted: str, scope: ast.AST, ctx) -> tuple[str | None, list[Ed
     joined = _join_import(ctx.tree, module, name, ctx.lines)
     if joined is not None:
         return name, [joined]
-    insert = import_insert(ctx.tree, f"from {module} import {name}", module, True)
+    insert = import_insert(ctx.tree, f"from {module} import {name}", module, True,
+                           lambda top: ctx.project.find_module_path(top, ctx.path) is not None)
     anchor = insert.anchor
     if insert.after:
         return name, [Edit(anchor.end_lineno + 1, 0, anchor.end_lineno + 1, 0,

@@ -19,7 +19,7 @@ from tenantlint.trees import child_nodes, per_tree, walk
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 # Statements that open a scope: a guard's `return` must stay out of them.
 SCOPE_STATEMENTS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_STDLIB, _THIRD_PARTY, _RELATIVE = 1, 2, 3
+_STDLIB, _THIRD_PARTY, _FIRST_PARTY, _RELATIVE = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -235,19 +235,21 @@ def dominates(point: Point, path: list[Point]) -> bool:
 
 # -- module-level additions -----------------------------------------------------------------
 
-def import_insert(tree: ast.Module, code: str, module: str, from_import: bool) -> Insert:
-    """Where a new import goes: in its isort section, in order, among the module's leading imports."""
-    section = _section(module, 0)
+def import_insert(tree: ast.Module, code: str, module: str, from_import: bool, first_party=None) -> Insert:
+    """Where a new import goes: in its isort section, in order, among the module's leading imports.
+    `first_party(top_level_name)` says which packages are the project's own (isort's first party);
+    without it every package that is not the standard library's is one section."""
+    section = _section(module, 0, first_party)
     key = (section, from_import, module)
     leading = leading_imports(tree)
     if not leading:
         return before_first_statement(tree, code)
-    group = _group_for(leading, module, section)
+    group = _group_for(leading, module, section, first_party)
     if group is not None:  # in order within the block of imports it belongs to
-        keys = [_import_key(s) for s in group]
+        keys = [_import_key(s, first_party) for s in group]
         index = next((i for i, k in enumerate(keys) if k > key), len(group))
         return Insert(code, group[index]) if index < len(group) else Insert(code, group[-1], after=True)
-    keys = [_import_key(s) for s in leading]
+    keys = [_import_key(s, first_party) for s in leading]
     index = next((i for i, k in enumerate(keys) if k > key), len(leading))
     if index < len(leading) and keys[index][0] == section:
         return Insert(code, leading[index])
@@ -258,7 +260,7 @@ def import_insert(tree: ast.Module, code: str, module: str, from_import: bool) -
     return Insert(code, leading[-1], after=True, separate=True)
 
 
-def _group_for(leading: list[ast.Import | ast.ImportFrom], module: str, section: int):
+def _group_for(leading: list[ast.Import | ast.ImportFrom], module: str, section: int, first_party):
     """The block of imports (blank lines apart) a new import of `module` joins: the first that imports
     from its top-level package, else the first holding its isort section; None when none does. Where
     the module keeps its own packages in a block of their own (a first party isort would know), a third-
@@ -269,7 +271,8 @@ def _group_for(leading: list[ast.Import | ast.ImportFrom], module: str, section:
             groups.append([])
         groups[-1].append(statement)
     package = module.split(".")[0]
-    for wanted in (lambda s: _import_key(s)[2].split(".")[0] == package, lambda s: _import_key(s)[0] == section):
+    for wanted in (lambda s: _import_key(s, first_party)[2].split(".")[0] == package,
+                   lambda s: _import_key(s, first_party)[0] == section):
         found = next((group for group in groups if any(wanted(s) for s in group)), None)
         if found is not None:
             return found
@@ -295,15 +298,19 @@ def leading_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def _import_key(statement: ast.Import | ast.ImportFrom) -> tuple[int, bool, str]:
+def _import_key(statement: ast.Import | ast.ImportFrom, first_party=None) -> tuple[int, bool, str]:
     if isinstance(statement, ast.Import):
-        return _section(statement.names[0].name, 0), False, statement.names[0].name
+        return _section(statement.names[0].name, 0, first_party), False, statement.names[0].name
     if statement.module == "__future__":
         return 0, True, ""
-    return _section(statement.module or "", statement.level), True, statement.module or ""
+    return _section(statement.module or "", statement.level, first_party), True, statement.module or ""
 
 
-def _section(module: str, level: int) -> int:
+def _section(module: str, level: int, first_party=None) -> int:
     if level:
         return _RELATIVE
-    return _STDLIB if module.split(".")[0] in sys.stdlib_module_names else _THIRD_PARTY
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names:
+        return _STDLIB
+    return _FIRST_PARTY if first_party is not None and first_party(top) else _THIRD_PARTY
+
