@@ -362,6 +362,18 @@ def footer() -> dict:
     return seen
 
 
+def attachments() -> dict:
+    """alpha attaches a file, then beta, then alpha again: the folder each file was saved in."""
+    import tempfile
+
+    from django.conf import settings
+    from django.test import Client
+
+    settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="crm-media-")
+    return {label: Client().post("/attach/", HTTP_HOST=host).json()["folder"]
+            for label, host in (("alpha", "alpha.test"), ("beta", "beta.test"), ("alpha_again", "alpha.test"))}
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

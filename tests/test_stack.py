@@ -321,6 +321,20 @@ def test_a_memo_of_tenant_data_is_kept_per_tenant_after_the_fix(cluster, crm, re
     assert run_scenario(cluster, crm, "footer", database + "_fixed") == {"alpha": 1, "beta": 2, "alpha_again": 1}
 
 
+def test_each_tenant_s_files_go_to_its_own_folder_after_the_fix(cluster, crm, request):
+    """A storage whose folder is a cached_property of the active schema: the first tenant's, for good."""
+    database = request.node.name[:40]
+    # as written: beta's attachment is saved in alpha's folder
+    assert run_scenario(cluster, crm, "attachments", database) == {
+        "alpha": "alpha", "beta": "alpha", "alpha_again": "alpha"}
+    done = fix(crm, "--select", "TL703")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "    @property\n    def location(self):\n" in (crm / "notes" / "files.py").read_text()
+    # each tenant's files in its own folder; alpha's still in alpha's
+    assert run_scenario(cluster, crm, "attachments", database + "_fixed") == {
+        "alpha": "alpha", "beta": "beta", "alpha_again": "alpha"}
+
+
 def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another_after_the_fix(cluster, crm, request):
     """Note 1 of alpha and note 1 of beta are two notes with one channel-layer group, `note_room_1`."""
     database = request.node.name[:40]

@@ -10,6 +10,7 @@ import ast
 import re
 from typing import Iterator
 
+from tenantlint.model.known import DB_CONNECTION
 from tenantlint.model.tenancy import app_label
 from tenantlint.trees import own_nodes, walk
 
@@ -23,6 +24,9 @@ SWITCHING_HELPER = re.compile(r"^(set|use|switch|activate|enter)_\w*(tenant|sche
 TENANT_PARAMETER = re.compile(r"^(schema|schema_name|tenant|tenant_id|tenant_pk|tenant_schema|tenant_name|"
                               r"\w+_schema_name|\w+_schema)$")
 _MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
+# calls that return the active tenant, or a path made from it
+ACTIVE_TENANT_CALLS = frozenset({"django_tenants.utils.get_tenant", "django_tenants.utils.parse_tenant_config_path",
+                                 "django_multitenant.utils.get_current_tenant"})
 _HELPERS_FOLLOWED = 24  # functions one start reaches through its helpers, at most
 
 
@@ -97,9 +101,25 @@ class Reach:
     def chooses_schema(self) -> bool:
         return any(chooses_schema(node) for node, _ in self.nodes())
 
+    def active_tenant(self) -> str | None:
+        """What of the active tenant the reached code reads, as a message names it; else None."""
+        return active_tenant_read(self.nodes())
+
     def tenant_model(self, tenancy) -> str | None:
         """The first tenant model the reached code uses through its manager, as the message names it."""
         return next(filter(None, (tenant_model_use(node, imports, tenancy) for node, imports in self.nodes())), None)
+
+
+def active_tenant_read(nodes) -> str | None:
+    """`connection.schema_name` (the active schema), `connection.tenant`, `get_tenant()`,
+    `get_current_tenant()`, `parse_tenant_config_path(...)` among (node, import table) pairs; else None."""
+    for node, imports in nodes:
+        if isinstance(node, ast.Attribute) and node.attr in ("schema_name", "tenant") and isinstance(
+                node.ctx, ast.Load) and imports.qualify(node.value) == DB_CONNECTION:
+            return f"`connection.{node.attr}` (the active {'schema' if node.attr == 'schema_name' else 'tenant'})"
+        if isinstance(node, ast.Call) and imports.qualify(node.func) in ACTIVE_TENANT_CALLS:
+            return f"`{ast.unparse(node.func)}()` (the active tenant)"
+    return None
 
 
 def unguarded_tenant_model(found, ctx) -> str | None:

@@ -7,7 +7,6 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import MIDDLEWARE, TEST
-from tenantlint.model.known import DB_CONNECTION
 from tenantlint.model.summaries import Reach, class_methods, takes_tenant
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
 from tenantlint.rules.edits.imports import imported_name
@@ -21,7 +20,6 @@ _MEMOS = frozenset({
 })
 # memo decorators whose store lives as long as the object: a leak only where the object outlives a request
 _PER_OBJECT = frozenset({"functools.cached_property", "django.utils.functional.cached_property"})
-_ACTIVE_TENANT_CALLS = frozenset({"django_tenants.utils.get_tenant", "django_multitenant.utils.get_current_tenant"})
 _SITES = "django.contrib.sites"
 # what a memoized function offers besides being called, kept on the function the fix leaves in its place
 _MEMO_ATTRIBUTES = ("cache_clear", "cache_info", "cache_parameters")
@@ -205,15 +203,13 @@ def _tenant_data(reached: Reach, ctx) -> str | None:
     model = reached.tenant_model(ctx.tenancy)
     if model is not None:
         return f"{model} (a model of a tenant app)"
-    sites_per_tenant = ctx.tenancy.app_kind(_SITES) == "tenant"
-    for node, imports in reached.nodes():
-        if isinstance(node, ast.Attribute) and node.attr in ("schema_name", "tenant") and isinstance(
-                node.ctx, ast.Load) and imports.qualify(node.value) == DB_CONNECTION:
-            return f"`connection.{node.attr}` (the active {'schema' if node.attr == 'schema_name' else 'tenant'})"
-        if isinstance(node, ast.Call) and imports.qualify(node.func) in _ACTIVE_TENANT_CALLS:
-            return f"`{ast.unparse(node.func)}()` (the active tenant)"
-        if sites_per_tenant and isinstance(node, ast.Call) and not node.args and not node.keywords and isinstance(
-                node.func, ast.Attribute) and node.func.attr == "get_current" and ast.unparse(
-                node.func.value).endswith("Site.objects"):
-            return "`Site.objects.get_current()` (the sites app is per tenant)"
+    read = reached.active_tenant()
+    if read is not None:
+        return read
+    if ctx.tenancy.app_kind(_SITES) == "tenant":
+        for node, _ in reached.nodes():
+            if isinstance(node, ast.Call) and not node.args and not node.keywords and isinstance(
+                    node.func, ast.Attribute) and node.func.attr == "get_current" and ast.unparse(
+                    node.func.value).endswith("Site.objects"):
+                return "`Site.objects.get_current()` (the sites app is per tenant)"
     return None
