@@ -374,6 +374,21 @@ def attachments() -> dict:
             for label, host in (("alpha", "alpha.test"), ("beta", "beta.test"), ("alpha_again", "alpha.test"))}
 
 
+def signed_in() -> dict:
+    """alice (a session on alpha) opens the page, then a visitor who is not signed in, then alice again."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django_tenants.utils import schema_context
+
+    alice = Client()
+    with schema_context("alpha"):
+        alice.force_login(get_user_model().objects.get(username="alice"))
+    page = "/signed-in/"
+    return {"alice": alice.get(page, HTTP_HOST="alpha.test").json()["user"],
+            "visitor": Client().get(page, HTTP_HOST="alpha.test").json()["user"],
+            "alice_again": alice.get(page, HTTP_HOST="alpha.test").json()["user"]}
+
+
 def rows_setup() -> dict:
     """The row-level shop's template: company a (a.test) with three orders, company b (b.test) with one."""
     from django.core.management import call_command

@@ -335,6 +335,33 @@ def test_each_tenant_s_files_go_to_its_own_folder_after_the_fix(cluster, crm, re
         "alpha": "alpha", "beta": "beta", "alpha_again": "alpha"}
 
 
+def test_a_cached_page_is_kept_per_session_after_the_fix(cluster, crm, request):
+    """A page cached with cache_page says who is signed in: the first visitor's page is every visitor's."""
+    database = request.node.name[:40]
+    _with_sessions(crm)
+    # as written: a visitor who is not signed in is shown alice's page
+    assert run_scenario(cluster, crm, "signed_in", database) == {"alice": "alice", "visitor": "alice",
+                                                                 "alice_again": "alice"}
+    done = fix(crm, "--select", "TL702", "--unsafe-fixes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ('@cache_page(60)\n@vary_on_headers("Cookie", "Authorization")\ndef signed_in_as(request):\n'
+            in (crm / "notes" / "pages.py").read_text())
+    # the visitor sees no one; alice still sees herself
+    assert run_scenario(cluster, crm, "signed_in", database + "_fixed") == {"alice": "alice", "visitor": None,
+                                                                           "alice_again": "alice"}
+
+
+def _with_sessions(crm) -> None:
+    """Django's session and authentication middleware, sessions in signed cookies (no session table)."""
+    settings = crm / "crm" / "settings.py"
+    settings.write_text(settings.read_text().replace(
+        '    "django.middleware.common.CommonMiddleware",\n]\n',
+        '    "django.middleware.common.CommonMiddleware",\n'
+        '    "django.contrib.sessions.middleware.SessionMiddleware",\n'
+        '    "django.contrib.auth.middleware.AuthenticationMiddleware",\n]\n'
+        'SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"\n'))
+
+
 def test_a_room_of_one_tenant_no_longer_hears_the_room_of_the_same_id_in_another_after_the_fix(cluster, crm, request):
     """Note 1 of alpha and note 1 of beta are two notes with one channel-layer group, `note_room_1`."""
     database = request.node.name[:40]
