@@ -28,6 +28,7 @@ def test_example(tmp_path, rule, kind, index, text):
         paths[-1].write_text(rule.example_settings, encoding="utf-8")
     for name, other in rule.example_files.items():
         paths.append(tmp_path / name)
+        paths[-1].parent.mkdir(parents=True, exist_ok=True)
         paths[-1].write_text(other, encoding="utf-8")
     # a rule about suppressions judges the other enabled rules' codes, so everything runs for it
     select = ["ALL"] if rule.reviews_suppressions else [rule.code]
