@@ -122,6 +122,16 @@ def active_tenant_read(nodes) -> str | None:
     return None
 
 
+def is_storage(node: ast.ClassDef, ctx) -> bool:
+    """A storage class: a base, or a base's ancestor, named `...Storage` (Django's, django-storages')."""
+    for base in node.bases:
+        dotted = ctx.imports.qualify(base) or ast.unparse(base)
+        names = {dotted, *ctx.project.ancestors(dotted, ctx.path)}
+        if any(name.rpartition(".")[2].endswith("Storage") for name in names):
+            return True
+    return False
+
+
 def unguarded_tenant_model(found, ctx) -> str | None:
     """For a function found by `function_named` or `project_function` and run elsewhere (a thread, beat):
     the tenant model it uses, when it takes no tenant and chooses no schema on the way; else None."""

@@ -7,7 +7,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import MIDDLEWARE, TEST
-from tenantlint.model.summaries import Reach, class_methods, takes_tenant
+from tenantlint.model.summaries import Reach, class_methods, is_storage, takes_tenant
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
 from tenantlint.rules.edits.imports import imported_name
 from tenantlint.rules.edits.statements import module_names
@@ -52,7 +52,7 @@ class MemoizedTenantData(Rule):
         "Silent for memos over shared data (models of apps only in SHARED_APPS, constants, files), for functions "
         "that take the schema or the tenant (`schema_name`, `tenant`, ...: the memo is keyed by it), for code "
         "that chooses its own schema (`schema_context(\"public\")`), for `cached_property` on objects made per "
-        "request (views, serializers, forms, authenticators, model instances), for "
+        "request (views, serializers, forms, authenticators, model instances) and on storages (TL703's), for "
         "`Site.objects.get_current(request)` and a shared sites app, in projects without schemas per tenant, in "
         "test code."
     )
@@ -110,8 +110,8 @@ def _accepted_currencies(schema_name):
         if any(isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) for parent in ctx.parents):
             return  # defined per call of the function around it: so is its memo
         owner = ctx.execution.owner_of(node)
-        if owner is None and memo in _PER_OBJECT:
-            return
+        if owner is None and memo in _PER_OBJECT or owner is not None and is_storage(owner, ctx):
+            return  # a storage's cached place is TL703's
         if owner is not None and not (_class_level(node) and memo not in _PER_OBJECT) and not _long_lived(
                 owner, ctx):
             return  # a method's memo is keyed by `self`: a leak only where `self` serves every request

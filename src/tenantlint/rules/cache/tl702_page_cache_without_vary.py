@@ -9,6 +9,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import TEST
 from tenantlint.model.pins import pinned_version
+from tenantlint.model.settings_location import search_root
 from tenantlint.model.summaries import Reach, class_methods, function_named, project_function
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.imports import imported_name
@@ -153,7 +154,7 @@ def dashboard(request):
             self._pins = (ctx.project_text, pins)
         folder = os.path.dirname(os.path.abspath(ctx.path))
         if folder not in pins:
-            pins[folder] = pinned_version(folder, ctx.config.root, "django")
+            pins[folder] = pinned_version(folder, search_root(ctx.path, ctx.config), "django")
         return pins[folder]
 
     @staticmethod

@@ -7,7 +7,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import TEST
-from tenantlint.model.summaries import Reach, active_tenant_read, class_methods
+from tenantlint.model.summaries import Reach, active_tenant_read, class_methods, is_storage
 from tenantlint.rules.base import Rule, register
 from tenantlint.rules.edits.statements import module_names
 from tenantlint.trees import walk
@@ -79,7 +79,7 @@ class TenantMediaStorage(FileSystemStorage):
     )
 
     def visit(self, node: ast.ClassDef, ctx) -> Iterator[Diagnostic]:
-        if not self._is_storage(node, ctx) or ctx.execution.at(node).place == TEST:
+        if not is_storage(node, ctx) or ctx.execution.at(node).place == TEST:
             return
         if any(part in ("django_tenants", "tenant_schemas") for part in ctx.module.name.split(".")):
             return
@@ -106,14 +106,6 @@ class TenantMediaStorage(FileSystemStorage):
                     f"`{statement.name}` of storage '{node.name}' is a `cached_property` computed from {read}: the "
                     "storage is built once per process, so the first tenant to use it decides where every "
                     "tenant's files go; make it a `@property`"), fix=self._property_fix(decorator, ctx))
-
-    @staticmethod
-    def _is_storage(node: ast.ClassDef, ctx) -> bool:
-        bases = set()
-        for base in node.bases:
-            dotted = ctx.imports.qualify(base)
-            bases |= set(ctx.project.ancestors(dotted, ctx.path)) | {dotted} if dotted else {ast.unparse(base)}
-        return any(base.rpartition(".")[2].endswith("Storage") for base in bases)
 
     @staticmethod
     def _cached_property(function: ast.FunctionDef, ctx) -> ast.expr | None:
