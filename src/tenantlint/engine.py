@@ -232,6 +232,8 @@ class Engine:
                 triggers, requires = self._words[rule.code]
                 if not ((not triggers or any(map(occurs, triggers))) and all(any(map(occurs, g)) for g in requires)):
                     continue
+                if rule.text_pattern is not None and not rule.text_pattern.search(text):
+                    continue
                 if rule.needs_tenant_apps and tenant_apps is None:
                     tenant_apps = bool(self.tenancy(path, self.settings.views_governing(path)).tenant_apps)
                 if tenant_apps or not rule.needs_tenant_apps:

@@ -5,6 +5,7 @@ fixer build these contexts; the rules only read them, so this module imports not
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator
@@ -169,6 +170,8 @@ class Rule:
     requires: ClassVar[tuple[str, ...]] = ()
     # finds nothing where the settings list no TENANT_APPS: the engine then skips it without parsing the file
     needs_tenant_apps: ClassVar[bool] = False
+    # a pattern the file's text must match besides the words (a write, not a mere mention): checked last
+    text_pattern: ClassVar["re.Pattern[str] | None"] = None
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic
@@ -52,6 +53,10 @@ class SettingsMutatedPerRequest(Rule):
     )
     node_types = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call)
     triggers = ("settings", "token_backend")
+    # a write: `settings.X = `, `settings.X[...] = `, `setattr(settings, ...)` (a file that only reads is not parsed)
+    text_pattern = re.compile(r"\b(?:api_settings|settings|token_backend)\s*\.\s*\w+"
+                              r"(?:\s*\[[^\]\n]*\])*\s*[-+*/|&]?=(?!=)"
+                              r"|\bsetattr\(\s*(?:\w+\.)?(?:settings|api_settings|token_backend)\b")
     example_filename = "middleware.py"
     invalid = (
         """\
