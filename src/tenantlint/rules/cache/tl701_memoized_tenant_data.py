@@ -7,6 +7,8 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic, Edit
 from tenantlint.model.execution import MIDDLEWARE, TEST
+from tenantlint.model.known import TENANT_CACHE_KEY_FUNCTIONS
+from tenantlint.model.settings_values import Str
 from tenantlint.model.summaries import Reach, class_methods, is_storage, takes_tenant
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
 from tenantlint.rules.edits.imports import imported_name
@@ -20,6 +22,9 @@ _MEMOS = frozenset({
 })
 # memo decorators whose store lives as long as the object: a leak only where the object outlives a request
 _PER_OBJECT = frozenset({"functools.cached_property", "django.utils.functional.cached_property"})
+# django-memoize: kept in Django's default cache, keyed by the function and its arguments (per tenant only
+# where the cache's KEY_FUNCTION adds the tenant)
+_IN_DJANGO_CACHE = frozenset({"memoize.memoize", "memoize.Memoizer.memoize"})
 _SITES = "django.contrib.sites"
 # what a memoized function offers besides being called, kept on the function the fix leaves in its place
 _MEMO_ATTRIBUTES = ("cache_clear", "cache_info", "cache_parameters")
@@ -33,7 +38,8 @@ class MemoizedTenantData(Rule):
     summary = "a memo kept for the whole process holds what one tenant's data or schema gave"
     what = (
         "A function memoized for the life of the process (`functools.lru_cache`, `functools.cache`, "
-        "`cachetools.cached` and `cachetools.func.*`: a module function, a static or class method, or a method "
+        "`cachetools.cached` and `cachetools.func.*`, django-memoize's `memoize` where the default cache has no "
+        "tenant `KEY_FUNCTION`: a module function, a static or class method, or a method "
         "of a long-lived object), or a `cached_property` on a long-lived object (a middleware, built once per "
         "process; a class the module instantiates at its top level), whose code, itself or through the helpers "
         "it calls, reads a tenant app's model (`TENANT_APPS`), the active schema or tenant "
@@ -68,7 +74,7 @@ class MemoizedTenantData(Rule):
     )
     fix_safety = "unsafe"
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
-    triggers = ("cache", "cached")
+    triggers = ("cache", "memoize")
     needs_tenant_apps = True
     example_filename = "languages.py"
     example_settings = SCHEMA_PER_TENANT_SETTINGS
@@ -105,6 +111,8 @@ def _accepted_currencies(schema_name):
 
     def visit(self, node, ctx) -> Iterator[Diagnostic]:
         memo = self._memo(node, ctx)
+        if memo in _IN_DJANGO_CACHE and _tenant_keyed_cache(ctx):
+            return
         if memo is None or takes_tenant(node) or _takes_request(node) or ctx.execution.at(node).place == TEST:
             return
         if any(isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) for parent in ctx.parents):
@@ -123,7 +131,7 @@ def _accepted_currencies(schema_name):
             return
         shown = memo.rpartition(".")[2]
         holder = f"on '{owner.name}', one object for the whole process, " if memo in _PER_OBJECT else ""
-        fix = self._keyed_by_schema(node, ctx) if owner is None and memo not in _PER_OBJECT else None
+        fix = self._keyed_by_schema(node, ctx) if owner is None and memo in _MEMOS else None
         yield self.diagnostic(ctx.location(node), (
             f"`@{shown}` '{node.name}' {holder}keeps one answer for every tenant, and it reads {read}: the first "
             "tenant to compute it decides what every other tenant gets until the process restarts; key the memo "
@@ -171,9 +179,17 @@ def _accepted_currencies(schema_name):
         for decorator in function.decorator_list:
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
             dotted = ctx.imports.qualify(target)
-            if dotted in _MEMOS or dotted in _PER_OBJECT:
+            if dotted in _MEMOS or dotted in _PER_OBJECT or dotted in _IN_DJANGO_CACHE:
                 return dotted
         return None
+
+
+def _tenant_keyed_cache(ctx) -> bool:
+    """Every settings module governing the code gives the default cache a tenant KEY_FUNCTION."""
+    views = ctx.governing_settings
+    functions = TENANT_CACHE_KEY_FUNCTIONS | set(ctx.options.tenant_key_functions)
+    found = [view.lookup("CACHES", "default", "KEY_FUNCTION") for view in views]
+    return bool(views) and all(isinstance(value, Str) and value.value in functions for value in found)
 
 
 def _takes_request(function) -> bool:
