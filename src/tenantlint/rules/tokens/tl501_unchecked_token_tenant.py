@@ -87,6 +87,7 @@ class UncheckedTokenTenant(Rule):
     severity = Severity.ERROR
     node_types = (ast.FunctionDef, ast.AsyncFunctionDef)
     triggers = READING_TRIGGERS
+    requires = ("oken|jwt|JWT|payload|claim",)  # a decoded token is named so somewhere in its module
     example_filename = "auth.py"
     invalid = (
         """\
