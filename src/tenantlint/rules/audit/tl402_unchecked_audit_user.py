@@ -105,6 +105,7 @@ class UncheckedAuditUser(Rule):
     severity = Severity.WARNING
     node_types = (ast.Module,)
     triggers = ("receiver", ".connect(")  # receivers are registered with `@receiver` or `signal.connect(...)`
+    requires = (r"\binstance\b",)  # ...and what it checks is `instance.<field>` (a parameter, or kwargs["instance"])
     example_filename = "signals.py"
     invalid = (
         """\

@@ -176,8 +176,9 @@ class UnscopedCacheKey(Rule):
     options = ("tenant-scope-names", "tenant-key-functions", "public-cache-keys")
     severity = Severity.ERROR
     node_types = (ast.Call,)
-    # `cache.get(...)`, `caches[...]`, `from django.core.cache import cache as c` (not `cached_property`)
-    triggers = ("cache.", "caches", "core.cache")
+    # `cache.get(...)`, `caches[...]`, `from django.core.cache import cache as c` (not `cached_property`, not
+    # `self._cache.`)
+    triggers = (r"\bcache.", r"\bcaches\b", "core.cache")
     invalid = (
         """\
 from django.core.cache import cache

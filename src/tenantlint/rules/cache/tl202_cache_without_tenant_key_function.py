@@ -27,6 +27,9 @@ _KEY_FUNCTIONS = {
 }
 _SHOWN_KEYS = 3
 
+# a file that may use a Django cache (a superset of TL201's words, as plain text)
+_CACHE_WORDS = ("cache.", "caches", "core.cache")
+
 
 @dataclass(frozen=True)
 class KeySite:
@@ -153,7 +156,7 @@ def cached_user(user_id):
         text = ctx.project_text_under(view)
         for path in text.python_files:
             ctx.project.touched.add(real(path))  # a cache call added anywhere changes the count
-            if not any(word in text.text(path) for word in UnscopedCacheKey.triggers):
+            if not any(word in text.text(path) for word in _CACHE_WORDS):
                 continue
             other = ctx.context_of(path)
             if other is None:
