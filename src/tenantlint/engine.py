@@ -40,6 +40,7 @@ class Engine:
         self._locations: dict[str, SettingsLocation] = {}
         self._every_project_included = False
         self._tenancies: dict[tuple, Tenancy] = {}
+        self._tenant_apps_in: dict[str, bool] = {}  # by folder: whether its settings list TENANT_APPS
         self._model_files = ModelFileFacts()
         self._project_texts: dict[tuple, ProjectText] = {}
         self._serializer_uses: dict[int, SerializerUse] = {}  # by id of a kept ProjectText
@@ -124,6 +125,7 @@ class Engine:
         self.project.forget(path)
         self.settings.invalidate(path)
         self._serializer_uses.clear()
+        self._tenant_apps_in.clear()
 
     def is_test_code(self, path: str) -> bool:
         return not self.config.options.include_tests and is_test_code(path)
@@ -229,16 +231,26 @@ class Engine:
                 if "noqa" in text:
                     wanted.append(rule)
             else:
+                if rule.needs_tenant_apps:  # first: known once per project, it spares the words' scans
+                    if tenant_apps is None:
+                        tenant_apps = self._lists_tenant_apps(path)
+                    if not tenant_apps:
+                        continue
                 triggers, requires = self._words[rule.code]
                 if not ((not triggers or any(map(occurs, triggers))) and all(any(map(occurs, g)) for g in requires)):
                     continue
-                if rule.text_pattern is not None and not rule.text_pattern.search(text):
-                    continue
-                if rule.needs_tenant_apps and tenant_apps is None:
-                    tenant_apps = bool(self.tenancy(path, self.settings.views_governing(path)).tenant_apps)
-                if tenant_apps or not rule.needs_tenant_apps:
+                if rule.text_pattern is None or any(pattern.search(text) for pattern in rule.text_pattern):
                     wanted.append(rule)
         return wanted
+
+    def _lists_tenant_apps(self, path: str) -> bool:
+        """Whether the settings governing `path` list TENANT_APPS: the same for every file of a folder."""
+        folder = os.path.dirname(os.path.abspath(path))
+        found = self._tenant_apps_in.get(folder)
+        if found is None:
+            found = self._tenant_apps_in[folder] = bool(
+                self.tenancy(path, self.settings.views_governing(path)).tenant_apps)
+        return found
 
     def _traverse(self, tree: ast.Module, ctx: FileContext, active: set[int], result: FileResult) -> None:
         dispatch = {t: [r for r in rs if id(r) in active] for t, rs in self._dispatch.items()}

@@ -24,7 +24,17 @@ def real(path: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _real(absolute: str) -> str:
-    return os.path.realpath(absolute)
+    """A file that is no link is in its folder's canonical place: one `lstat` for it, the folder's
+    canonical path found once for all its files."""
+    folder, name = os.path.split(absolute)
+    if not name or os.path.islink(absolute):
+        return os.path.realpath(absolute)
+    return os.path.join(_real_folder(folder), name)
+
+
+@functools.lru_cache(maxsize=16384)
+def _real_folder(folder: str) -> str:
+    return os.path.realpath(folder)
 
 
 class ImportTable:

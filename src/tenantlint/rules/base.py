@@ -170,8 +170,9 @@ class Rule:
     requires: ClassVar[tuple[str, ...]] = ()
     # finds nothing where the settings list no TENANT_APPS: the engine then skips it without parsing the file
     needs_tenant_apps: ClassVar[bool] = False
-    # a pattern the file's text must match besides the words (a write, not a mere mention): checked last
-    text_pattern: ClassVar["re.Pattern[str] | None"] = None
+    # patterns one of which the file's text must match besides the words (a write, not a mere mention),
+    # checked last; each best starts with a literal, which `re` then finds as fast as `in` does
+    text_pattern: ClassVar["tuple[re.Pattern[str], ...] | None"] = None
     settings_rule: ClassVar[bool] = False
     reviews_suppressions: ClassVar[bool] = False
     example_filename: ClassVar[str] = "example.py"

@@ -54,9 +54,9 @@ class SettingsMutatedPerRequest(Rule):
     node_types = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Call)
     triggers = ("settings", "token_backend")
     # a write: `settings.X = `, `settings.X[...] = `, `setattr(settings, ...)` (a file that only reads is not parsed)
-    text_pattern = re.compile(r"\b(?:api_settings|settings|token_backend)\s*\.\s*\w+"
-                              r"(?:\s*\[[^\]\n]*\])*\s*[-+*/|&]?=(?!=)"
-                              r"|\bsetattr\(\s*(?:\w+\.)?(?:settings|api_settings|token_backend)\b")
+    text_pattern = (re.compile(r"settings\s*\.\s*\w+(?:\s*\[[^\]\n]*\])*\s*[-+*/|&]?=(?!=)"),
+                    re.compile(r"token_backend\s*\.\s*\w+\s*[-+*/|&]?=(?!=)"),
+                    re.compile(r"setattr\(\s*(?:\w+\.)?(?:api_)?(?:settings|token_backend)\b"))
     example_filename = "middleware.py"
     invalid = (
         """\
