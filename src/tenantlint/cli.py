@@ -249,6 +249,8 @@ class _Run:
 
     def write_fixes(self) -> set[str]:
         """Write the fixes of the pass, in path order; the real paths of the files written."""
+        if not self._to_write:
+            return set()  # nothing fixed (a check, or a warm run): the fixer and the rules stay unloaded
         from tenantlint.fixing import WriteRefused, write_fixed
         from tenantlint.model.project import real
 
