@@ -77,6 +77,20 @@ def test_checking_one_file_imports_neither_libcst_nor_rich(tmp_path):
     assert output.strip().splitlines()[-1] == "[]"
 
 
+def test_a_warm_run_loads_no_rule_and_no_fixer(tmp_path):
+    import subprocess
+
+    (tmp_path / "views.py").write_text("from django.core.cache import cache\n\n\ndef index(request):\n"
+                                       "    return cache.get(f'user:{request.user.id}')\n")
+    code = ("import sys\nfrom tenantlint.cli import main\nsys.argv = ['tenantlint', 'check', '--output-format', "
+            f"'concise', {str(tmp_path)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('tenantlint.engine', 'tenantlint.fixing', 'tenantlint.rules') if m in sys.modules))")
+    subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)  # cold
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=tmp_path).stdout
+    assert output.strip().splitlines()[-1] == "[]"
+
+
 def test_a_dying_worker_does_not_lose_files(tmp_path, monkeypatch):
     """If the pool breaks, the remaining files are checked in the main process: same findings."""
     from tenantlint import runner
