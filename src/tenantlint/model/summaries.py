@@ -122,6 +122,23 @@ def active_tenant_read(nodes) -> str | None:
     return None
 
 
+_TENANT_WORD = re.compile(r"tenant|schema", re.IGNORECASE)
+
+
+def names_the_tenant(dotted: str, ctx, near: str | None = None) -> bool:
+    """The project class or module-level function `dotted` names the tenant or the schema in its code
+    (a middleware that sets it, an authenticator or a permission that checks it)."""
+    info = ctx.project.resolve_class(dotted, near or ctx.path)
+    if info is not None:
+        module, definition = info.module, info.node
+    else:
+        found = project_function(dotted, ctx)
+        if found is None:
+            return False
+        definition, module = found[0], found[1]
+    return bool(_TENANT_WORD.search(ast.get_source_segment(module.text, definition) or ""))
+
+
 def is_storage(node: ast.ClassDef, ctx) -> bool:
     """A storage class: a base, or a base's ancestor, named `...Storage` (Django's, django-storages')."""
     for base in node.bases:

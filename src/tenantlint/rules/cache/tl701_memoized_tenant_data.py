@@ -28,7 +28,6 @@ _IN_DJANGO_CACHE = frozenset({"memoize.memoize", "memoize.Memoizer.memoize"})
 _SITES = "django.contrib.sites"
 # what a memoized function offers besides being called, kept on the function the fix leaves in its place
 _MEMO_ATTRIBUTES = ("cache_clear", "cache_info", "cache_parameters")
-_NO_SCOPE = ast.Module(body=[], type_ignores=[])  # the wrapper is module level: no local name of its own
 
 
 @register
@@ -151,7 +150,7 @@ def _accepted_currencies(schema_name):
         at = header.find(opening)
         if inner in module_names(ctx.tree) or at < 0 or header[:at].strip():
             return None
-        connection, imports = imported_name("django.db.connection", _NO_SCOPE, ctx)
+        connection, imports = imported_name("django.db.connection", None, ctx)
         if connection is None:
             return None
         parameters = [a.arg for a in args.args]

@@ -23,7 +23,6 @@ _VARY_ON_HEADERS = "django.views.decorators.vary.vary_on_headers"
 _PER_USER = ("user", "auth", "session")
 # Django's cache varies on Authorization by itself from this release of 5.2 on
 _VARIES_ON_AUTHORIZATION = (5, 2, 15)
-_NO_SCOPE = ast.Module(body=[], type_ignores=[])
 
 
 @register
@@ -125,7 +124,7 @@ def dashboard(request):
         read = _per_user_read(Reach(found[0], ctx, methods=found[2], module=found[1]))
         if read is None:
             return
-        name, imports = imported_name(_VARY_ON_HEADERS, _NO_SCOPE, ctx)
+        name, imports = imported_name(_VARY_ON_HEADERS, None, ctx)
         fix = None
         if name is not None:
             _, start, _, end = ctx.char_span(view)
@@ -188,7 +187,7 @@ def dashboard(request):
 
     def _decorator_fix(self, decorator: ast.Call, in_method_decorator: bool, ctx):
         """The vary decorator on its own line below `cache_page`'s (inside it)."""
-        name, imports = imported_name(_VARY_ON_HEADERS, _NO_SCOPE, ctx)
+        name, imports = imported_name(_VARY_ON_HEADERS, None, ctx)
         lines = ctx.lines
         if name is None or decorator.lineno != decorator.end_lineno or lines[decorator.lineno - 1].strip() != \
                 f"@{ctx.segment(decorator)}":

@@ -35,7 +35,6 @@ _LAUNCH_FILES = re.compile(r"^(Procfile.*|(docker-)?compose.*\.ya?ml|Makefile|.*
 _LAUNCH_FILE_BYTES = 1 << 20
 _QUEUING = frozenset({"delay", "apply_async"})
 _SCHEMA_PARAMETER = "schema_name"
-_NO_SCOPE = ast.Module(body=[], type_ignores=[])  # a call at module level binds no local name of its own
 
 
 @register
@@ -224,7 +223,7 @@ def close_order(schema_name, order_id):
     def _passing_fix(self, node: ast.Call, parameter: str, ctx):
         """`schema_name=connection.schema_name` added to a `delay(...)`, or to `apply_async`'s `kwargs`."""
         function = ctx.execution.around(node)[0]
-        connection, imports = imported_name("django.db.connection", function or _NO_SCOPE, ctx)
+        connection, imports = imported_name("django.db.connection", function, ctx)
         if connection is None:
             return None
         value = f"{connection}.schema_name"

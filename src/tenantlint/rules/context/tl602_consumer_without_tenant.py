@@ -8,7 +8,7 @@ from typing import Iterator
 
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import CONSUMER
-from tenantlint.model.summaries import Reach, class_methods
+from tenantlint.model.summaries import Reach, class_methods, names_the_tenant
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
 from tenantlint.rules.context import in_tenancy_package
 
@@ -167,23 +167,9 @@ def _sets_tenant(stack: ast.expr, module, ctx) -> bool:
         if any(word in name.lower() for word in _TENANT_WORDS):
             return True
         dotted = module.imports.qualify(node)
-        if dotted and "." in dotted and _project_code_names_tenant(dotted, module, ctx):
+        if dotted and "." in dotted and names_the_tenant(dotted, ctx, module.path):
             return True
     return False
-
-
-def _project_code_names_tenant(dotted: str, module, ctx) -> bool:
-    """The project class or function `dotted` names mentions a tenant or a schema in its code."""
-    module_name, _, name = dotted.rpartition(".")
-    defining = ctx.project.module(module_name, module.path)
-    if defining is None:
-        return False
-    definition = next((node for node in defining.tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))
-                       and node.name == name), None)
-    if definition is None:
-        return False
-    code = ast.get_source_segment(defining.text, definition) or ""
-    return any(word in code.lower() for word in _TENANT_WORDS)
 
 
 def _shown(stack: ast.expr) -> str:

@@ -8,9 +8,13 @@ from tenantlint.diagnostics import Edit, char_column
 from tenantlint.rules.edits.statements import bindings, import_insert, leading_imports, module_names
 
 
-def imported_name(dotted: str, scope: ast.AST, ctx) -> tuple[str | None, list[Edit]]:
-    """The local name of `dotted` usable in `scope`, with the edits importing it; (None, []) when its
-    name is taken there by something else."""
+_MODULE_LEVEL = ast.Module(body=[], type_ignores=[])  # code at module level binds no local name of its own
+
+
+def imported_name(dotted: str, scope: ast.AST | None, ctx) -> tuple[str | None, list[Edit]]:
+    """The local name of `dotted` usable in `scope` (a function; None: at module level), with the edits
+    importing it; (None, []) when its name is taken there by something else."""
+    scope = _MODULE_LEVEL if scope is None else scope
     local = next((n for n in ctx.imports.names_for(dotted) if not bindings(scope, n)), None)
     if local is not None:
         return local, []

@@ -9,7 +9,7 @@ from typing import Iterator
 from tenantlint.diagnostics import Diagnostic
 from tenantlint.model.execution import TEST, VIEW
 from tenantlint.model.settings_values import Seq
-from tenantlint.model.summaries import Reach, class_methods, tenant_model_use
+from tenantlint.model.summaries import Reach, class_methods, names_the_tenant, tenant_model_use
 from tenantlint.rules.base import SCHEMA_PER_TENANT_SETTINGS, Rule, register
 from tenantlint.trees import walk
 
@@ -17,7 +17,6 @@ _SETTINGS = {"authentication_classes": "DEFAULT_AUTHENTICATION_CLASSES",
              "permission_classes": "DEFAULT_PERMISSION_CLASSES"}
 _DECORATORS = {"rest_framework.decorators.authentication_classes": "authentication_classes",
                "rest_framework.decorators.permission_classes": "permission_classes"}
-_TENANT_WORD = re.compile(r"tenant|schema", re.IGNORECASE)
 # endpoints that serve everyone on purpose: signing in and up, tokens, health probes, hooks from outside
 _PUBLIC_NAME = re.compile(r"login|logout|signin|signup|register|token|password|reset|verify|health|ping|status|"
                           r"webhook|callback|public|invite", re.IGNORECASE)
@@ -145,7 +144,8 @@ class OrderList(APIView):
         for view in ctx.governing_settings:
             defaults = view.lookup("REST_FRAMEWORK", _SETTINGS[kind])
             if isinstance(defaults, Seq):
-                aware += [item.value for item in defaults.strings() if _checks_the_tenant(item.value, ctx)]
+                aware += [item.value for item in defaults.strings()
+                          if names_the_tenant(item.value, ctx, item.loc.path)]
         if not aware:
             return None
         held = set()
@@ -166,15 +166,6 @@ def _drf_view(node: ast.ClassDef, ctx) -> bool:
         if any(name.startswith("rest_framework.") for name in names):
             return True
     return False
-
-
-def _checks_the_tenant(dotted: str, ctx) -> bool:
-    """A project class whose code names the tenant or the schema."""
-    info = ctx.project.resolve_class(dotted, ctx.path)
-    if info is None:
-        return False
-    code = ast.get_source_segment(info.module.text, info.node) or ""
-    return bool(_TENANT_WORD.search(code))
 
 
 def _tenant_model(node, functions, methods, ctx) -> str | None:
